@@ -1,0 +1,260 @@
+//! `smart bench ledger`: medians of repeated measurements, printed as JSON.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Result;
+use serde::Serialize;
+use smart_ledger::store::{BlockStore, RedbStore};
+use smart_ledger::{
+    Genesis, GenesisMember, GenesisPeer, Keypair, PeerRole, Role, SignedTx, Timestamp, merkle,
+};
+
+use crate::devgen::{self, DevSigners};
+
+/// Txs per block in the append and verify measurements.
+const BLOCK_TXS: usize = 256;
+
+#[derive(Debug, Serialize)]
+struct Figure {
+    /// Median over the runs.
+    median: f64,
+    min: f64,
+    max: f64,
+    unit: &'static str,
+}
+
+fn figure(mut samples: Vec<f64>, unit: &'static str) -> Figure {
+    samples.sort_by(f64::total_cmp);
+    let median = samples.get(samples.len() / 2).copied().unwrap_or(0.0);
+    Figure {
+        median,
+        min: samples.first().copied().unwrap_or(0.0),
+        max: samples.last().copied().unwrap_or(0.0),
+        unit,
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct LedgerBench {
+    txs_per_run: usize,
+    runs: usize,
+    block_txs: usize,
+    cores: usize,
+    sign: Figure,
+    verify_single: Figure,
+    verify_batch_one_core: Figure,
+    verify_batch_all_cores: Figure,
+    durable_append: Figure,
+    blocks_per_second: Figure,
+    full_verify: Figure,
+    inclusion_proof_generate: Figure,
+    inclusion_proof_verify: Figure,
+    consistency_proof_generate: Figure,
+    consistency_proof_verify: Figure,
+}
+
+/// An in-memory network for benches: 3 hubs, 4 people.
+pub(crate) fn bench_network() -> Result<(Genesis, DevSigners)> {
+    let hubs: Vec<Keypair> = (0..3)
+        .map(|_| Keypair::generate())
+        .collect::<Result<_, _>>()?;
+    let authors: Vec<Keypair> = (0..4)
+        .map(|_| Keypair::generate())
+        .collect::<Result<_, _>>()?;
+    let genesis = Genesis {
+        chain_name: "bench".into(),
+        created: Timestamp(0),
+        peers: hubs
+            .iter()
+            .enumerate()
+            .map(|(i, k)| GenesisPeer {
+                name: format!("hub-{i}"),
+                id: k.id(),
+                role: PeerRole::Hub,
+            })
+            .collect(),
+        members: authors
+            .iter()
+            .enumerate()
+            .map(|(i, k)| GenesisMember {
+                name: format!("person-{i}"),
+                id: k.id(),
+                roles: vec![Role::Admin],
+            })
+            .collect(),
+    };
+    Ok((genesis, DevSigners { authors, hubs }))
+}
+
+fn per_second(count: usize, start: Instant) -> f64 {
+    count as f64 / start.elapsed().as_secs_f64().max(1e-9)
+}
+
+/// xorshift64: reproducible positions without a dependency.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+pub(crate) fn ledger(json: bool, txs: usize, runs: usize) -> Result<ExitCode> {
+    let runs = runs.max(1);
+    let txs = txs.max(BLOCK_TXS);
+    let (genesis, signers) = bench_network()?;
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mut s = Samples::default();
+    let tmp = tempdir()?;
+    let mut signed: Vec<SignedTx> = Vec::new();
+    for run in 0..runs {
+        let t = Instant::now();
+        signed = devgen::sign_txs(&genesis, &signers, (run * txs) as u64, txs)?;
+        s.sign.push(per_second(txs, t));
+
+        let verify_n = txs.min(20_000);
+        let t = Instant::now();
+        for tx in &signed[..verify_n] {
+            tx.verify_signature()?;
+        }
+        s.verify_single.push(per_second(verify_n, t));
+
+        let triples: Vec<_> = signed
+            .iter()
+            .map(|t| (t.author(), t.body_bytes(), *t.signature()))
+            .collect();
+        let t = Instant::now();
+        for chunk in triples.chunks(BLOCK_TXS) {
+            smart_ledger::id::verify_many(chunk)
+                .map_err(|(i, e)| anyhow::anyhow!("tx {i}: {e}"))?;
+        }
+        s.verify_batch_one.push(per_second(txs, t));
+
+        let t = Instant::now();
+        let per_core = triples.len().div_ceil(cores);
+        std::thread::scope(|scope| {
+            for part in triples.chunks(per_core) {
+                scope.spawn(move || {
+                    part.chunks(BLOCK_TXS)
+                        .all(|c| smart_ledger::id::verify_many(c).is_ok())
+                });
+            }
+        });
+        s.verify_batch_all.push(per_second(txs, t));
+
+        // Durable append into a fresh store.
+        let path = tmp.join(format!("run-{run}.redb"));
+        let mut store = RedbStore::open_or_create(&path, &genesis)?;
+        let blocks: Vec<Vec<SignedTx>> =
+            signed.chunks(BLOCK_TXS).map(<[SignedTx]>::to_vec).collect();
+        let n_blocks = blocks.len();
+        let t = Instant::now();
+        for b in blocks {
+            devgen::append_block(&mut store, &signers, b)?;
+        }
+        s.append.push(per_second(txs, t));
+        s.blocks.push(per_second(n_blocks, t));
+
+        let t = Instant::now();
+        smart_ledger::audit::verify_ledger(&store, |_, _| {})?;
+        s.full_verify.push(per_second(txs, t));
+
+        // Proofs over the whole store.
+        let size = store.tip().acc.size();
+        let root = store.tip().acc.root();
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ run as u64;
+        let picks: Vec<u64> = (0..2000).map(|_| next(&mut rng) % size).collect();
+        let t = Instant::now();
+        let paths: Vec<_> = picks
+            .iter()
+            .map(|&i| store.inclusion_proof(i, size))
+            .collect::<Result<_, _>>()?;
+        s.incl_gen.push(per_second(picks.len(), t));
+        let leaves: Vec<_> = picks
+            .iter()
+            .map(|&i| signed[i as usize].leaf_hash())
+            .collect();
+        let t = Instant::now();
+        let ok = picks
+            .iter()
+            .zip(&paths)
+            .zip(&leaves)
+            .all(|((&i, p), l)| merkle::verify_inclusion(l, i, size, p, &root));
+        s.incl_verify.push(per_second(picks.len(), t));
+        anyhow::ensure!(ok, "an inclusion proof did not verify");
+
+        let olds: Vec<u64> = (0..2000).map(|_| next(&mut rng) % size + 1).collect();
+        let t = Instant::now();
+        let proofs: Vec<_> = olds
+            .iter()
+            .map(|&o| store.consistency_proof(o, size))
+            .collect::<Result<_, _>>()?;
+        s.cons_gen.push(per_second(olds.len(), t));
+        let old_roots: Vec<_> = olds
+            .iter()
+            .map(|&o| store.root_at(o))
+            .collect::<Result<_, _>>()?;
+        let t = Instant::now();
+        let ok = olds
+            .iter()
+            .zip(&proofs)
+            .zip(&old_roots)
+            .all(|((&o, p), r)| merkle::verify_consistency(o, size, r, &root, p));
+        s.cons_verify.push(per_second(olds.len(), t));
+        anyhow::ensure!(ok, "a consistency proof did not verify");
+        drop(store);
+        let _ = std::fs::remove_file(&path);
+        if !json {
+            eprintln!("run {}/{} done", run + 1, runs);
+        }
+    }
+    drop(signed);
+    let _ = std::fs::remove_dir_all(&tmp);
+    let report = LedgerBench {
+        txs_per_run: txs,
+        runs,
+        block_txs: BLOCK_TXS,
+        cores,
+        sign: figure(s.sign, "tx/s"),
+        verify_single: figure(s.verify_single, "sig/s"),
+        verify_batch_one_core: figure(s.verify_batch_one, "sig/s"),
+        verify_batch_all_cores: figure(s.verify_batch_all, "sig/s"),
+        durable_append: figure(s.append, "tx/s"),
+        blocks_per_second: figure(s.blocks, "block/s"),
+        full_verify: figure(s.full_verify, "tx/s"),
+        inclusion_proof_generate: figure(s.incl_gen, "proof/s"),
+        inclusion_proof_verify: figure(s.incl_verify, "proof/s"),
+        consistency_proof_generate: figure(s.cons_gen, "proof/s"),
+        consistency_proof_verify: figure(s.cons_verify, "proof/s"),
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Default)]
+struct Samples {
+    sign: Vec<f64>,
+    verify_single: Vec<f64>,
+    verify_batch_one: Vec<f64>,
+    verify_batch_all: Vec<f64>,
+    append: Vec<f64>,
+    blocks: Vec<f64>,
+    full_verify: Vec<f64>,
+    incl_gen: Vec<f64>,
+    incl_verify: Vec<f64>,
+    cons_gen: Vec<f64>,
+    cons_verify: Vec<f64>,
+}
+
+/// A fresh folder under the system temp dir.
+pub(crate) fn tempdir() -> Result<std::path::PathBuf> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!("smart-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

@@ -1,0 +1,185 @@
+//! The command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "smart",
+    version,
+    about = "SMART: a permissioned, replicated ledger for a special-process shop"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Make a new SMART-ID (ed25519 key) and print it.
+    Keygen {
+        /// Where to write the secret key (mode 0600; never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Make a new network: a folder per peer (its key and the genesis) and people's keys.
+    Init {
+        /// Folder to create.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Number of hubs (the first three are the Vault, Floor and Business hubs).
+        #[arg(long, default_value_t = 3)]
+        hubs: usize,
+        /// Number of station nodes.
+        #[arg(long, default_value_t = 6)]
+        nodes: usize,
+        /// Name of the chain.
+        #[arg(long, default_value = "smart-shop")]
+        chain_name: String,
+    },
+    /// Inspect, verify and prove the ledger of a peer.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+    /// Offline proof checks.
+    #[command(subcommand)]
+    Proof(ProofCommand),
+    /// Benchmarks that print JSON.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Walk through the ledger end to end in a fresh folder: init, a signed
+    /// ledger, full verification, a proof checked offline.
+    Demo {
+        /// Folder to use (default: a new temporary folder).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Txs to put in the demo ledger.
+        #[arg(long, default_value_t = 20_000)]
+        txs: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LedgerCommand {
+    /// Check every signature, chain link, Merkle root and certificate. Exit 0 when intact.
+    Verify {
+        /// The peer's data folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a block (default: the tip) or a tx.
+    Show {
+        /// The peer's data folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// Block height.
+        #[arg(long, conflicts_with = "tx")]
+        height: Option<u64>,
+        /// Tx hash (hex).
+        #[arg(long)]
+        tx: Option<String>,
+    },
+    /// Write an inclusion proof (and a consistency proof with --since) as JSON.
+    Prove {
+        /// The peer's data folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// Tx hash (hex).
+        #[arg(long)]
+        tx: String,
+        /// An earlier ledger size to prove consistency from.
+        #[arg(long)]
+        since: Option<u64>,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// DEVELOPMENT ONLY: append blocks of signed filler txs (real keys, real
+    /// store, certified by the hub keys found beside the peer folder) until
+    /// consensus exists to make a real ledger.
+    Generate {
+        /// The peer's data folder (made by `smart init`).
+        #[arg(long)]
+        data: PathBuf,
+        /// Number of txs to append.
+        #[arg(long)]
+        txs: u64,
+        /// Txs per block.
+        #[arg(long, default_value_t = 256)]
+        block_size: usize,
+        /// The `smart init` folder holding hub and people keys (default: the parent of --data).
+        #[arg(long)]
+        keys: Option<PathBuf>,
+        /// Print `durable HEIGHT` on stdout after each block is on disk.
+        #[arg(long)]
+        print_durable: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProofCommand {
+    /// Check a proof file offline. Exit 0 when it verifies.
+    Verify {
+        /// The proof (JSON from `smart ledger prove`).
+        file: PathBuf,
+        /// The chain id you trust (hex); default: trust the genesis in the file.
+        #[arg(long)]
+        chain: Option<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Signing, verification, durable append, full verify and proofs.
+    Ledger {
+        /// Print JSON only.
+        #[arg(long)]
+        json: bool,
+        /// Txs per measurement.
+        #[arg(long, default_value_t = 51_200)]
+        txs: usize,
+        /// Repetitions (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+}
+
+pub(crate) fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SMART_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keygen { out } => crate::init::keygen(&out),
+        Command::Init {
+            dir,
+            hubs,
+            nodes,
+            chain_name,
+        } => crate::init::init(&dir, hubs, nodes, &chain_name),
+        Command::Ledger(cmd) => crate::ledger_cmd::run(cmd),
+        Command::Proof(cmd) => crate::ledger_cmd::run_proof(cmd),
+        Command::Bench(BenchCommand::Ledger { json, txs, runs }) => {
+            crate::bench::ledger(json, txs, runs)
+        }
+        Command::Demo { dir, txs } => crate::demo::run(dir, txs),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
