@@ -66,6 +66,13 @@ impl BlockHeader {
     }
 }
 
+crate::bounded::bounded_vec_fn!(block_txs, SignedTx, MAX_BLOCK_TXS, "txs");
+crate::bounded::bounded_vec_fn!(block_outcomes, Outcome, MAX_BLOCK_TXS, "outcomes");
+crate::bounded::bounded_vec_fn!(cert_signatures, HubSignature, MAX_CERT_SIGNATURES, "signatures");
+
+/// Most hub signatures one certificate may carry.
+pub const MAX_CERT_SIGNATURES: usize = 512;
+
 /// Domain separation of hub signatures (cannot collide with tx bytes, which
 /// start with a format version byte of 1).
 const CERT_DOMAIN: &[u8; 16] = b"smart/blockcert1";
@@ -76,8 +83,10 @@ pub struct Block {
     /// The header.
     pub header: BlockHeader,
     /// The txs, in ledger order.
+    #[serde(deserialize_with = "block_txs")]
     pub txs: Vec<SignedTx>,
     /// One outcome per tx.
+    #[serde(deserialize_with = "block_outcomes")]
     pub outcomes: Vec<Outcome>,
 }
 
@@ -157,6 +166,7 @@ pub struct BlockCert {
     /// The certified header hash.
     pub header_hash: Hash,
     /// Signatures, at most one per hub.
+    #[serde(deserialize_with = "cert_signatures")]
     pub signatures: Vec<HubSignature>,
 }
 

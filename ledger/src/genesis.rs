@@ -57,6 +57,7 @@ pub struct GenesisMember {
     /// Their SMART-ID.
     pub id: SmartId,
     /// Their roles.
+    #[serde(deserialize_with = "member_roles")]
     pub roles: Vec<Role>,
 }
 
@@ -68,10 +69,16 @@ pub struct Genesis {
     /// When it was made (creator's clock).
     pub created: Timestamp,
     /// The first peers.
+    #[serde(deserialize_with = "genesis_peers")]
     pub peers: Vec<GenesisPeer>,
     /// The first people (at least one Admin).
+    #[serde(deserialize_with = "genesis_members")]
     pub members: Vec<GenesisMember>,
 }
+
+crate::bounded::bounded_vec_fn!(member_roles, Role, 16, "roles");
+crate::bounded::bounded_vec_fn!(genesis_peers, GenesisPeer, 10_000, "peers");
+crate::bounded::bounded_vec_fn!(genesis_members, GenesisMember, 10_000, "members");
 
 /// A genesis document breaks a rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -18,6 +18,7 @@
 //! the same bytes.
 
 pub mod block;
+pub(crate) mod bounded;
 pub(crate) mod bytes;
 pub mod chain;
 pub mod codec;

@@ -245,6 +245,8 @@ pub fn verify_consistency(
     sn == 0 && fr == *old_root && sr == *new_root
 }
 
+crate::bounded::bounded_vec_fn!(accumulator_peaks, Hash, 64, "peaks");
+
 /// A perfect subtree completed by an append: `(level, index, hash)`.
 pub type CompletedNode = (u32, u64, Hash);
 
@@ -253,6 +255,7 @@ pub type CompletedNode = (u32, u64, Hash);
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accumulator {
     size: u64,
+    #[serde(deserialize_with = "accumulator_peaks")]
     peaks: Vec<Hash>,
 }
 
