@@ -41,88 +41,129 @@ pub struct AuditFailure {
     pub reason: String,
 }
 
+/// A run of consecutive blocks that passed every check but signatures, and
+/// the structural failure that ended it, if any.
+struct Window {
+    blocks: Vec<Block>,
+    last_height: u64,
+    failure: Option<AuditFailure>,
+}
+
 /// Verifies the whole ledger in `store`. `progress(done_blocks, total_blocks)`
 /// is called as it goes.
-pub fn verify_ledger(
-    store: &impl BlockStore,
+///
+/// A reader thread reads, decodes and chain-checks windows of blocks while
+/// the signatures of the previous window are batch-verified on every core.
+pub fn verify_ledger<S: BlockStore + Sync>(
+    store: &S,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<AuditReport, AuditFailure> {
+    let target = store.tip().height;
+    std::thread::scope(|scope| {
+        let (sender, windows) = std::sync::mpsc::sync_channel::<Window>(1);
+        let reader = scope.spawn(move || read_windows(store, target, sender));
+        for window in windows {
+            verify_window_signatures(&window.blocks)?;
+            if let Some(f) = window.failure {
+                return Err(f);
+            }
+            progress(window.last_height, target);
+        }
+        let tip = reader.join().map_err(|_| AuditFailure {
+            height: 0,
+            tx: None,
+            reason: "reader thread panicked".into(),
+        })?;
+        Ok(AuditReport {
+            chain_id: tip.chain_id,
+            blocks: tip.height,
+            txs: tip.acc.size(),
+            tip_hash: tip.hash,
+            ledger_root: tip.acc.root(),
+        })
+    })
+}
+
+/// Reads blocks 1..=target in windows, checking records, structure, chain
+/// links, the accumulator and certificates. Stops after the first failure
+/// (or when the receiver hangs up) and returns the tip it reached.
+fn read_windows(
+    store: &impl BlockStore,
+    target: u64,
+    sender: std::sync::mpsc::SyncSender<Window>,
+) -> ChainTip {
     let genesis = store.genesis();
     let hubs = genesis.hubs();
-    let target = store.tip().height;
     let mut tip = ChainTip::genesis(genesis.chain_id());
     let mut height = 1u64;
     while height <= target {
-        // Read and chain-check a window of blocks.
-        let mut window: Vec<Block> = Vec::new();
+        let mut window = Window {
+            blocks: Vec::new(),
+            last_height: height - 1,
+            failure: None,
+        };
         let mut txs_in_window = 0usize;
-        let mut structural: Option<AuditFailure> = None;
         while height <= target && txs_in_window < WINDOW_TXS {
-            let fail = |reason: String| AuditFailure {
-                height,
-                tx: None,
-                reason,
-            };
-            let block = match store.block(height) {
-                Ok(Some(b)) => b,
-                Ok(None) => {
-                    structural = Some(fail("missing from the store".into()));
+            match check_block(store, &tip, &hubs, height) {
+                Ok((block, next)) => {
+                    tip = next;
+                    txs_in_window += block.txs.len();
+                    window.blocks.push(block);
+                    window.last_height = height;
+                    height += 1;
+                }
+                Err(f) => {
+                    window.failure = Some(f);
                     break;
                 }
-                Err(e) => {
-                    structural = Some(fail(e.to_string()));
-                    break;
-                }
-            };
-            let next = match tip.check_next(&block) {
-                Ok((next, _)) => next,
-                Err(e) => {
-                    structural = Some(fail(e.to_string()));
-                    break;
-                }
-            };
-            let cert_check = match store.cert(height) {
-                Ok(Some(cert)) => cert
-                    .check_final(&block.header, &hubs)
-                    .map_err(|e| e.to_string()),
-                Ok(None) => Err("no certificate".into()),
-                Err(e) => Err(e.to_string()),
-            };
-            if let Err(reason) = cert_check {
-                structural = Some(fail(format!("certificate: {reason}")));
-                break;
             }
-            if let Some((position, tx)) = block
-                .txs
-                .iter()
-                .enumerate()
-                .find(|(_, tx)| tx.body().chain_id != tip.chain_id)
-            {
-                structural = Some(AuditFailure {
-                    height,
-                    tx: Some((position, tx.hash())),
-                    reason: "tx is for another chain".into(),
-                });
-                break;
-            }
-            tip = next;
-            txs_in_window += block.txs.len();
-            window.push(block);
-            height += 1;
         }
-        verify_window_signatures(&window)?;
-        if let Some(f) = structural {
-            return Err(f);
+        let failed = window.failure.is_some();
+        if sender.send(window).is_err() || failed {
+            break;
         }
-        progress(height - 1, target);
     }
-    Ok(AuditReport {
-        chain_id: tip.chain_id,
-        blocks: tip.height,
-        txs: tip.acc.size(),
-        tip_hash: tip.hash,
-        ledger_root: tip.acc.root(),
-    })
+    tip
+}
+
+/// Every check of one block except its tx signatures.
+fn check_block(
+    store: &impl BlockStore,
+    tip: &ChainTip,
+    hubs: &[SmartId],
+    height: u64,
+) -> Result<(Block, ChainTip), AuditFailure> {
+    let fail = |reason: String| AuditFailure {
+        height,
+        tx: None,
+        reason,
+    };
+    let block = match store.block(height) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Err(fail("missing from the store".into())),
+        Err(e) => return Err(fail(e.to_string())),
+    };
+    let (next, _) = tip.check_next(&block).map_err(|e| fail(e.to_string()))?;
+    match store.cert(height) {
+        Ok(Some(cert)) => cert
+            .check_final(&block.header, hubs)
+            .map_err(|e| fail(format!("certificate: {e}")))?,
+        Ok(None) => return Err(fail("certificate: missing".into())),
+        Err(e) => return Err(fail(format!("certificate: {e}"))),
+    }
+    if let Some((position, tx)) = block
+        .txs
+        .iter()
+        .enumerate()
+        .find(|(_, tx)| tx.body().chain_id != tip.chain_id)
+    {
+        return Err(AuditFailure {
+            height,
+            tx: Some((position, tx.hash())),
+            reason: "tx is for another chain".into(),
+        });
+    }
+    Ok((block, next))
 }
 
 /// Batch-verifies every tx signature of a window, split across the cores.

@@ -68,7 +68,12 @@ impl BlockHeader {
 
 crate::bounded::bounded_vec_fn!(block_txs, SignedTx, MAX_BLOCK_TXS, "txs");
 crate::bounded::bounded_vec_fn!(block_outcomes, Outcome, MAX_BLOCK_TXS, "outcomes");
-crate::bounded::bounded_vec_fn!(cert_signatures, HubSignature, MAX_CERT_SIGNATURES, "signatures");
+crate::bounded::bounded_vec_fn!(
+    cert_signatures,
+    HubSignature,
+    MAX_CERT_SIGNATURES,
+    "signatures"
+);
 
 /// Most hub signatures one certificate may carry.
 pub const MAX_CERT_SIGNATURES: usize = 512;

@@ -27,13 +27,19 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for BoundedVisitor<T> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
         if let Some(n) = seq.size_hint() {
             if n > self.max {
-                return Err(de::Error::custom(format!("{n} {} is over the limit of {}", self.what, self.max)));
+                return Err(de::Error::custom(format!(
+                    "{n} {} is over the limit of {}",
+                    self.what, self.max
+                )));
             }
         }
         let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(PREALLOCATE));
         while let Some(item) = seq.next_element()? {
             if out.len() == self.max {
-                return Err(de::Error::custom(format!("more than {} {}", self.max, self.what)));
+                return Err(de::Error::custom(format!(
+                    "more than {} {}",
+                    self.max, self.what
+                )));
             }
             out.push(item);
         }
@@ -47,7 +53,11 @@ pub(crate) fn vec<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     max: usize,
     what: &'static str,
 ) -> Result<Vec<T>, D::Error> {
-    d.deserialize_seq(BoundedVisitor { max, what, marker: PhantomData })
+    d.deserialize_seq(BoundedVisitor {
+        max,
+        what,
+        marker: PhantomData,
+    })
 }
 
 /// Declares a `deserialize_with` function for a bounded `Vec`.

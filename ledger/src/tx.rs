@@ -112,6 +112,9 @@ pub struct SignedTx {
     signature: Signature,
     body: TxBody,
     hash: Hash,
+    /// RFC 9162 leaf hash, computed once: blocks, the chain rules and the
+    /// store all need it.
+    leaf: Hash,
 }
 
 impl fmt::Debug for SignedTx {
@@ -148,26 +151,26 @@ impl SignedTx {
             }));
         }
         let signature = key.sign(&body_bytes);
-        let hash = Hash::of(&body_bytes);
-        Ok(SignedTx {
-            body_bytes,
-            signature,
-            body,
-            hash,
-        })
+        Ok(SignedTx::assemble(body_bytes, signature, body))
     }
 
     /// Rebuilds a tx from the signed bytes and signature (does not verify the
     /// signature: see [`SignedTx::check_admission`]).
     pub fn from_parts(body_bytes: Vec<u8>, signature: Signature) -> Result<SignedTx, TxError> {
         let body: TxBody = codec::decode_versioned("tx body", &body_bytes, MAX_TX_BYTES)?;
+        Ok(SignedTx::assemble(body_bytes, signature, body))
+    }
+
+    fn assemble(body_bytes: Vec<u8>, signature: Signature, body: TxBody) -> SignedTx {
         let hash = Hash::of(&body_bytes);
-        Ok(SignedTx {
+        let leaf = crate::merkle::leaf_hash(&leaf_data(&hash, &signature));
+        SignedTx {
             body_bytes,
             signature,
             body,
             hash,
-        })
+            leaf,
+        }
     }
 
     /// Decodes a tx from its wire encoding, with the size limit.
@@ -209,15 +212,12 @@ impl SignedTx {
     /// The data of this tx's Merkle leaf: tx hash ‖ signature, so a proof
     /// binds both what was said and who signed it.
     pub fn leaf_data(&self) -> [u8; 96] {
-        let mut out = [0u8; 96];
-        out[..32].copy_from_slice(&self.hash.0);
-        out[32..].copy_from_slice(&self.signature.0);
-        out
+        leaf_data(&self.hash, &self.signature)
     }
 
-    /// The RFC 9162 leaf hash of this tx.
+    /// The RFC 9162 leaf hash of this tx: H(0x00 ‖ leaf data).
     pub fn leaf_hash(&self) -> Hash {
-        crate::merkle::leaf_hash(&self.leaf_data())
+        self.leaf
     }
 
     /// Strictly verifies the author's signature.
@@ -272,6 +272,13 @@ impl<'de> Deserialize<'de> for SignedTx {
         let wire = SignedTxWire::deserialize(d)?;
         SignedTx::from_parts(wire.body.0, wire.signature).map_err(serde::de::Error::custom)
     }
+}
+
+fn leaf_data(hash: &Hash, signature: &Signature) -> [u8; 96] {
+    let mut out = [0u8; 96];
+    out[..32].copy_from_slice(&hash.0);
+    out[32..].copy_from_slice(&signature.0);
+    out
 }
 
 /// A tx is refused.

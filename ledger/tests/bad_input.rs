@@ -53,16 +53,28 @@ fn decoders() -> Vec<(&'static str, usize, fn(&[u8]))> {
         ("block", MAX_BLOCK_BYTES, |b| drop(Block::decode(b))),
         ("cert", MAX_CERT_BYTES, |b| drop(BlockCert::decode(b))),
         ("genesis", MAX_GENESIS_BYTES, |b| drop(Genesis::decode(b))),
-        ("genesis-json", MAX_GENESIS_BYTES, |b| drop(Genesis::from_json(&String::from_utf8_lossy(b)))),
-        ("proof-json", 16 << 20, |b| drop(serde_json::from_slice::<proof::TxProof>(b))),
+        ("genesis-json", MAX_GENESIS_BYTES, |b| {
+            drop(Genesis::from_json(&String::from_utf8_lossy(b)))
+        }),
+        ("proof-json", 16 << 20, |b| {
+            drop(serde_json::from_slice::<proof::TxProof>(b))
+        }),
     ]
 }
 
 fn check_bounded(name: &str, limit: usize, decode: fn(&[u8]), input: &[u8]) {
     let peak = peak_of(|| decode(input));
     let linear = 8 * input.len() + 16 * 1024;
-    assert!(peak <= limit, "{name}: {peak} bytes allocated for a {}-byte input, over the limit {limit}", input.len());
-    assert!(peak <= linear, "{name}: {peak} bytes allocated for a {}-byte input (amplification)", input.len());
+    assert!(
+        peak <= limit,
+        "{name}: {peak} bytes allocated for a {}-byte input, over the limit {limit}",
+        input.len()
+    );
+    assert!(
+        peak <= linear,
+        "{name}: {peak} bytes allocated for a {}-byte input (amplification)",
+        input.len()
+    );
 }
 
 fn network() -> (Genesis, Vec<Keypair>) {
@@ -71,9 +83,17 @@ fn network() -> (Genesis, Vec<Keypair>) {
         chain_name: "test".into(),
         created: Timestamp(1),
         peers: (0..3)
-            .map(|i| GenesisPeer { name: format!("hub-{i}"), id: keys[i].id(), role: PeerRole::Hub })
+            .map(|i| GenesisPeer {
+                name: format!("hub-{i}"),
+                id: keys[i].id(),
+                role: PeerRole::Hub,
+            })
             .collect(),
-        members: vec![GenesisMember { name: "admin".into(), id: keys[3].id(), roles: vec![Role::Admin] }],
+        members: vec![GenesisMember {
+            name: "admin".into(),
+            id: keys[3].id(),
+            roles: vec![Role::Admin],
+        }],
     };
     (genesis, keys)
 }
@@ -86,7 +106,10 @@ fn sample_tx(genesis: &Genesis, key: &Keypair, nonce: u64) -> SignedTx {
         payload: Bytes(b"{\"job\":\"JOB-1\",\"step\":\"pre-check\"}".to_vec()),
         author_time: Timestamp(1_790_000_000_000),
         location: Some("station-3".into()),
-        contract: Some(ContractRef { id: "po-4471".into(), version: 2 }),
+        contract: Some(ContractRef {
+            id: "po-4471".into(),
+            version: 2,
+        }),
         nonce,
     };
     SignedTx::sign(body, key).expect("sign")
@@ -99,7 +122,14 @@ fn valid_encodings() -> Vec<(&'static str, Vec<u8>)> {
     let tip = ChainTip::genesis(genesis.chain_id());
     let block = tip.next_block(
         txs.clone(),
-        vec![Outcome::Accepted, Outcome::Refused { code: 7, reason: "token expired".into() }, Outcome::Accepted],
+        vec![
+            Outcome::Accepted,
+            Outcome::Refused {
+                code: 7,
+                reason: "token expired".into(),
+            },
+            Outcome::Accepted,
+        ],
         Hash::ZERO,
         1,
         Timestamp(5),
@@ -121,7 +151,11 @@ fn valid_encodings() -> Vec<(&'static str, Vec<u8>)> {
 fn truncations_and_byte_flips_of_valid_encodings_never_panic_or_overallocate() {
     let decoders = decoders();
     for (name, bytes) in valid_encodings() {
-        let (_, limit, decode) = decoders.iter().find(|(n, ..)| *n == name).copied().expect("decoder");
+        let (_, limit, decode) = decoders
+            .iter()
+            .find(|(n, ..)| *n == name)
+            .copied()
+            .expect("decoder");
         for cut in 0..bytes.len() {
             check_bounded(name, limit, decode, &bytes[..cut]);
         }
@@ -138,7 +172,11 @@ fn the_allocation_counter_sees_decoding() {
     let (name, bytes) = valid_encodings().swap_remove(1);
     assert_eq!(name, "block");
     let peak = peak_of(|| drop(Block::decode(&bytes).expect("valid block")));
-    assert!(peak >= bytes.len(), "counted only {peak} bytes for a {}-byte block", bytes.len());
+    assert!(
+        peak >= bytes.len(),
+        "counted only {peak} bytes for a {}-byte block",
+        bytes.len()
+    );
 }
 
 #[test]
@@ -169,8 +207,16 @@ fn valid_encodings_round_trip() {
     let back = SignedTx::decode(&tx.encode()).expect("decode");
     assert_eq!(back, tx);
     assert_eq!(back.hash(), tx.hash());
-    assert_eq!(Genesis::decode(&genesis.canonical_bytes()).expect("genesis"), genesis);
-    assert_eq!(Genesis::from_json(&genesis.to_json()).expect("json").chain_id(), genesis.chain_id());
+    assert_eq!(
+        Genesis::decode(&genesis.canonical_bytes()).expect("genesis"),
+        genesis
+    );
+    assert_eq!(
+        Genesis::from_json(&genesis.to_json())
+            .expect("json")
+            .chain_id(),
+        genesis.chain_id()
+    );
 }
 
 #[test]
@@ -186,7 +232,10 @@ fn non_canonical_and_trailing_bytes_are_refused() {
     body[last] = 0x81;
     body.push(0x00);
     let err = SignedTx::from_parts(body, *tx.signature()).expect_err("overlong varint");
-    assert!(err.to_string().contains("canonical") || err.to_string().contains("malformed"), "{err}");
+    assert!(
+        err.to_string().contains("canonical") || err.to_string().contains("malformed"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -195,13 +244,18 @@ fn forged_signature_wrong_chain_and_unknown_author_are_refused() {
     let chain = genesis.chain_id();
     let known = |id: &SmartId| genesis.knows(id);
     let tx = sample_tx(&genesis, &keys[3], 1);
-    tx.check_admission(&chain, known).expect("a good tx is admitted");
+    tx.check_admission(&chain, known)
+        .expect("a good tx is admitted");
 
     // Forged: the admin's body, signed by someone else.
     let forger = Keypair::from_seed([99; 32]);
-    let forged = SignedTx::from_parts(tx.body_bytes().to_vec(), forger.sign(tx.body_bytes())).expect("decodes");
+    let forged = SignedTx::from_parts(tx.body_bytes().to_vec(), forger.sign(tx.body_bytes()))
+        .expect("decodes");
     let err = forged.check_admission(&chain, known).expect_err("forged");
-    assert_eq!(err, TxError::Signature(SignatureError::Invalid(keys[3].id())));
+    assert_eq!(
+        err,
+        TxError::Signature(SignatureError::Invalid(keys[3].id()))
+    );
     assert!(err.to_string().contains("does not verify"), "{err}");
 
     // Any flipped signature bit.
@@ -220,14 +274,22 @@ fn forged_signature_wrong_chain_and_unknown_author_are_refused() {
 
     // Unknown author, even with a valid signature of their own.
     let stranger = Keypair::from_seed([42; 32]);
-    let body = TxBody { author: stranger.id(), ..tx.body().clone() };
+    let body = TxBody {
+        author: stranger.id(),
+        ..tx.body().clone()
+    };
     let theirs = SignedTx::sign(body, &stranger).expect("sign");
-    let err = theirs.check_admission(&chain, known).expect_err("unknown author");
+    let err = theirs
+        .check_admission(&chain, known)
+        .expect_err("unknown author");
     assert_eq!(err, TxError::UnknownAuthor(stranger.id()));
     assert!(err.to_string().contains("not a known identity"), "{err}");
 
     // A key can only sign its own body.
-    assert!(matches!(SignedTx::sign(tx.body().clone(), &stranger), Err(TxError::AuthorMismatch { .. })));
+    assert!(matches!(
+        SignedTx::sign(tx.body().clone(), &stranger),
+        Err(TxError::AuthorMismatch { .. })
+    ));
 }
 
 proptest! {

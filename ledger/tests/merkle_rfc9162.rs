@@ -6,8 +6,8 @@
 use proptest::prelude::*;
 use smart_ledger::Hash;
 use smart_ledger::merkle::{
-    self, Accumulator, MemoryTree, consistency_proof, inclusion_proof, leaf_hash, node_hash, root_of,
-    verify_consistency, verify_inclusion,
+    self, Accumulator, MemoryTree, consistency_proof, inclusion_proof, leaf_hash, node_hash,
+    root_of, verify_consistency, verify_inclusion,
 };
 
 fn k_of(n: usize) -> usize {
@@ -55,7 +55,9 @@ fn ref_subproof(m: usize, d: &[Hash], whole: bool) -> Vec<Hash> {
 }
 
 fn leaves(n: usize, salt: u8) -> Vec<Hash> {
-    (0..n).map(|i| leaf_hash(&[&(i as u64).to_be_bytes()[..], &[salt]].concat())).collect()
+    (0..n)
+        .map(|i| leaf_hash(&[&(i as u64).to_be_bytes()[..], &[salt]].concat()))
+        .collect()
 }
 
 #[test]
@@ -84,7 +86,10 @@ fn inclusion_proofs_for_every_leaf_of_every_size_up_to_300() {
         for m in 0..n {
             let path = inclusion_proof(&tree, m as u64, n as u64).expect("proof");
             assert_eq!(path, ref_path(m, &all[..n]), "PATH({m}, {n})");
-            assert!(verify_inclusion(&all[m], m as u64, n as u64, &path, &root), "verify ({m}, {n})");
+            assert!(
+                verify_inclusion(&all[m], m as u64, n as u64, &path, &root),
+                "verify ({m}, {n})"
+            );
             // The wrong leaf never verifies.
             let other = all[(m + 1) % n];
             if n > 1 {
@@ -102,14 +107,24 @@ fn consistency_proofs_for_all_pairs_up_to_100() {
     for new in 1..=100usize {
         for old in 1..=new {
             let proof = consistency_proof(&tree, old as u64, new as u64).expect("proof");
-            assert_eq!(proof, ref_subproof(old, &all[..new], true), "PROOF({old}, {new})");
+            assert_eq!(
+                proof,
+                ref_subproof(old, &all[..new], true),
+                "PROOF({old}, {new})"
+            );
             assert!(
                 verify_consistency(old as u64, new as u64, &roots[old], &roots[new], &proof),
                 "verify ({old}, {new})"
             );
             if old < new {
                 // Swapped roots never verify.
-                assert!(!verify_consistency(old as u64, new as u64, &roots[new], &roots[old], &proof));
+                assert!(!verify_consistency(
+                    old as u64,
+                    new as u64,
+                    &roots[new],
+                    &roots[old],
+                    &proof
+                ));
             }
         }
     }
