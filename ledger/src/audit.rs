@@ -166,9 +166,13 @@ fn check_block(
     Ok((block, next))
 }
 
+/// One tx signature to check: author, signed bytes, signature, and where
+/// the tx is (height, position, hash) to name it if it fails.
+type SignatureItem<'a> = (SmartId, &'a [u8], Signature, u64, usize, Hash);
+
 /// Batch-verifies every tx signature of a window, split across the cores.
 fn verify_window_signatures(window: &[Block]) -> Result<(), AuditFailure> {
-    let items: Vec<(SmartId, &[u8], Signature, u64, usize, Hash)> = window
+    let items: Vec<SignatureItem<'_>> = window
         .iter()
         .flat_map(|b| {
             b.txs.iter().enumerate().map(|(p, tx)| {

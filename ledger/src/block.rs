@@ -219,7 +219,7 @@ impl BlockCert {
             hub: hub.id(),
             signature,
         });
-        self.signatures.sort_by(|a, b| a.hub.cmp(&b.hub));
+        self.signatures.sort_by_key(|s| s.hub);
     }
 
     /// Checks the certificate against `header` and the hub set: every

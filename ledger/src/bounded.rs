@@ -25,13 +25,13 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for BoundedVisitor<T> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
-        if let Some(n) = seq.size_hint() {
-            if n > self.max {
-                return Err(de::Error::custom(format!(
-                    "{n} {} is over the limit of {}",
-                    self.what, self.max
-                )));
-            }
+        if let Some(n) = seq.size_hint()
+            && n > self.max
+        {
+            return Err(de::Error::custom(format!(
+                "{n} {} is over the limit of {}",
+                self.what, self.max
+            )));
         }
         let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(PREALLOCATE));
         while let Some(item) = seq.next_element()? {

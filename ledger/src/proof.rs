@@ -135,12 +135,12 @@ impl TxProof {
                 self.chain_id
             ));
         }
-        if let Some(expected) = expected_chain {
-            if *expected != chain_id {
-                return fail(format!(
-                    "proof is for chain {chain_id}, expected {expected}"
-                ));
-            }
+        if let Some(expected) = expected_chain
+            && *expected != chain_id
+        {
+            return fail(format!(
+                "proof is for chain {chain_id}, expected {expected}"
+            ));
         }
         let hubs = self.genesis.hubs();
         let tx = &self.tx;

@@ -157,7 +157,7 @@ fn seal(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-fn unseal<'a>(what: impl Fn() -> String, record: &'a [u8]) -> Result<&'a [u8], StoreError> {
+fn unseal(what: impl Fn() -> String, record: &[u8]) -> Result<&[u8], StoreError> {
     if record.len() < 32 {
         return Err(StoreError::Corrupt {
             what: what(),

@@ -47,7 +47,10 @@ fn peak_of(f: impl FnOnce()) -> usize {
 }
 
 /// Every decoder that takes bytes from outside, with its limit.
-fn decoders() -> Vec<(&'static str, usize, fn(&[u8]))> {
+/// (name, size limit, decode function).
+type Decoder = (&'static str, usize, fn(&[u8]));
+
+fn decoders() -> Vec<Decoder> {
     vec![
         ("tx", MAX_TX_BYTES, |b| drop(SignedTx::decode(b))),
         ("block", MAX_BLOCK_BYTES, |b| drop(Block::decode(b))),

@@ -1,0 +1,183 @@
+//! The operator CLI: keys, init, show, prove and offline proof checks.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::*;
+use smart_ledger::Keypair;
+
+#[test]
+fn keygen_writes_a_private_key_and_refuses_a_readable_one() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let key = tmp.path().join("tech-7.key");
+    let out = run_ok(&["keygen", "--out", s(&key)]);
+    let printed = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let mode = std::fs::metadata(&key).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let loaded = Keypair::read_file(&key).expect("read own key");
+    assert_eq!(loaded.id().to_string(), printed);
+    assert_eq!(
+        printed.parse::<smart_ledger::SmartId>().expect("parse"),
+        loaded.id()
+    );
+
+    // Never overwritten.
+    let again = smart()
+        .args(["keygen", "--out", s(&key)])
+        .output()
+        .expect("run");
+    assert!(!again.status.success());
+
+    // Readable by others: refused with a clear reason.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let err = Keypair::read_file(&key).expect_err("world-readable key");
+    assert!(err.to_string().contains("readable by others"), "{err}");
+}
+
+#[test]
+fn init_makes_a_folder_per_peer_and_refuses_to_overwrite() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let net = init_network(tmp.path(), 2);
+    for peer in [
+        "vault-hub",
+        "floor-hub",
+        "business-hub",
+        "station-1",
+        "station-2",
+        "gateway",
+    ] {
+        assert!(net.join(peer).join("peer.key").exists(), "{peer} key");
+        assert!(
+            net.join(peer).join("genesis.json").exists(),
+            "{peer} genesis"
+        );
+    }
+    for person in ["admin", "compliance", "qa", "project-manager"] {
+        assert!(
+            net.join("people").join(format!("{person}.key")).exists(),
+            "{person}"
+        );
+    }
+    let again = smart()
+        .args(["init", "--dir", s(&net)])
+        .output()
+        .expect("run");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a network"));
+}
+
+#[test]
+fn prove_and_verify_a_tx_offline() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let net = init_network(tmp.path(), 1);
+    let hub = net.join("vault-hub");
+    run_ok(&[
+        "ledger",
+        "generate",
+        "--data",
+        s(&hub),
+        "--txs",
+        "300",
+        "--block-size",
+        "100",
+    ]);
+    // Any tx of block 2.
+    let shown = run_ok(&["ledger", "show", "--data", s(&hub), "--height", "2"]);
+    let block: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("json");
+    let tx = block["txs"][5]["hash"]
+        .as_str()
+        .expect("tx hash")
+        .to_string();
+    let shown = run_ok(&["ledger", "show", "--data", s(&hub), "--tx", &tx]);
+    let view: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("json");
+    assert_eq!(view["height"], 2);
+    assert_eq!(view["leaf_index"], 105);
+
+    let proof = tmp.path().join("proof.json");
+    run_ok(&[
+        "ledger",
+        "prove",
+        "--data",
+        s(&hub),
+        "--tx",
+        &tx,
+        "--since",
+        "150",
+        "--out",
+        s(&proof),
+    ]);
+    let out = run_ok(&["proof", "verify", s(&proof), "--json"]);
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(result["verified"], true);
+    assert_eq!(result["proven"]["height"], 2);
+    assert_eq!(result["proven"]["ledger_size"], 300);
+
+    // The proof is checked against the chain the auditor trusts.
+    let wrong_chain = "00".repeat(32);
+    let out = smart()
+        .args(["proof", "verify", s(&proof), "--chain", &wrong_chain])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+
+    // Tampered proofs are refused: another tx's leaf index, a changed outcome.
+    let text = std::fs::read_to_string(&proof).expect("read");
+    let mut value: serde_json::Value = serde_json::from_str(&text).expect("json");
+    value["ledger"]["leaf_index"] = serde_json::json!(106);
+    std::fs::write(&proof, value.to_string()).expect("write");
+    let out = smart()
+        .args(["proof", "verify", s(&proof)])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("PROOF REFUSED"));
+
+    let mut value: serde_json::Value = serde_json::from_str(&text).expect("json");
+    value["block"]["outcomes"][5] =
+        serde_json::json!({"Refused": {"code": 9, "reason": "rewritten"}});
+    std::fs::write(&proof, value.to_string()).expect("write");
+    let out = smart()
+        .args(["proof", "verify", s(&proof)])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+
+    // Not a proof at all.
+    std::fs::write(&proof, "{\"format\": 1}").expect("write");
+    let out = smart()
+        .args(["proof", "verify", s(&proof)])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not a SMART tx proof"));
+}
+
+#[test]
+fn verify_of_a_folder_without_a_ledger_fails_clearly() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (code, json) = verify_json(tmp.path());
+    assert_eq!(code, 1);
+    assert!(
+        json["failure"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no ledger"),
+        "{json}"
+    );
+}
+
+#[test]
+fn demo_runs_end_to_end() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = run_ok(&[
+        "demo",
+        "--dir",
+        s(&tmp.path().join("shop")),
+        "--txs",
+        "1000",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ledger intact"), "{text}");
+    assert!(text.contains("nothing was rewritten"), "{text}");
+}
