@@ -1,0 +1,30 @@
+//! SMART contracts: the Governors.
+//!
+//! # Layout
+//! - [`model`]: the YAML SmartContract language (documented field by field in `README.md`).
+//! - [`parse`]: reading YAML with limits; errors name file, line, column and field.
+//! - [`validate`]: semantic checks (references, cycles, roles, tokens, limits, money).
+//! - [`state`]: identities, tokens, equipment, documents, contract versions, jobs, money.
+//! - [`action`]: what a tx payload says, per tx kind.
+//! - [`vm`]: the deterministic VM: `(state, tx) -> (outcome, effects, new state)`.
+//! - [`refusal`]: stable refusal codes and explanations.
+//! - [`simulate`]: run a contract against a recorded or hand-written history.
+//!
+//! No I/O, no clock, no randomness, no floats: every peer computes the same
+//! outcomes and state root from the same history.
+
+pub mod action;
+pub mod model;
+pub mod parse;
+pub mod refusal;
+pub mod simulate;
+pub mod state;
+pub mod validate;
+pub mod vm;
+
+pub use action::Action;
+pub use model::Contract;
+pub use parse::{ContractError, ErrorKind, parse_contract};
+pub use refusal::{Refusal, RefusalCode};
+pub use state::State;
+pub use vm::{Applied, Fired, TxInput, apply, apply_block};

@@ -1,0 +1,367 @@
+//! The shop's state as every peer computes it from the ledger: identities,
+//! tokens, equipment, documents, contract versions, jobs, invoices and
+//! payouts. Only ordered maps (`BTreeMap`) so iteration and encoding are
+//! the same everywhere; the state root is blake3 of its canonical bytes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use smart_ledger::{Hash, Role, SmartId, Timestamp};
+
+use crate::model::{Contract, DocumentType, Event};
+
+/// The six token kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum TokenKind {
+    /// Access to an area, station or system.
+    Access,
+    /// Permission to audit.
+    Audit,
+    /// A certification (e.g. NDT-UT-L2 per NAS 410).
+    Certified,
+    /// Completed training.
+    Training,
+    /// Safety clearance for a piece of equipment or area.
+    Safety,
+    /// Use of a utility (gas, power, compressed air).
+    Utility,
+}
+
+impl TokenKind {
+    /// Every kind.
+    pub const ALL: [TokenKind; 6] = [
+        TokenKind::Access,
+        TokenKind::Audit,
+        TokenKind::Certified,
+        TokenKind::Training,
+        TokenKind::Safety,
+        TokenKind::Utility,
+    ];
+
+    /// Parses a kind's name as written in contracts.
+    pub fn from_name(name: &str) -> Option<TokenKind> {
+        TokenKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The kind's name as written in contracts.
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenKind::Access => "Access",
+            TokenKind::Audit => "Audit",
+            TokenKind::Certified => "Certified",
+            TokenKind::Training => "Training",
+            TokenKind::Safety => "Safety",
+            TokenKind::Utility => "Utility",
+        }
+    }
+}
+
+/// A registered identity: a person, a client account or a peer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// Human name (unique).
+    pub name: String,
+    /// Roles held.
+    pub roles: BTreeSet<Role>,
+    /// False once deactivated or rotated away.
+    pub active: bool,
+    /// For a client account: the organisation.
+    pub organisation: Option<String>,
+    /// The key that replaced this one, after a rotation.
+    pub rotated_to: Option<SmartId>,
+}
+
+/// A token held by an identity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Token {
+    /// Who holds it.
+    pub holder: SmartId,
+    /// Its kind.
+    pub kind: TokenKind,
+    /// What it covers, e.g. `NDT-UT-L2`, `furnace-3`.
+    pub scope: String,
+    /// Ledger time it was issued.
+    pub issued: Timestamp,
+    /// Ledger time it stops being valid.
+    pub expires: Timestamp,
+    /// When and why it was revoked.
+    pub revoked: Option<(Timestamp, String)>,
+}
+
+/// A piece of equipment (furnace, UT set, plating tank).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Equipment {
+    /// What it is.
+    pub description: String,
+    /// Ledger time its calibration is due.
+    pub calibration_due: Timestamp,
+    /// Locked out, with the reason.
+    pub locked_out: Option<String>,
+}
+
+/// A document on file, by content hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Document {
+    /// Its type.
+    pub doc_type: DocumentType,
+    /// The job it belongs to; `None` for shop-wide documents (SDS, procedures).
+    pub job: Option<String>,
+    /// Title for people.
+    pub title: String,
+    /// Who filed it.
+    pub filed_by: SmartId,
+    /// When.
+    pub filed_at: Timestamp,
+}
+
+/// Where a contract version is in its lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VersionStatus {
+    /// Waiting for approvals.
+    Proposed,
+    /// The version new jobs start under.
+    Active,
+    /// Replaced by a later active version; jobs pinned to it keep it.
+    Superseded,
+}
+
+/// One version of a contract.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractVersion {
+    /// The YAML as proposed (what approvers read and sign).
+    pub yaml: String,
+    /// Its hash.
+    pub yaml_hash: Hash,
+    /// The parsed contract.
+    pub contract: Contract,
+    /// Lifecycle.
+    pub status: VersionStatus,
+    /// Who proposed it.
+    pub proposed_by: SmartId,
+    /// Approvals: for each governance role, who approved in that role.
+    pub approvals: BTreeMap<Role, SmartId>,
+}
+
+/// The state of a job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobStatus {
+    /// Steps are being performed.
+    Open,
+    /// Every step is complete.
+    Completed,
+}
+
+/// A completed step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// Who performed it.
+    pub by: SmartId,
+    /// Ledger time.
+    pub at: Timestamp,
+    /// Where.
+    pub station: Option<String>,
+    /// Measured values.
+    pub measurements: BTreeMap<String, i64>,
+}
+
+/// A job: parts going through a contract's steps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// The contract id.
+    pub contract: String,
+    /// The version pinned when the job started.
+    pub version: u32,
+    /// The client.
+    pub client: SmartId,
+    /// Part numbers / serials.
+    pub parts: Vec<String>,
+    /// Ledger time the job was assigned.
+    pub assigned_at: Timestamp,
+    /// Ledger time the delivery window closes, if the contract has one.
+    pub deadline: Option<Timestamp>,
+    /// Completed steps.
+    pub steps: BTreeMap<String, StepRecord>,
+    /// Attempts refused for out-of-limit measurements (first-pass yield).
+    pub nonconformances: u32,
+    /// Status.
+    pub status: JobStatus,
+    /// Ledger time the job completed.
+    pub completed_at: Option<Timestamp>,
+    /// Events fired so far.
+    pub events: BTreeSet<Event>,
+}
+
+/// What a payment is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PaymentKind {
+    /// Pay for performing a step.
+    Payout,
+    /// A bonus.
+    Bonus,
+}
+
+/// An invoice to a client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceRecord {
+    /// The job.
+    pub job: String,
+    /// The client.
+    pub client: SmartId,
+    /// Milestone.
+    pub milestone: String,
+    /// Amount in cents.
+    pub amount_cents: u64,
+    /// Ledger time.
+    pub at: Timestamp,
+}
+
+/// A payment to a person.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRecord {
+    /// The job.
+    pub job: String,
+    /// The step paid for.
+    pub step: String,
+    /// Who is paid.
+    pub to: SmartId,
+    /// Payout or bonus.
+    pub kind: PaymentKind,
+    /// Amount in cents.
+    pub amount_cents: u64,
+    /// Ledger time.
+    pub at: Timestamp,
+}
+
+/// Which roles must approve a contract version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GovernancePolicy {
+    /// Every one of these roles must approve.
+    pub approvers: BTreeSet<Role>,
+}
+
+impl Default for GovernancePolicy {
+    fn default() -> Self {
+        GovernancePolicy {
+            approvers: [
+                Role::Admin,
+                Role::Compliance,
+                Role::Qa,
+                Role::ProjectManager,
+            ]
+            .into_iter()
+            .collect(),
+        }
+    }
+}
+
+/// Station interlocks as contracts last set them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Interlock {
+    /// The station may run.
+    Unlocked,
+    /// The station may not run.
+    Locked,
+}
+
+/// The whole state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// Ledger time of the last applied tx.
+    pub time: Timestamp,
+    /// Identities by SMART-ID.
+    pub identities: BTreeMap<SmartId, Identity>,
+    /// Tokens by id.
+    pub tokens: BTreeMap<String, Token>,
+    /// Token ids by holder (an index of `tokens`).
+    pub holder_tokens: BTreeMap<SmartId, BTreeSet<String>>,
+    /// Equipment by id.
+    pub equipment: BTreeMap<String, Equipment>,
+    /// Documents by content hash.
+    pub documents: BTreeMap<Hash, Document>,
+    /// Which document types are on file per job (`None` = shop-wide); an index of `documents`.
+    pub documents_on_file: BTreeSet<(Option<String>, DocumentType)>,
+    /// Contract versions by id, then version.
+    pub contracts: BTreeMap<String, BTreeMap<u32, ContractVersion>>,
+    /// Jobs by id.
+    pub jobs: BTreeMap<String, Job>,
+    /// Open delivery windows: (deadline, job id).
+    pub deadlines: BTreeSet<(Timestamp, String)>,
+    /// Station interlocks.
+    pub interlocks: BTreeMap<String, Interlock>,
+    /// Invoices, in order.
+    pub invoices: Vec<InvoiceRecord>,
+    /// Payments, in order.
+    pub payments: Vec<PaymentRecord>,
+    /// Contract governance.
+    pub governance: GovernancePolicy,
+}
+
+impl State {
+    /// The state at genesis: its peers and people, with their roles.
+    pub fn from_genesis(genesis: &smart_ledger::Genesis) -> State {
+        let mut state = State::default();
+        for p in &genesis.peers {
+            state.identities.insert(
+                p.id,
+                Identity {
+                    name: p.name.clone(),
+                    roles: BTreeSet::new(),
+                    active: true,
+                    organisation: None,
+                    rotated_to: None,
+                },
+            );
+        }
+        for m in &genesis.members {
+            state.identities.insert(
+                m.id,
+                Identity {
+                    name: m.name.clone(),
+                    roles: m.roles.iter().copied().collect(),
+                    active: true,
+                    organisation: None,
+                    rotated_to: None,
+                },
+            );
+        }
+        state
+    }
+
+    /// Canonical bytes of the state.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        smart_ledger::codec::encode_versioned(self)
+    }
+
+    /// The state root: blake3 of the canonical bytes.
+    pub fn root(&self) -> Hash {
+        Hash::of(&self.canonical_bytes())
+    }
+
+    /// The active, registered identity `id`.
+    pub fn active(&self, id: &SmartId) -> Option<&Identity> {
+        self.identities.get(id).filter(|i| i.active)
+    }
+
+    /// A name for `id` in explanations.
+    pub fn name_of(&self, id: &SmartId) -> String {
+        self.identities
+            .get(id)
+            .map(|i| i.name.clone())
+            .unwrap_or_else(|| id.short())
+    }
+
+    /// The active version of contract `id`.
+    pub fn active_version(&self, id: &str) -> Option<(u32, &ContractVersion)> {
+        self.contracts
+            .get(id)?
+            .iter()
+            .rev()
+            .find(|(_, v)| v.status == VersionStatus::Active)
+            .map(|(n, v)| (*n, v))
+    }
+
+    /// Is this SMART-ID registered and active (may it author txs)?
+    pub fn knows(&self, id: &SmartId) -> bool {
+        self.active(id).is_some()
+    }
+}

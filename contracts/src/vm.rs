@@ -1,0 +1,1150 @@
+//! The VM: a pure, deterministic function from (state, tx) to (outcome,
+//! effects, new state). The same code runs on hubs, nodes and the gateway.
+//!
+//! Rules: no clock (ledger time comes with the tx), no randomness, no
+//! floats, no I/O, only ordered maps. A refused tx changes nothing, with one
+//! documented exception: a measurement refused as out of limits is counted
+//! against the job's first-pass yield (the refusal is itself evidence).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use smart_ledger::{Hash, Outcome, Role, SignedTx, SmartId, Timestamp, TxKind};
+
+use crate::action::Action;
+use crate::model::{Effect, Event, Step};
+use crate::refusal::{Refusal, RefusalCode as Code, format_date, format_time};
+use crate::state::{
+    ContractVersion, Document, Equipment, GovernancePolicy, Identity, Interlock, InvoiceRecord,
+    Job, JobStatus, PaymentKind, PaymentRecord, State, StepRecord, Token, TokenKind, VersionStatus,
+};
+use crate::validate::{is_valid_id, parse_token_requirement};
+
+/// What the VM needs of a tx.
+#[derive(Clone, Copy, Debug)]
+pub struct TxInput<'a> {
+    /// The author (signature already checked).
+    pub author: SmartId,
+    /// The tx kind.
+    pub kind: TxKind,
+    /// The payload.
+    pub payload: &'a [u8],
+    /// Ledger time of the block that orders it (never the author's clock).
+    pub time: Timestamp,
+}
+
+impl<'a> TxInput<'a> {
+    /// The VM's view of a signed tx at a ledger time.
+    pub fn of(tx: &'a SignedTx, time: Timestamp) -> TxInput<'a> {
+        TxInput {
+            author: tx.author(),
+            kind: tx.body().kind,
+            payload: &tx.body().payload.0,
+            time,
+        }
+    }
+}
+
+/// An effect that fired, with its cause.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fired {
+    /// The job, when the effect belongs to one.
+    pub job: Option<String>,
+    /// What caused it: `step pre-check`, `event qa_signoff`, `contract`.
+    pub cause: String,
+    /// The effect.
+    pub effect: Effect,
+}
+
+/// The result of applying one tx.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    /// Accepted or refused.
+    pub outcome: Outcome,
+    /// Effects that fired (also when time passing closed a delivery window).
+    pub effects: Vec<Fired>,
+}
+
+/// Kinds recorded as evidence without rules of their own.
+fn is_evidence(kind: TxKind) -> bool {
+    matches!(
+        kind,
+        TxKind::Alert
+            | TxKind::Refusal
+            | TxKind::AccessLogBatch
+            | TxKind::DevFiller
+            | TxKind::Membership
+    )
+}
+
+/// Applies one tx to `state`.
+pub fn apply(state: &mut State, tx: &TxInput<'_>) -> Applied {
+    let mut effects = advance_time(state, tx.time);
+    let outcome = match judge(state, tx, &mut effects) {
+        Ok(()) => Outcome::Accepted,
+        Err(r) => r.outcome(),
+    };
+    Applied { outcome, effects }
+}
+
+/// Applies a block's txs in order at the block's ledger time; returns one
+/// outcome per tx and every effect.
+pub fn apply_block(
+    state: &mut State,
+    txs: &[SignedTx],
+    time: Timestamp,
+) -> (Vec<Outcome>, Vec<Fired>) {
+    let mut outcomes = Vec::with_capacity(txs.len());
+    let mut effects = Vec::new();
+    for tx in txs {
+        let applied = apply(state, &TxInput::of(tx, time));
+        outcomes.push(applied.outcome);
+        effects.extend(applied.effects);
+    }
+    (outcomes, effects)
+}
+
+/// Moves ledger time forward (never back) and closes every delivery window
+/// that ended by then.
+pub fn advance_time(state: &mut State, time: Timestamp) -> Vec<Fired> {
+    if time > state.time {
+        state.time = time;
+    }
+    let mut fired = Vec::new();
+    while let Some((deadline, job_id)) = state.deadlines.first().cloned() {
+        if deadline > state.time {
+            break;
+        }
+        state.deadlines.pop_first();
+        fire_event(state, &job_id, Event::DeliveryWindowClosed, &mut fired);
+    }
+    fired
+}
+
+fn judge(state: &mut State, tx: &TxInput<'_>, fired: &mut Vec<Fired>) -> Result<(), Refusal> {
+    let author = tx.author;
+    let Some(identity) = state.active(&author) else {
+        return Err(Refusal::new(
+            Code::UnknownActor,
+            format!("{} is not a registered, active identity", author.short()),
+        ));
+    };
+    let roles = identity.roles.clone();
+    if is_evidence(tx.kind) {
+        return Ok(());
+    }
+    let action =
+        Action::decode(tx.payload).map_err(|e| Refusal::new(Code::Malformed, e.to_string()))?;
+    if action.kind() != tx.kind {
+        return Err(Refusal::new(
+            Code::Malformed,
+            format!(
+                "a {:?} action cannot travel in a {:?} tx",
+                action.kind(),
+                tx.kind
+            ),
+        ));
+    }
+    let actor = Actor {
+        id: author,
+        roles: &roles,
+        name: state.name_of(&author),
+    };
+    match action {
+        Action::RegisterIdentity {
+            id,
+            name,
+            roles,
+            organisation,
+        } => register_identity(state, &actor, id, name, roles, organisation),
+        Action::SetRoles { id, roles } => set_roles(state, &actor, id, roles),
+        Action::Deactivate { id } => deactivate(state, &actor, id),
+        Action::RotateKey { new_id } => rotate_key(state, &actor, new_id),
+        Action::IssueToken {
+            token,
+            holder,
+            kind,
+            scope,
+            expires,
+        } => issue_token(state, &actor, token, holder, kind, scope, expires),
+        Action::RevokeToken { token, reason } => revoke_token(state, &actor, token, reason),
+        Action::RegisterEquipment {
+            id,
+            description,
+            calibration_due,
+        } => {
+            actor.require_any(&[Role::Admin, Role::Compliance], "register equipment")?;
+            check_id(&id, "equipment id")?;
+            if state.equipment.contains_key(&id) {
+                return Err(Refusal::new(
+                    Code::AlreadyExists,
+                    format!("equipment {id} is already registered"),
+                ));
+            }
+            state.equipment.insert(
+                id,
+                Equipment {
+                    description,
+                    calibration_due,
+                    locked_out: None,
+                },
+            );
+            Ok(())
+        }
+        Action::Calibrate {
+            id,
+            calibration_due,
+        } => {
+            if !actor.has_any(&[Role::Admin, Role::Compliance]) {
+                actor.require_any(&[Role::Technician], "record a calibration")?;
+                require_token(state, &actor, TokenKind::Certified, "calibration")?;
+            }
+            let e = equipment_mut(state, &id)?;
+            if calibration_due <= tx.time {
+                return Err(Refusal::new(
+                    Code::InvalidArgument,
+                    format!(
+                        "new calibration due date {} is not in the future",
+                        format_date(calibration_due)
+                    ),
+                ));
+            }
+            e.calibration_due = calibration_due;
+            Ok(())
+        }
+        Action::LockOut { id, reason } => {
+            actor.require_any(
+                &[Role::Technician, Role::Qa, Role::Compliance, Role::Admin],
+                "lock equipment out",
+            )?;
+            equipment_mut(state, &id)?.locked_out = Some(reason.clone());
+            state.interlocks.insert(id.clone(), Interlock::Locked);
+            fired.push(Fired {
+                job: None,
+                cause: format!("lockout by {}", actor.name),
+                effect: Effect::Alert(format!("{id} locked out: {reason}")),
+            });
+            Ok(())
+        }
+        Action::ClearLockOut { id } => {
+            actor.require_any(&[Role::Admin, Role::Compliance], "clear a lockout")?;
+            equipment_mut(state, &id)?.locked_out = None;
+            Ok(())
+        }
+        Action::FileDocument {
+            hash,
+            doc_type,
+            job,
+            title,
+        } => file_document(state, &actor, hash, doc_type, job, title),
+        Action::ProposeContract { yaml } => propose_contract(state, &actor, yaml),
+        Action::ApproveContract { id, version, role } => {
+            approve_contract(state, &actor, &id, version, role, fired)
+        }
+        Action::SetGovernance { approvers } => {
+            actor.require_any(&[Role::Admin], "change the governance policy")?;
+            if approvers.is_empty() {
+                return Err(Refusal::new(
+                    Code::InvalidArgument,
+                    "a governance policy needs at least one approver role",
+                ));
+            }
+            state.governance = GovernancePolicy {
+                approvers: approvers.into_iter().collect(),
+            };
+            Ok(())
+        }
+        Action::OpenJob {
+            job,
+            contract,
+            client,
+            parts,
+        } => open_job(state, &actor, job, contract, client, parts, fired),
+        Action::CompleteStep {
+            job,
+            step,
+            station,
+            measurements,
+        } => complete_step(state, &actor, &job, &step, station, measurements, fired),
+    }
+}
+
+/// The author of the tx being judged.
+struct Actor<'a> {
+    id: SmartId,
+    roles: &'a BTreeSet<Role>,
+    name: String,
+}
+
+impl Actor<'_> {
+    fn has_any(&self, roles: &[Role]) -> bool {
+        roles.iter().any(|r| self.roles.contains(r))
+    }
+
+    fn require_any(&self, roles: &[Role], what: &str) -> Result<(), Refusal> {
+        if self.has_any(roles) {
+            return Ok(());
+        }
+        Err(Refusal::new(
+            Code::RoleRequired,
+            format!(
+                "to {what} needs one of the roles {}; {} holds {}",
+                role_list(roles.iter()),
+                self.name,
+                role_list(self.roles.iter())
+            ),
+        ))
+    }
+}
+
+fn role_list<'a>(roles: impl Iterator<Item = &'a Role>) -> String {
+    let names: Vec<String> = roles.map(|r| format!("{r:?}")).collect();
+    if names.is_empty() {
+        "no roles".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn check_id(id: &str, what: &str) -> Result<(), Refusal> {
+    if is_valid_id(id) {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            Code::InvalidArgument,
+            format!("{id:?} is not a valid {what} (lowercase letters, digits, '-')"),
+        ))
+    }
+}
+
+fn equipment_mut<'s>(state: &'s mut State, id: &str) -> Result<&'s mut Equipment, Refusal> {
+    state.equipment.get_mut(id).ok_or_else(|| {
+        Refusal::new(
+            Code::UnknownEquipment,
+            format!("no equipment {id} is registered"),
+        )
+    })
+}
+
+/// A valid token of `kind:scope` held by the actor at the current ledger time.
+fn require_token(
+    state: &State,
+    actor: &Actor<'_>,
+    kind: TokenKind,
+    scope: &str,
+) -> Result<(), Refusal> {
+    let label = format!("{}:{scope}", kind.name());
+    let mut expired: Option<Timestamp> = None;
+    let mut revoked: Option<(Timestamp, String)> = None;
+    for token_id in state.holder_tokens.get(&actor.id).into_iter().flatten() {
+        let Some(t) = state.tokens.get(token_id) else {
+            continue;
+        };
+        if t.kind != kind || t.scope != scope {
+            continue;
+        }
+        match &t.revoked {
+            Some(r) => revoked = Some(r.clone()),
+            None if t.expires <= state.time => {
+                expired = Some(expired.map_or(t.expires, |e| e.max(t.expires)))
+            }
+            None => return Ok(()),
+        }
+    }
+    if let Some(at) = expired {
+        return Err(Refusal::new(
+            Code::TokenExpired,
+            format!(
+                "token {label} of {} expired {}",
+                actor.name,
+                format_date(at)
+            ),
+        ));
+    }
+    if let Some((at, why)) = revoked {
+        return Err(Refusal::new(
+            Code::TokenRevoked,
+            format!(
+                "token {label} of {} was revoked {} ({why})",
+                actor.name,
+                format_date(at)
+            ),
+        ));
+    }
+    Err(Refusal::new(
+        Code::TokenMissing,
+        format!("{} holds no {label} token", actor.name),
+    ))
+}
+
+fn active_admins(state: &State) -> usize {
+    state
+        .identities
+        .values()
+        .filter(|i| i.active && i.roles.contains(&Role::Admin))
+        .count()
+}
+
+fn register_identity(
+    state: &mut State,
+    actor: &Actor<'_>,
+    id: SmartId,
+    name: String,
+    roles: Vec<Role>,
+    organisation: Option<String>,
+) -> Result<(), Refusal> {
+    actor.require_any(&[Role::Admin], "register an identity")?;
+    if state.identities.contains_key(&id) {
+        return Err(Refusal::new(
+            Code::AlreadyExists,
+            format!("{} is already registered", id.short()),
+        ));
+    }
+    if name.trim().is_empty() || name.len() > 64 {
+        return Err(Refusal::new(
+            Code::InvalidArgument,
+            "a name must have 1 to 64 characters",
+        ));
+    }
+    if state.identities.values().any(|i| i.name == name) {
+        return Err(Refusal::new(
+            Code::AlreadyExists,
+            format!("the name {name:?} is taken"),
+        ));
+    }
+    if id.verifying_key().is_err() {
+        return Err(Refusal::new(
+            Code::InvalidArgument,
+            format!("{} is not a valid ed25519 key", id.short()),
+        ));
+    }
+    state.identities.insert(
+        id,
+        Identity {
+            name,
+            roles: roles.into_iter().collect(),
+            active: true,
+            organisation,
+            rotated_to: None,
+        },
+    );
+    Ok(())
+}
+
+fn set_roles(
+    state: &mut State,
+    actor: &Actor<'_>,
+    id: SmartId,
+    roles: Vec<Role>,
+) -> Result<(), Refusal> {
+    actor.require_any(&[Role::Admin], "change roles")?;
+    let roles: BTreeSet<Role> = roles.into_iter().collect();
+    let admins = active_admins(state);
+    let target = state
+        .identities
+        .get_mut(&id)
+        .filter(|i| i.active)
+        .ok_or_else(|| {
+            Refusal::new(
+                Code::UnknownIdentity,
+                format!("no active identity {}", id.short()),
+            )
+        })?;
+    if target.roles.contains(&Role::Admin) && !roles.contains(&Role::Admin) && admins == 1 {
+        return Err(Refusal::new(
+            Code::LastAdmin,
+            format!("{} is the last Admin", target.name),
+        ));
+    }
+    target.roles = roles;
+    Ok(())
+}
+
+fn deactivate(state: &mut State, actor: &Actor<'_>, id: SmartId) -> Result<(), Refusal> {
+    actor.require_any(&[Role::Admin], "deactivate an identity")?;
+    let admins = active_admins(state);
+    let target = state
+        .identities
+        .get_mut(&id)
+        .filter(|i| i.active)
+        .ok_or_else(|| {
+            Refusal::new(
+                Code::UnknownIdentity,
+                format!("no active identity {}", id.short()),
+            )
+        })?;
+    if target.roles.contains(&Role::Admin) && admins == 1 {
+        return Err(Refusal::new(
+            Code::LastAdmin,
+            format!("{} is the last Admin", target.name),
+        ));
+    }
+    target.active = false;
+    Ok(())
+}
+
+fn rotate_key(state: &mut State, actor: &Actor<'_>, new_id: SmartId) -> Result<(), Refusal> {
+    if state.identities.contains_key(&new_id) {
+        return Err(Refusal::new(
+            Code::AlreadyExists,
+            format!("{} is already registered", new_id.short()),
+        ));
+    }
+    if new_id.verifying_key().is_err() {
+        return Err(Refusal::new(
+            Code::InvalidArgument,
+            format!("{} is not a valid ed25519 key", new_id.short()),
+        ));
+    }
+    let Some(old) = state.identities.get_mut(&actor.id) else {
+        return Err(Refusal::new(
+            Code::UnknownIdentity,
+            "the author is not registered",
+        ));
+    };
+    let mut moved = old.clone();
+    old.active = false;
+    old.rotated_to = Some(new_id);
+    old.name = format!("{} (rotated)", old.name);
+    moved.rotated_to = None;
+    state.identities.insert(new_id, moved);
+    if let Some(tokens) = state.holder_tokens.remove(&actor.id) {
+        for t in &tokens {
+            if let Some(token) = state.tokens.get_mut(t) {
+                token.holder = new_id;
+            }
+        }
+        state.holder_tokens.insert(new_id, tokens);
+    }
+    for job in state.jobs.values_mut() {
+        if job.client == actor.id {
+            job.client = new_id;
+        }
+    }
+    Ok(())
+}
+
+fn issue_token(
+    state: &mut State,
+    actor: &Actor<'_>,
+    token: String,
+    holder: SmartId,
+    kind: TokenKind,
+    scope: String,
+    expires: Timestamp,
+) -> Result<(), Refusal> {
+    actor.require_any(&[Role::Admin, Role::Compliance], "issue a token")?;
+    check_id(&token, "token id")?;
+    if state.tokens.contains_key(&token) {
+        return Err(Refusal::new(
+            Code::AlreadyExists,
+            format!("token {token} already exists"),
+        ));
+    }
+    if state.active(&holder).is_none() {
+        return Err(Refusal::new(
+            Code::UnknownIdentity,
+            format!("no active identity {}", holder.short()),
+        ));
+    }
+    if parse_token_requirement(&format!("{}:{scope}", kind.name())).is_none() {
+        return Err(Refusal::new(
+            Code::InvalidArgument,
+            format!("{scope:?} is not a valid token scope"),
+        ));
+    }
+    if expires <= state.time {
+        return Err(Refusal::new(
+            Code::InvalidArgument,
+            format!(
+                "expiry {} is not after the ledger time {}",
+                format_date(expires),
+                format_date(state.time)
+            ),
+        ));
+    }
+    state
+        .holder_tokens
+        .entry(holder)
+        .or_default()
+        .insert(token.clone());
+    state.tokens.insert(
+        token,
+        Token {
+            holder,
+            kind,
+            scope,
+            issued: state.time,
+            expires,
+            revoked: None,
+        },
+    );
+    Ok(())
+}
+
+fn revoke_token(
+    state: &mut State,
+    actor: &Actor<'_>,
+    token: String,
+    reason: String,
+) -> Result<(), Refusal> {
+    actor.require_any(&[Role::Admin, Role::Compliance], "revoke a token")?;
+    let time = state.time;
+    let t = state
+        .tokens
+        .get_mut(&token)
+        .ok_or_else(|| Refusal::new(Code::UnknownToken, format!("no token {token}")))?;
+    if t.revoked.is_some() {
+        return Err(Refusal::new(
+            Code::InvalidArgument,
+            format!("token {token} is already revoked"),
+        ));
+    }
+    t.revoked = Some((time, reason));
+    Ok(())
+}
+
+fn file_document(
+    state: &mut State,
+    actor: &Actor<'_>,
+    hash: Hash,
+    doc_type: crate::model::DocumentType,
+    job: Option<String>,
+    title: String,
+) -> Result<(), Refusal> {
+    if state.documents.contains_key(&hash) {
+        return Err(Refusal::new(
+            Code::AlreadyExists,
+            format!("document {} is already on file", hash.short()),
+        ));
+    }
+    let staff = actor.has_any(&[
+        Role::Admin,
+        Role::Technician,
+        Role::Qa,
+        Role::ProjectManager,
+        Role::Compliance,
+    ]);
+    match &job {
+        Some(j) => {
+            let job_rec = state
+                .jobs
+                .get(j)
+                .ok_or_else(|| Refusal::new(Code::UnknownJob, format!("no job {j}")))?;
+            if !staff && job_rec.client != actor.id {
+                return Err(Refusal::new(
+                    Code::NotClientOfJob,
+                    format!("{} is not the client of job {j}", actor.name),
+                ));
+            }
+        }
+        None if !staff => {
+            return Err(Refusal::new(
+                Code::RoleRequired,
+                "only shop staff may file shop-wide documents",
+            ));
+        }
+        None => {}
+    }
+    state.documents_on_file.insert((job.clone(), doc_type));
+    state.documents.insert(
+        hash,
+        Document {
+            doc_type,
+            job,
+            title,
+            filed_by: actor.id,
+            filed_at: state.time,
+        },
+    );
+    Ok(())
+}
+
+fn propose_contract(state: &mut State, actor: &Actor<'_>, yaml: String) -> Result<(), Refusal> {
+    let approvers: Vec<Role> = state
+        .governance
+        .approvers
+        .iter()
+        .copied()
+        .chain([Role::Admin])
+        .collect();
+    actor.require_any(&approvers, "propose a contract version")?;
+    let contract = crate::parse::parse_contract("proposal", &yaml)
+        .map_err(|e| Refusal::new(Code::ContractInvalid, e.to_string()))?;
+    let versions = state.contracts.entry(contract.id.clone()).or_default();
+    if let Some((&latest, _)) = versions.last_key_value() {
+        if contract.version <= latest {
+            return Err(Refusal::new(
+                Code::ContractVersionConflict,
+                format!(
+                    "{} version {} is not above the latest version {latest}",
+                    contract.id, contract.version
+                ),
+            ));
+        }
+    }
+    let version = contract.version;
+    let yaml_hash = Hash::of(yaml.as_bytes());
+    versions.insert(
+        version,
+        ContractVersion {
+            yaml,
+            yaml_hash,
+            contract,
+            status: VersionStatus::Proposed,
+            proposed_by: actor.id,
+            approvals: BTreeMap::new(),
+        },
+    );
+    Ok(())
+}
+
+fn approve_contract(
+    state: &mut State,
+    actor: &Actor<'_>,
+    id: &str,
+    version: u32,
+    role: Role,
+    fired: &mut Vec<Fired>,
+) -> Result<(), Refusal> {
+    if !state.governance.approvers.contains(&role) {
+        return Err(Refusal::new(
+            Code::ApprovalNotAllowed,
+            format!("the governance policy does not name {role:?} as an approver"),
+        ));
+    }
+    if !actor.roles.contains(&role) {
+        return Err(Refusal::new(
+            Code::ApprovalNotAllowed,
+            format!("{} does not hold the role {role:?}", actor.name),
+        ));
+    }
+    let policy = state.governance.approvers.clone();
+    let versions = state
+        .contracts
+        .get_mut(id)
+        .ok_or_else(|| Refusal::new(Code::ContractNotProposed, format!("no contract {id}")))?;
+    let v = versions.get_mut(&version).ok_or_else(|| {
+        Refusal::new(
+            Code::ContractNotProposed,
+            format!("no version {version} of {id}"),
+        )
+    })?;
+    if v.status != VersionStatus::Proposed {
+        return Err(Refusal::new(
+            Code::ContractNotProposed,
+            format!(
+                "{id} version {version} is {:?}, not waiting for approvals",
+                v.status
+            ),
+        ));
+    }
+    if let Some(by) = v.approvals.get(&role) {
+        return Err(Refusal::new(
+            Code::DuplicateApproval,
+            format!(
+                "{role:?} already approved {id} version {version} (by {})",
+                by.short()
+            ),
+        ));
+    }
+    v.approvals.insert(role, actor.id);
+    if policy.iter().all(|r| v.approvals.contains_key(r)) {
+        v.status = VersionStatus::Active;
+        for (n, other) in versions.iter_mut() {
+            if *n != version && other.status == VersionStatus::Active {
+                other.status = VersionStatus::Superseded;
+            }
+        }
+        fired.push(Fired {
+            job: None,
+            cause: "contract governance".into(),
+            effect: Effect::Alert(format!("{id} version {version} is active for new jobs")),
+        });
+    }
+    Ok(())
+}
+
+fn open_job(
+    state: &mut State,
+    actor: &Actor<'_>,
+    job: String,
+    contract: String,
+    client: SmartId,
+    parts: Vec<String>,
+    fired: &mut Vec<Fired>,
+) -> Result<(), Refusal> {
+    actor.require_any(&[Role::Admin, Role::ProjectManager], "open a job")?;
+    check_id(&job, "job id")?;
+    if state.jobs.contains_key(&job) {
+        return Err(Refusal::new(
+            Code::AlreadyExists,
+            format!("job {job} already exists"),
+        ));
+    }
+    let (version, cv) = state.active_version(&contract).ok_or_else(|| {
+        Refusal::new(
+            Code::ContractNotActive,
+            format!("contract {contract} has no active version"),
+        )
+    })?;
+    let window = cv
+        .contract
+        .delivery
+        .as_ref()
+        .map(|d| u64::from(d.window_hours) * 3_600_000);
+    match state.active(&client) {
+        Some(i) if i.roles.contains(&Role::Client) => {}
+        _ => {
+            return Err(Refusal::new(
+                Code::UnknownIdentity,
+                format!("{} is not an active client account", client.short()),
+            ));
+        }
+    }
+    let deadline = window.map(|w| Timestamp(state.time.0.saturating_add(w)));
+    if let Some(d) = deadline {
+        state.deadlines.insert((d, job.clone()));
+    }
+    state.jobs.insert(
+        job.clone(),
+        Job {
+            contract,
+            version,
+            client,
+            parts,
+            assigned_at: state.time,
+            deadline,
+            steps: BTreeMap::new(),
+            nonconformances: 0,
+            status: JobStatus::Open,
+            completed_at: None,
+            events: BTreeSet::new(),
+        },
+    );
+    fire_event(state, &job, Event::JobAssigned, fired);
+    Ok(())
+}
+
+/// The pinned contract step of a job, cloned out so state can change.
+fn pinned_step(state: &State, job: &Job, step: &str) -> Result<Step, Refusal> {
+    let cv = state
+        .contracts
+        .get(&job.contract)
+        .and_then(|v| v.get(&job.version))
+        .ok_or_else(|| {
+            Refusal::new(
+                Code::ContractNotActive,
+                format!(
+                    "contract {} version {} is missing",
+                    job.contract, job.version
+                ),
+            )
+        })?;
+    cv.contract
+        .steps
+        .iter()
+        .find(|s| s.id == step)
+        .cloned()
+        .ok_or_else(|| {
+            Refusal::new(
+                Code::UnknownStep,
+                format!(
+                    "{} version {} has no step {step}",
+                    job.contract, job.version
+                ),
+            )
+        })
+}
+
+fn complete_step(
+    state: &mut State,
+    actor: &Actor<'_>,
+    job_id: &str,
+    step_id: &str,
+    station: Option<String>,
+    measurements: BTreeMap<String, i64>,
+    fired: &mut Vec<Fired>,
+) -> Result<(), Refusal> {
+    let job = state
+        .jobs
+        .get(job_id)
+        .ok_or_else(|| Refusal::new(Code::UnknownJob, format!("no job {job_id}")))?;
+    if job.status == JobStatus::Completed {
+        return Err(Refusal::new(
+            Code::JobClosed,
+            format!("job {job_id} is complete"),
+        ));
+    }
+    let step = pinned_step(state, job, step_id)?;
+    if job.steps.contains_key(step_id) {
+        return Err(Refusal::new(
+            Code::StepAlreadyComplete,
+            format!("step {step_id} of job {job_id} is already complete"),
+        ));
+    }
+    // Roles, and a client only on its own job.
+    actor.require_any(&step.by, &format!("perform step {step_id}"))?;
+    let staff_role = step
+        .by
+        .iter()
+        .any(|r| *r != Role::Client && actor.roles.contains(r));
+    if !staff_role && job.client != actor.id {
+        return Err(Refusal::new(
+            Code::NotClientOfJob,
+            format!("{} is not the client of job {job_id}", actor.name),
+        ));
+    }
+    // Step order.
+    for before in &step.after {
+        if !job.steps.contains_key(before) {
+            return Err(Refusal::new(
+                Code::PrerequisiteIncomplete,
+                format!("step {step_id} needs step {before} complete first"),
+            ));
+        }
+    }
+    // Tokens at ledger time.
+    for t in &step.requires.tokens {
+        if let Some((kind, scope)) = parse_token_requirement(t) {
+            require_token(state, actor, kind, scope)?;
+        }
+    }
+    // Documents on file for the job or shop-wide.
+    for d in &step.requires.documents {
+        if !state
+            .documents_on_file
+            .contains(&(Some(job_id.to_string()), *d))
+            && !state.documents_on_file.contains(&(None, *d))
+        {
+            return Err(Refusal::new(
+                Code::DocumentMissing,
+                format!(
+                    "step {step_id} needs a {} document on file for job {job_id}",
+                    doc_name(*d)
+                ),
+            ));
+        }
+    }
+    // Equipment calibrated and not locked out.
+    for e in &step.requires.equipment {
+        let eq = state.equipment.get(e).ok_or_else(|| {
+            Refusal::new(
+                Code::UnknownEquipment,
+                format!("step {step_id} needs equipment {e}, which is not registered"),
+            )
+        })?;
+        if let Some(why) = &eq.locked_out {
+            return Err(Refusal::new(
+                Code::EquipmentLockedOut,
+                format!("{e} is locked out: {why}"),
+            ));
+        }
+        if eq.calibration_due <= state.time {
+            return Err(Refusal::new(
+                Code::CalibrationOverdue,
+                format!(
+                    "{e} calibration was due {}",
+                    format_time(eq.calibration_due)
+                ),
+            ));
+        }
+    }
+    // Measurements within limits.
+    for limit in &step.measurements {
+        let Some(&value) = measurements.get(&limit.name) else {
+            return Err(Refusal::new(
+                Code::MeasurementMissing,
+                format!("step {step_id} needs measurement {}", limit.name),
+            ));
+        };
+        let (low, high) = limit.bounds();
+        if value < low || value > high {
+            if let Some(j) = state.jobs.get_mut(job_id) {
+                j.nonconformances += 1;
+            }
+            let unit = serde_json::to_value(limit.unit)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            return Err(Refusal::new(
+                Code::MeasurementOutOfLimits,
+                format!(
+                    "{} = {value} {unit} is outside {} for step {step_id}",
+                    limit.name,
+                    range_text(low, high, &unit)
+                ),
+            ));
+        }
+    }
+
+    // Accepted: record, then fire effects.
+    let all_steps = {
+        let cv = state
+            .contracts
+            .get(&job.contract)
+            .and_then(|v| v.get(&job.version));
+        cv.map(|cv| cv.contract.steps.len()).unwrap_or(0)
+    };
+    let time = state.time;
+    let Some(job) = state.jobs.get_mut(job_id) else {
+        return Err(Refusal::new(Code::UnknownJob, format!("no job {job_id}")));
+    };
+    job.steps.insert(
+        step_id.to_string(),
+        StepRecord {
+            by: actor.id,
+            at: time,
+            station,
+            measurements,
+        },
+    );
+    let done = job.steps.len() == all_steps;
+    for effect in &step.effects {
+        run_effect(state, job_id, &format!("step {step_id}"), effect, fired);
+    }
+    if let Some(ev) = step.emits {
+        fire_event(state, job_id, ev, fired);
+    }
+    if done {
+        if let Some(job) = state.jobs.get_mut(job_id) {
+            job.status = JobStatus::Completed;
+            job.completed_at = Some(time);
+            if let Some(d) = job.deadline {
+                state.deadlines.remove(&(d, job_id.to_string()));
+            }
+        }
+        fire_event(state, job_id, Event::JobCompleted, fired);
+    }
+    Ok(())
+}
+
+fn range_text(low: i64, high: i64, unit: &str) -> String {
+    match (low == i64::MIN, high == i64::MAX) {
+        (true, false) => format!("≤ {high} {unit}"),
+        (false, true) => format!("≥ {low} {unit}"),
+        _ => format!("{low}..{high} {unit}"),
+    }
+}
+
+fn doc_name(d: crate::model::DocumentType) -> String {
+    serde_json::to_value(d)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{d:?}"))
+}
+
+/// Fires a job event once: runs the triggers of the job's pinned contract.
+fn fire_event(state: &mut State, job_id: &str, event: Event, fired: &mut Vec<Fired>) {
+    let Some(job) = state.jobs.get_mut(job_id) else {
+        return;
+    };
+    if !job.events.insert(event) {
+        return;
+    }
+    if event == Event::DeliveryWindowClosed && job.status == JobStatus::Completed {
+        return;
+    }
+    let effects: Vec<Effect> = state
+        .contracts
+        .get(&job.contract)
+        .and_then(|v| v.get(&job.version))
+        .map(|cv| {
+            cv.contract
+                .triggers
+                .iter()
+                .filter(|t| t.on == event)
+                .flat_map(|t| t.effects.iter().cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let cause = format!("event {}", event_name(event));
+    for e in &effects {
+        run_effect(state, job_id, &cause, e, fired);
+    }
+}
+
+fn event_name(e: Event) -> String {
+    serde_json::to_value(e)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+fn run_effect(
+    state: &mut State,
+    job_id: &str,
+    cause: &str,
+    effect: &Effect,
+    fired: &mut Vec<Fired>,
+) {
+    let time = state.time;
+    let Some(job) = state.jobs.get(job_id) else {
+        return;
+    };
+    let mut emit = |effect: Effect| {
+        fired.push(Fired {
+            job: Some(job_id.to_string()),
+            cause: cause.to_string(),
+            effect,
+        })
+    };
+    match effect {
+        Effect::Unlock(station) => {
+            state
+                .interlocks
+                .insert(station.clone(), Interlock::Unlocked);
+            emit(effect.clone());
+        }
+        Effect::Lock(station) => {
+            state.interlocks.insert(station.clone(), Interlock::Locked);
+            emit(effect.clone());
+        }
+        Effect::Alert(_) | Effect::Status(_) => emit(effect.clone()),
+        Effect::Invoice(i) => {
+            state.invoices.push(InvoiceRecord {
+                job: job_id.to_string(),
+                client: job.client,
+                milestone: i.milestone.clone(),
+                amount_cents: i.amount_cents,
+                at: time,
+            });
+            emit(effect.clone());
+        }
+        Effect::Payout(p) => match job.steps.get(&p.step) {
+            Some(rec) => {
+                state.payments.push(PaymentRecord {
+                    job: job_id.to_string(),
+                    step: p.step.clone(),
+                    to: rec.by,
+                    kind: PaymentKind::Payout,
+                    amount_cents: p.amount_cents,
+                    at: time,
+                });
+                emit(effect.clone());
+            }
+            None => emit(Effect::Alert(format!(
+                "payout for step {} skipped: the step is not complete",
+                p.step
+            ))),
+        },
+        Effect::Bonus(b) => {
+            let first_pass_ok = !b.first_pass || job.nonconformances == 0;
+            let on_time_ok = !b.on_time || job.deadline.is_none_or(|d| time <= d);
+            match job.steps.get(&b.step) {
+                Some(rec) if first_pass_ok && on_time_ok => {
+                    state.payments.push(PaymentRecord {
+                        job: job_id.to_string(),
+                        step: b.step.clone(),
+                        to: rec.by,
+                        kind: PaymentKind::Bonus,
+                        amount_cents: b.amount_cents,
+                        at: time,
+                    });
+                    emit(effect.clone());
+                }
+                _ => {}
+            }
+        }
+    }
+}
