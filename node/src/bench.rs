@@ -258,3 +258,240 @@ pub(crate) fn tempdir() -> Result<std::path::PathBuf> {
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
+
+/// The SmartClientPO example, embedded so the bench needs no files.
+const PO_EXAMPLE: &str = include_str!("../../contracts/examples/smart-client-po.yaml");
+
+#[derive(Debug, Serialize)]
+struct VmBench {
+    contract: String,
+    jobs_per_run: usize,
+    txs_per_run: usize,
+    runs: usize,
+    accepted_per_run: usize,
+    apply: Figure,
+    state_root_per_block_of_256: Figure,
+}
+
+/// `smart bench vm`: VM apply throughput on one core, SmartClientPO jobs.
+pub(crate) fn vm(jobs: usize, runs: usize) -> Result<ExitCode> {
+    use smart_contracts::action::Action;
+    use smart_contracts::model::DocumentType;
+    use smart_contracts::simulate::{actor_key, install_active};
+    use smart_contracts::state::{Identity, TokenKind};
+    use smart_contracts::{State, TxInput, apply};
+    use std::collections::BTreeMap;
+
+    let runs = runs.max(1);
+    let contract = smart_contracts::parse_contract("smart-client-po.yaml", PO_EXAMPLE)?;
+    let mut base = State::default();
+    let people = [
+        ("admin", Role::Admin),
+        ("compliance", Role::Compliance),
+        ("qa", Role::Qa),
+        ("pm", Role::ProjectManager),
+        ("tech", Role::Technician),
+        ("client", Role::Client),
+    ];
+    for (name, role) in people {
+        base.identities.insert(
+            actor_key(name).id(),
+            Identity {
+                name: name.into(),
+                roles: [role].into_iter().collect(),
+                active: true,
+                organisation: None,
+                rotated_to: None,
+            },
+        );
+    }
+    install_active(&mut base, &contract, PO_EXAMPLE);
+    let id = |n: &str| actor_key(n).id();
+    let far = Timestamp(4_000_000_000_000);
+    let mut setup: Vec<(&str, Action)> = Vec::new();
+    for (token, holder, kind, scope) in [
+        ("t1", "tech", TokenKind::Access, "receiving"),
+        ("t2", "tech", TokenKind::Training, "furnace-operation"),
+        ("t3", "tech", TokenKind::Safety, "furnace-3"),
+        ("t4", "tech", TokenKind::Certified, "heat-treat-operator"),
+        ("t5", "tech", TokenKind::Certified, "hardness-testing"),
+        ("t6", "qa", TokenKind::Certified, "qa-inspector"),
+    ] {
+        setup.push((
+            "compliance",
+            Action::IssueToken {
+                token: token.into(),
+                holder: id(holder),
+                kind,
+                scope: scope.into(),
+                expires: far,
+            },
+        ));
+    }
+    for e in ["furnace-3", "quench-tank-1", "rockwell-2"] {
+        setup.push((
+            "admin",
+            Action::RegisterEquipment {
+                id: e.into(),
+                description: e.into(),
+                calibration_due: far,
+            },
+        ));
+    }
+    for (i, d) in [
+        DocumentType::SafetyDoc,
+        DocumentType::Procedure,
+        DocumentType::EnvironmentalLog,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        setup.push((
+            "compliance",
+            Action::FileDocument {
+                hash: smart_ledger::Hash::of(&[i as u8]),
+                doc_type: d,
+                job: None,
+                title: "shop".into(),
+            },
+        ));
+    }
+    let start = Timestamp(1_790_000_000_000);
+    for (by, action) in &setup {
+        let payload = action.encode();
+        let applied = apply(
+            &mut base,
+            &TxInput {
+                author: id(by),
+                kind: action.kind(),
+                payload: &payload,
+                time: start,
+            },
+        );
+        anyhow::ensure!(
+            applied.outcome == smart_ledger::Outcome::Accepted,
+            "setup refused: {:?}",
+            applied.outcome
+        );
+    }
+
+    // Every job's txs, encoded once.
+    let m = |pairs: &[(&str, i64)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let mut txs: Vec<(smart_ledger::SmartId, Action)> = Vec::new();
+    for j in 0..jobs {
+        let job = format!("job-{j}");
+        let step = |s: &str, meas: BTreeMap<String, i64>| Action::CompleteStep {
+            job: job.clone(),
+            step: s.into(),
+            station: None,
+            measurements: meas,
+        };
+        txs.push((
+            id("pm"),
+            Action::OpenJob {
+                job: job.clone(),
+                contract: contract.id.clone(),
+                client: id("client"),
+                parts: vec!["P-1".into()],
+            },
+        ));
+        txs.push((
+            id("client"),
+            Action::FileDocument {
+                hash: smart_ledger::Hash::of(format!("po-{j}").as_bytes()),
+                doc_type: DocumentType::ClientPo,
+                job: Some(job.clone()),
+                title: "PO".into(),
+            },
+        ));
+        txs.push((
+            id("client"),
+            Action::FileDocument {
+                hash: smart_ledger::Hash::of(format!("mc-{j}").as_bytes()),
+                doc_type: DocumentType::MaterialCert,
+                job: Some(job.clone()),
+                title: "cert".into(),
+            },
+        ));
+        txs.push((id("tech"), step("receive-parts", m(&[("part_count", 120)]))));
+        txs.push((id("tech"), step("pre-check", m(&[]))));
+        txs.push((
+            id("tech"),
+            step(
+                "harden",
+                m(&[("soak_temp", 847), ("soak_time", 61), ("quench_delay", 9)]),
+            ),
+        ));
+        txs.push((
+            id("tech"),
+            step("temper", m(&[("temper_temp", 540), ("temper_time", 121)])),
+        ));
+        txs.push((
+            id("tech"),
+            step(
+                "hardness-test",
+                m(&[("hardness_min", 37), ("hardness_max", 39)]),
+            ),
+        ));
+        txs.push((id("qa"), step("qa-signoff", m(&[]))));
+        txs.push((id("qa"), step("report", m(&[]))));
+        txs.push((id("client"), step("client-approval", m(&[]))));
+        txs.push((id("pm"), step("invoice", m(&[]))));
+    }
+    let encoded: Vec<(smart_ledger::SmartId, smart_ledger::TxKind, Vec<u8>)> = txs
+        .iter()
+        .map(|(a, act)| (*a, act.kind(), act.encode()))
+        .collect();
+
+    let mut apply_rates = Vec::new();
+    let mut root_rates = Vec::new();
+    let mut accepted = 0;
+    for _ in 0..runs {
+        let mut state = base.clone();
+        let t = Instant::now();
+        accepted = 0;
+        for (i, (author, kind, payload)) in encoded.iter().enumerate() {
+            let time = Timestamp(start.0 + 1000 * i as u64);
+            let applied = apply(
+                &mut state,
+                &TxInput {
+                    author: *author,
+                    kind: *kind,
+                    payload,
+                    time,
+                },
+            );
+            accepted += usize::from(applied.outcome == smart_ledger::Outcome::Accepted);
+        }
+        apply_rates.push(per_second(encoded.len(), t));
+        let t = Instant::now();
+        let n_roots = 20;
+        for _ in 0..n_roots {
+            std::hint::black_box(state.root());
+        }
+        // A root per block of 256 txs: its cost per tx.
+        let per_root = t.elapsed().as_secs_f64() / n_roots as f64;
+        root_rates.push(256.0 / per_root.max(1e-12));
+    }
+    anyhow::ensure!(
+        accepted == encoded.len(),
+        "only {accepted} of {} bench txs were accepted",
+        encoded.len()
+    );
+    let report = VmBench {
+        contract: contract.id.clone(),
+        jobs_per_run: jobs,
+        txs_per_run: encoded.len(),
+        runs,
+        accepted_per_run: accepted,
+        apply: figure(apply_rates, "tx/s"),
+        state_root_per_block_of_256: figure(root_rates, "tx/s"),
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
+}

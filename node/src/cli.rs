@@ -45,6 +45,9 @@ enum Command {
     /// Offline proof checks.
     #[command(subcommand)]
     Proof(ProofCommand),
+    /// Validate and simulate SmartContracts.
+    #[command(subcommand)]
+    Contract(ContractCommand),
     /// Benchmarks that print JSON.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -136,6 +139,34 @@ pub(crate) enum ProofCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum ContractCommand {
+    /// Parse and check contract files; exit 0 when every one is valid.
+    Validate {
+        /// Contract YAML files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a contract against a history (YAML events), or against a real
+    /// ledger with --against to list past jobs it would decide differently.
+    Simulate {
+        /// The contract YAML.
+        contract: PathBuf,
+        /// The history file (see contracts/README.md).
+        #[arg(long, required_unless_present = "against")]
+        events: Option<PathBuf>,
+        /// A peer's data folder whose ledger to replay.
+        #[arg(long)]
+        against: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum BenchCommand {
     /// Signing, verification, durable append, full verify and proofs.
     Ledger {
@@ -145,6 +176,15 @@ pub(crate) enum BenchCommand {
         /// Txs per measurement.
         #[arg(long, default_value_t = 51_200)]
         txs: usize,
+        /// Repetitions (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+    /// Contract VM apply throughput on the SmartClientPO example (one core).
+    Vm {
+        /// Jobs per run (each is a full PO history).
+        #[arg(long, default_value_t = 2_000)]
+        jobs: usize,
         /// Repetitions (the median is reported).
         #[arg(long, default_value_t = 5)]
         runs: usize,
@@ -173,6 +213,8 @@ pub(crate) fn main() -> ExitCode {
         Command::Bench(BenchCommand::Ledger { json, txs, runs }) => {
             crate::bench::ledger(json, txs, runs)
         }
+        Command::Bench(BenchCommand::Vm { jobs, runs }) => crate::bench::vm(jobs, runs),
+        Command::Contract(cmd) => crate::contract_cmd::run(cmd),
         Command::Demo { dir, txs } => crate::demo::run(dir, txs),
     };
     match result {

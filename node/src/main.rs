@@ -4,6 +4,7 @@
 //! - `cli`: the command line (clap) and dispatch.
 //! - `folders`: the on-disk layout `smart init` writes (peer folders, people's keys).
 //! - `init`: `smart init` and `smart keygen`.
+//! - `contract_cmd`: `smart contract validate|simulate`.
 //! - `ledger_cmd`: `smart ledger verify|show|prove|generate` and `smart proof verify`.
 //! - `devgen`: the development-only ledger generator (real keys, real store).
 //! - `bench`: `smart bench ledger`.
@@ -11,6 +12,7 @@
 
 mod bench;
 mod cli;
+mod contract_cmd;
 mod demo;
 mod devgen;
 mod folders;
