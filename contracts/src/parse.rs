@@ -176,17 +176,16 @@ pub fn parse_schema(file: &str, text: &str) -> Result<Contract, ContractError> {
             .map(|l| (l.line(), l.column()))
             .unwrap_or((0, 0));
         let full = e.to_string();
-        // serde-saphyr renders a snippet after the first line; keep the message.
-        let first = full.lines().next().unwrap_or("").to_string();
-        let message = first
-            .split_once(": ")
-            .filter(|(head, _)| head.contains("line"))
-            .map(|(_, m)| m.to_string())
-            .unwrap_or(first);
-        let message = message
-            .strip_prefix("error: ")
-            .unwrap_or(&message)
-            .to_string();
+        // serde-saphyr renders a snippet after the first line; keep the
+        // message, without the location we report in our own fields.
+        let first = full.lines().next().unwrap_or("");
+        let first = first.strip_prefix("error: ").unwrap_or(first);
+        let message = match first.split_once(": ") {
+            Some((head, rest)) if head.starts_with("line ") && head.contains(" column ") => {
+                rest.to_string()
+            }
+            _ => first.to_string(),
+        };
         let kind = classify(&message);
         let field = if path == "." {
             String::new()

@@ -1,0 +1,327 @@
+//! Determinism: 1,000 generated histories (tokens, equipment, documents,
+//! governance, jobs and steps with measurements near their limits, time
+//! jumps across expiries and delivery windows). Replaying each twice, and
+//! in a separate process, gives identical outcomes and state roots.
+
+mod common;
+
+use common::{PO, id};
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use serde::{Deserialize, Serialize};
+use smart_contracts::action::Action;
+use smart_contracts::model::DocumentType;
+use smart_contracts::simulate::install_active;
+use smart_contracts::state::TokenKind;
+use smart_contracts::{State, TxInput, apply};
+use smart_ledger::{Hash, Role, Timestamp};
+
+const ACTORS: [&str; 8] = [
+    "admin",
+    "compliance",
+    "qa",
+    "pm",
+    "tech",
+    "tech-2",
+    "acme",
+    "globex",
+];
+const SCOPES: [&str; 6] = [
+    "receiving",
+    "furnace-operation",
+    "furnace-3",
+    "heat-treat-operator",
+    "hardness-testing",
+    "qa-inspector",
+];
+const STEPS: [&str; 9] = [
+    "receive-parts",
+    "pre-check",
+    "harden",
+    "temper",
+    "hardness-test",
+    "qa-signoff",
+    "report",
+    "client-approval",
+    "invoice",
+];
+const EQUIPMENT: [&str; 3] = ["furnace-3", "quench-tank-1", "rockwell-2"];
+const JOBS: [&str; 3] = ["job-a", "job-b", "job-c"];
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Event {
+    by: String,
+    /// Minutes since the previous event.
+    after_minutes: u32,
+    action: Action,
+}
+
+fn base_time() -> Timestamp {
+    smart_contracts::refusal::timestamp_of(2026, 11, 2, 6, 0)
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    let token = (0..6usize, 0..8usize, 0..6usize, 1..2000u64).prop_map(|(t, h, s, days)| {
+        Action::IssueToken {
+            token: format!("tok-{t}"),
+            holder: id(ACTORS[h]),
+            kind: TokenKind::ALL[[2, 1, 4, 2, 2, 2][s]],
+            scope: SCOPES[s].into(),
+            expires: Timestamp(base_time().0 + days * 3_600_000),
+        }
+    });
+    let revoke = (0..6usize).prop_map(|t| Action::RevokeToken {
+        token: format!("tok-{t}"),
+        reason: "audit".into(),
+    });
+    let equip = (0..3usize, 1..3000u64).prop_map(|(e, h)| Action::RegisterEquipment {
+        id: EQUIPMENT[e].into(),
+        description: "x".into(),
+        calibration_due: Timestamp(base_time().0 + h * 3_600_000),
+    });
+    let calibrate = (0..3usize, 1..5000u64).prop_map(|(e, h)| Action::Calibrate {
+        id: EQUIPMENT[e].into(),
+        calibration_due: Timestamp(base_time().0 + h * 3_600_000),
+    });
+    let lock = (0..3usize, any::<bool>()).prop_map(|(e, lock)| {
+        if lock {
+            Action::LockOut {
+                id: EQUIPMENT[e].into(),
+                reason: "check".into(),
+            }
+        } else {
+            Action::ClearLockOut {
+                id: EQUIPMENT[e].into(),
+            }
+        }
+    });
+    let doc = (0..12u8, 0..12usize, 0..4usize).prop_map(|(h, d, j)| Action::FileDocument {
+        hash: Hash([h; 32]),
+        doc_type: [
+            DocumentType::ClientPo,
+            DocumentType::MaterialCert,
+            DocumentType::SafetyDoc,
+            DocumentType::Procedure,
+            DocumentType::EnvironmentalLog,
+            DocumentType::Report,
+            DocumentType::ClientPo,
+            DocumentType::MaterialCert,
+            DocumentType::Drawing,
+            DocumentType::SafetyDoc,
+            DocumentType::Procedure,
+            DocumentType::EnvironmentalLog,
+        ][d],
+        job: JOBS.get(j).map(|s| s.to_string()),
+        title: "doc".into(),
+    });
+    let open = (0..3usize, 6..8usize).prop_map(|(j, c)| Action::OpenJob {
+        job: JOBS[j].into(),
+        contract: "po-4471-heat-treat".into(),
+        client: id(ACTORS[c]),
+        parts: vec!["P".into()],
+    });
+    let step = (
+        0..3usize,
+        0..9usize,
+        -15i64..15,
+        50i64..70,
+        0i64..20,
+        30i64..45,
+    )
+        .prop_map(|(j, s, dt, soak, q, hrc)| {
+            let m: std::collections::BTreeMap<String, i64> = match STEPS[s] {
+                "receive-parts" => [("part_count", 120 + dt / 10)]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+                "harden" => [
+                    ("soak_temp", 845 + dt),
+                    ("soak_time", soak),
+                    ("quench_delay", q),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+                "temper" => [("temper_temp", 540 + dt), ("temper_time", 100 + soak)]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+                "hardness-test" => [("hardness_min", hrc), ("hardness_max", hrc + 2)]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+                _ => Default::default(),
+            };
+            Action::CompleteStep {
+                job: JOBS[j].into(),
+                step: STEPS[s].into(),
+                station: None,
+                measurements: m,
+            }
+        });
+    let propose = (2..4u32, -3i64..6).prop_map(|(v, tol)| Action::ProposeContract {
+        yaml: PO.replace("version: 1", &format!("version: {v}")).replace(
+            "target: 845, tolerance: 10",
+            &format!("target: 845, tolerance: {tol}"),
+        ),
+    });
+    let approve = (2..4u32, 0..4usize).prop_map(|(v, r)| Action::ApproveContract {
+        id: "po-4471-heat-treat".into(),
+        version: v,
+        role: [
+            Role::Admin,
+            Role::Compliance,
+            Role::Qa,
+            Role::ProjectManager,
+        ][r],
+    });
+    prop_oneof![
+        3 => token, 1 => revoke, 1 => equip, 1 => calibrate, 1 => lock, 2 => doc, 2 => open, 8 => step, 1 => propose, 2 => approve,
+    ]
+}
+
+/// Who would normally take an action (the history sometimes picks anyone).
+fn fitting_author(action: &Action) -> &'static str {
+    match action {
+        Action::IssueToken { .. } | Action::RevokeToken { .. } => "compliance",
+        Action::LockOut { .. } => "tech",
+        Action::FileDocument { job: Some(_), .. } => "acme",
+        Action::OpenJob { .. } => "pm",
+        Action::ApproveContract { role, .. } => match role {
+            Role::Admin => "admin",
+            Role::Compliance => "compliance",
+            Role::Qa => "qa",
+            _ => "pm",
+        },
+        Action::CompleteStep { step, .. } => match step.as_str() {
+            "qa-signoff" | "report" => "qa",
+            "client-approval" => "acme",
+            "invoice" => "pm",
+            _ => "tech",
+        },
+        _ => "admin",
+    }
+}
+
+fn history() -> impl Strategy<Value = Vec<Event>> {
+    let event = (
+        0..8usize,
+        0..10u8,
+        prop_oneof![8 => 0u32..120, 1 => 0u32..20_000],
+        action(),
+    )
+        .prop_map(|(by, pick, after_minutes, action)| {
+            let by = if pick < 8 {
+                fitting_author(&action)
+            } else {
+                ACTORS[by]
+            };
+            Event {
+                by: by.into(),
+                after_minutes,
+                action,
+            }
+        });
+    proptest::collection::vec(event, 5..60)
+}
+
+/// Replays a history from the same initial state; returns a digest of every
+/// outcome, every effect and the state root after every event.
+fn replay(history: &[Event]) -> (Hash, usize) {
+    let mut shop = common::Shop::new();
+    install_active(
+        &mut shop.state,
+        &smart_contracts::parse_contract("po", PO).expect("valid"),
+        PO,
+    );
+    let state: &mut State = &mut shop.state;
+    let mut time = base_time();
+    let mut hasher = Vec::new();
+    let mut accepted = 0;
+    for e in history {
+        time = Timestamp(time.0 + u64::from(e.after_minutes) * 60_000);
+        let payload = e.action.encode();
+        let applied = apply(
+            state,
+            &TxInput {
+                author: id(&e.by),
+                kind: e.action.kind(),
+                payload: &payload,
+                time,
+            },
+        );
+        accepted += usize::from(applied.outcome == smart_ledger::Outcome::Accepted);
+        hasher.extend_from_slice(&smart_ledger::codec::encode_plain(&applied));
+        hasher.extend_from_slice(&state.root().0);
+    }
+    (Hash::of(&hasher), accepted)
+}
+
+fn histories() -> Vec<Vec<Event>> {
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
+    );
+    let strategy = history();
+    (0..1000)
+        .map(|_| strategy.new_tree(&mut runner).expect("generate").current())
+        .collect()
+}
+
+const CHILD_ENV: &str = "SMART_DETERMINISM_CHILD";
+
+#[test]
+fn a_thousand_histories_replay_identically_twice_and_in_another_process() {
+    let histories = histories();
+    let first: Vec<(Hash, usize)> = histories.iter().map(|h| replay(h)).collect();
+    let second: Vec<(Hash, usize)> = histories.iter().map(|h| replay(h)).collect();
+    assert_eq!(
+        first, second,
+        "replaying in one process gave different results"
+    );
+    // The histories exercise the rules: many accepted and many refused events.
+    let accepted: usize = first.iter().map(|(_, a)| a).sum();
+    let total: usize = histories.iter().map(Vec::len).sum();
+    assert!(
+        accepted > total / 10 && accepted < total * 9 / 10,
+        "{accepted} of {total} accepted"
+    );
+
+    // The same histories, replayed by a separate process.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("histories.json");
+    let output = dir.path().join("digests.json");
+    std::fs::write(&input, serde_json::to_vec(&histories).expect("json")).expect("write");
+    let status = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "child_replays_histories_from_a_file",
+            "--nocapture",
+            "--include-ignored",
+        ])
+        .env(
+            CHILD_ENV,
+            format!("{}|{}", input.display(), output.display()),
+        )
+        .status()
+        .expect("spawn child");
+    assert!(status.success());
+    let theirs: Vec<(Hash, usize)> =
+        serde_json::from_slice(&std::fs::read(&output).expect("child output")).expect("json");
+    assert_eq!(first, theirs, "a separate process gave different results");
+}
+
+/// Run by the test above in a separate process.
+#[test]
+#[ignore = "run as a child process by a_thousand_histories_replay_identically_twice_and_in_another_process"]
+fn child_replays_histories_from_a_file() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let (input, output) = spec.split_once('|').expect("input|output");
+    let histories: Vec<Vec<Event>> =
+        serde_json::from_slice(&std::fs::read(input).expect("read")).expect("json");
+    let digests: Vec<(Hash, usize)> = histories.iter().map(|h| replay(h)).collect();
+    std::fs::write(output, serde_json::to_vec(&digests).expect("json")).expect("write");
+}
