@@ -314,10 +314,10 @@ pub fn impact<'a>(
     let mut impacted = Vec::new();
     for (tx, time, recorded) in history {
         let action = Action::decode(&tx.body().payload.0).ok();
-        if let Some(Action::OpenJob { contract: id, .. }) = &action {
-            if *id == contract.id {
-                install_active(&mut state, contract, yaml);
-            }
+        if let Some(Action::OpenJob { contract: id, .. }) = &action
+            && *id == contract.id
+        {
+            install_active(&mut state, contract, yaml);
         }
         let applied = vm::apply(&mut state, &TxInput::of(tx, time));
         if applied.outcome != *recorded {

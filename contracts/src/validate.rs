@@ -101,14 +101,14 @@ pub fn validate(c: &Contract) -> Result<(), Issue> {
             )?;
         }
     }
-    if let Some(d) = &c.delivery {
-        if d.window_hours == 0 || d.window_hours > 24 * 366 {
-            issue(
-                "delivery.window_hours",
-                ErrorKind::BadDeliveryWindow,
-                "expected 1 to 8784 hours",
-            )?;
-        }
+    if let Some(d) = &c.delivery
+        && (d.window_hours == 0 || d.window_hours > 24 * 366)
+    {
+        issue(
+            "delivery.window_hours",
+            ErrorKind::BadDeliveryWindow,
+            "expected 1 to 8784 hours",
+        )?;
     }
 
     // Steps: ids, performers, tokens, equipment, limits, effects.
@@ -239,14 +239,14 @@ pub fn validate(c: &Contract) -> Result<(), Issue> {
 
     // A step only a client may perform needs a client party.
     let has_client_party = c.parties.iter().any(|p| p.role == Role::Client);
-    if let Some(i) = c.steps.iter().position(|s| s.by.contains(&Role::Client)) {
-        if !has_client_party {
-            issue(
-                format!("steps[{i}].by"),
-                ErrorKind::ClientStepWithoutClient,
-                "a step the Client performs needs a party with role Client",
-            )?;
-        }
+    if let Some(i) = c.steps.iter().position(|s| s.by.contains(&Role::Client))
+        && !has_client_party
+    {
+        issue(
+            format!("steps[{i}].by"),
+            ErrorKind::ClientStepWithoutClient,
+            "a step the Client performs needs a party with role Client",
+        )?;
     }
     Ok(())
 }
@@ -278,23 +278,23 @@ fn check_limit(at: &str, l: &Limit) -> Result<(), Issue> {
             format!("{}: target and tolerance go together", l.name),
         )?;
     }
-    if let (Some(min), Some(max)) = (l.min, l.max) {
-        if min > max {
-            issue(
-                format!("{at}.min"),
-                ErrorKind::InvertedLimit,
-                format!("{}: min {min} is above max {max}", l.name),
-            )?;
-        }
+    if let (Some(min), Some(max)) = (l.min, l.max)
+        && min > max
+    {
+        issue(
+            format!("{at}.min"),
+            ErrorKind::InvertedLimit,
+            format!("{}: min {min} is above max {max}", l.name),
+        )?;
     }
-    if let Some(tol) = l.tolerance {
-        if tol < 0 {
-            issue(
-                format!("{at}.tolerance"),
-                ErrorKind::InvertedLimit,
-                format!("{}: tolerance {tol} is negative", l.name),
-            )?;
-        }
+    if let Some(tol) = l.tolerance
+        && tol < 0
+    {
+        issue(
+            format!("{at}.tolerance"),
+            ErrorKind::InvertedLimit,
+            format!("{}: tolerance {tol} is negative", l.name),
+        )?;
     }
     if !is_valid_name(&l.name) {
         issue(

@@ -672,16 +672,16 @@ fn propose_contract(state: &mut State, actor: &Actor<'_>, yaml: String) -> Resul
     let contract = crate::parse::parse_contract("proposal", &yaml)
         .map_err(|e| Refusal::new(Code::ContractInvalid, e.to_string()))?;
     let versions = state.contracts.entry(contract.id.clone()).or_default();
-    if let Some((&latest, _)) = versions.last_key_value() {
-        if contract.version <= latest {
-            return Err(Refusal::new(
-                Code::ContractVersionConflict,
-                format!(
-                    "{} version {} is not above the latest version {latest}",
-                    contract.id, contract.version
-                ),
-            ));
-        }
+    if let Some((&latest, _)) = versions.last_key_value()
+        && contract.version <= latest
+    {
+        return Err(Refusal::new(
+            Code::ContractVersionConflict,
+            format!(
+                "{} version {} is not above the latest version {latest}",
+                contract.id, contract.version
+            ),
+        ));
     }
     let version = contract.version;
     let yaml_hash = Hash::of(yaml.as_bytes());
