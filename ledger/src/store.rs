@@ -23,6 +23,10 @@ const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const CERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("certs");
 const TX_INDEX: TableDefinition<&[u8; 32], [u8; 20]> = TableDefinition::new("tx_index");
 const MERKLE: TableDefinition<u64, [u8; 32]> = TableDefinition::new("merkle");
+/// Records of the layer above (the consensus state machine: contract state,
+/// last applied log id, membership), written in the same transaction as the
+/// block they describe.
+const APP: TableDefinition<&str, &[u8]> = TableDefinition::new("app");
 
 const META_GENESIS: &str = "genesis";
 const META_TIP: &str = "tip";
@@ -211,6 +215,7 @@ impl RedbStore {
                     txn.open_table(CERTS).map_err(|e| db_err(path, e))?;
                     txn.open_table(TX_INDEX).map_err(|e| db_err(path, e))?;
                     txn.open_table(MERKLE).map_err(|e| db_err(path, e))?;
+                    txn.open_table(APP).map_err(|e| db_err(path, e))?;
                 }
                 txn.commit().map_err(|e| db_err(path, e))?;
             }
@@ -317,54 +322,7 @@ impl BlockStore for RedbStore {
     }
 
     fn append(&mut self, block: &Block, cert: Option<&BlockCert>) -> Result<(), StoreError> {
-        block.check_structure().map_err(StoreError::Block)?;
-        let (tip, completed) = self.tip.check_next(block)?;
-        let height = block.header.height;
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        {
-            let mut index = txn.open_table(TX_INDEX).map_err(|e| self.err(e))?;
-            let first_leaf = self.tip.acc.size();
-            for (position, tx) in block.txs.iter().enumerate() {
-                let loc = TxLocation {
-                    height,
-                    position: position as u32,
-                    leaf_index: first_leaf + position as u64,
-                };
-                if let Some(old) = index
-                    .insert(&tx.hash().0, loc.to_bytes())
-                    .map_err(|e| self.err(e))?
-                {
-                    let old = TxLocation::from_bytes(old.value());
-                    return Err(StoreError::DuplicateTx {
-                        hash: tx.hash(),
-                        height: old.height,
-                    });
-                }
-            }
-            let mut nodes = txn.open_table(MERKLE).map_err(|e| self.err(e))?;
-            for (level, idx, hash) in completed {
-                nodes
-                    .insert(merkle_key(level, idx), hash.0)
-                    .map_err(|e| self.err(e))?;
-            }
-            let mut blocks = txn.open_table(BLOCKS).map_err(|e| self.err(e))?;
-            blocks
-                .insert(height, seal(&block.encode()).as_slice())
-                .map_err(|e| self.err(e))?;
-            if let Some(cert) = cert {
-                let mut certs = txn.open_table(CERTS).map_err(|e| self.err(e))?;
-                certs
-                    .insert(height, seal(&cert.encode()).as_slice())
-                    .map_err(|e| self.err(e))?;
-            }
-            let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
-            meta.insert(META_TIP, seal(&codec::encode_versioned(&tip)).as_slice())
-                .map_err(|e| self.err(e))?;
-        }
-        // Durability::Immediate is redb's default: commit returns after fsync.
-        txn.commit().map_err(|e| self.err(e))?;
-        self.tip = tip;
-        Ok(())
+        self.append_with(block, cert, &[])
     }
 
     fn save_cert(&mut self, cert: &BlockCert) -> Result<(), StoreError> {
@@ -444,6 +402,101 @@ impl BlockStore for RedbStore {
 }
 
 impl RedbStore {
+    /// Appends the next block like [`BlockStore::append`], and writes the
+    /// upper layer's `extra` records in the same transaction, so the block
+    /// and the state it produced are durable together or not at all.
+    pub fn append_with(
+        &mut self,
+        block: &Block,
+        cert: Option<&BlockCert>,
+        extra: &[(&str, &[u8])],
+    ) -> Result<(), StoreError> {
+        block.check_structure().map_err(StoreError::Block)?;
+        let (tip, completed) = self.tip.check_next(block)?;
+        let height = block.header.height;
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut index = txn.open_table(TX_INDEX).map_err(|e| self.err(e))?;
+            let first_leaf = self.tip.acc.size();
+            for (position, tx) in block.txs.iter().enumerate() {
+                let loc = TxLocation {
+                    height,
+                    position: position as u32,
+                    leaf_index: first_leaf + position as u64,
+                };
+                if let Some(old) = index
+                    .insert(&tx.hash().0, loc.to_bytes())
+                    .map_err(|e| self.err(e))?
+                {
+                    let old = TxLocation::from_bytes(old.value());
+                    return Err(StoreError::DuplicateTx {
+                        hash: tx.hash(),
+                        height: old.height,
+                    });
+                }
+            }
+            let mut nodes = txn.open_table(MERKLE).map_err(|e| self.err(e))?;
+            for (level, idx, hash) in completed {
+                nodes
+                    .insert(merkle_key(level, idx), hash.0)
+                    .map_err(|e| self.err(e))?;
+            }
+            let mut blocks = txn.open_table(BLOCKS).map_err(|e| self.err(e))?;
+            blocks
+                .insert(height, seal(&block.encode()).as_slice())
+                .map_err(|e| self.err(e))?;
+            if let Some(cert) = cert {
+                let mut certs = txn.open_table(CERTS).map_err(|e| self.err(e))?;
+                certs
+                    .insert(height, seal(&cert.encode()).as_slice())
+                    .map_err(|e| self.err(e))?;
+            }
+            if !extra.is_empty() {
+                let mut app = txn.open_table(APP).map_err(|e| self.err(e))?;
+                for (key, value) in extra {
+                    app.insert(*key, seal(value).as_slice())
+                        .map_err(|e| self.err(e))?;
+                }
+            }
+            let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
+            meta.insert(META_TIP, seal(&codec::encode_versioned(&tip)).as_slice())
+                .map_err(|e| self.err(e))?;
+        }
+        // Durability::Immediate is redb's default: commit returns after fsync.
+        txn.commit().map_err(|e| self.err(e))?;
+        self.tip = tip;
+        Ok(())
+    }
+
+    /// Writes upper-layer records without a block (durable on return).
+    pub fn put_app_records(&mut self, records: &[(&str, &[u8])]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut app = txn.open_table(APP).map_err(|e| self.err(e))?;
+            for (key, value) in records {
+                app.insert(*key, seal(value).as_slice())
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.err(e))
+    }
+
+    /// Reads an upper-layer record, re-checked against its stored hash.
+    pub fn app_record(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = match txn.open_table(APP) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.err(e)),
+        };
+        let Some(v) = table.get(key).map_err(|e| self.err(e))? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            unseal(|| format!("app record {key}"), v.value())?.to_vec(),
+        ))
+    }
+
     fn check_size(&self, size: u64) -> Result<(), StoreError> {
         if size > self.tip.acc.size() {
             return Err(StoreError::Proof(format!(

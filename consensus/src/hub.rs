@@ -1,0 +1,377 @@
+//! A running hub: openraft over our stores, a bounded submission queue,
+//! a batcher that turns submissions into Raft entries (by count and a short
+//! time window), forwarding to the leader, and the exchange of header
+//! signatures that makes certificates.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smart_ledger::store::RedbStore;
+use smart_ledger::{Bytes, Genesis, Keypair, SignedTx, SmartId, Timestamp};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::log_store::LogStore;
+use crate::machine::{HubMachine, Ledger};
+use crate::transport::{Network, SignedHeader, Transport};
+use crate::types::{Batch, HubNode, Raft, TxReceipt, TxVerdict, node_id};
+
+/// Tunables of a hub.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    /// Raft heartbeat (also the AppendEntries RPC timeout), ms.
+    pub heartbeat_ms: u64,
+    /// Election timeout range, ms.
+    pub election_ms: (u64, u64),
+    /// Most txs in one batch (one Raft entry, one block).
+    pub max_batch: usize,
+    /// How long the batcher waits to fill a batch.
+    pub batch_window: Duration,
+    /// Submissions waiting for a batch; beyond this a submit is refused as busy.
+    pub queue: usize,
+    /// Batches in flight through Raft at once.
+    pub inflight_batches: usize,
+    /// Build a snapshot after this many log entries.
+    pub snapshot_every: u64,
+    /// Log entries kept behind a snapshot (lagging hubs replay these instead of a snapshot).
+    pub keep_logs: u64,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            heartbeat_ms: 100,
+            election_ms: (400, 800),
+            max_batch: 1024,
+            batch_window: Duration::from_millis(2),
+            queue: 16_384,
+            inflight_batches: 4,
+            snapshot_every: 2_000,
+            keep_logs: 500,
+        }
+    }
+}
+
+/// A submission could not be acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// The queue is full: back off and retry.
+    #[error("hub is busy: submission queue full")]
+    Busy,
+    /// The tx is refused before ordering (bad bytes, wrong chain, unknown author, bad signature).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// No leader is known right now (election in progress or no quorum).
+    #[error("no leader: {0}")]
+    NoLeader(String),
+    /// The hub is shutting down.
+    #[error("hub is stopping")]
+    Stopping,
+}
+
+/// A hub could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// The ledger store.
+    #[error("ledger store: {0}")]
+    Store(#[from] smart_ledger::store::StoreError),
+    /// The Raft log or state machine.
+    #[error("raft storage: {0}")]
+    Storage(String),
+    /// openraft refused to start.
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+struct Submission {
+    tx: Bytes,
+    reply: oneshot::Sender<Result<TxReceipt, SubmitError>>,
+}
+
+/// A running hub. Cheap to clone.
+#[derive(Clone)]
+pub struct Hub<T: Transport> {
+    /// Raft node id.
+    pub id: u64,
+    /// SMART-ID.
+    pub peer: SmartId,
+    /// The Raft handle.
+    pub raft: Raft,
+    /// The ledger (store + contract state), shared with the state machine.
+    pub ledger: Arc<Mutex<Ledger>>,
+    chain_id: smart_ledger::Hash,
+    submissions: mpsc::Sender<Submission>,
+    transport: T,
+}
+
+impl<T: Transport> std::fmt::Debug for Hub<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Hub({} {})", self.id, self.peer.short())
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl<T: Transport> Hub<T> {
+    /// Opens the hub's stores in `dir` and starts Raft, the batcher and the
+    /// signature exchange.
+    pub async fn start(
+        dir: &Path,
+        genesis: &Genesis,
+        key: Keypair,
+        transport: T,
+        config: HubConfig,
+    ) -> Result<Hub<T>, HubError> {
+        let store = RedbStore::open_or_create(&dir.join(RedbStore::FILE_NAME), genesis)?;
+        let log =
+            LogStore::open(&dir.join("raft.redb")).map_err(|e| HubError::Storage(e.to_string()))?;
+        let peer = key.id();
+        let id = node_id(&peer);
+        let (signed_tx, signed_rx) = mpsc::channel(1024);
+        let (machine, ledger) =
+            HubMachine::open(store, Arc::new(key), signed_tx, transport.clone())
+                .map_err(|e| HubError::Storage(e.to_string()))?;
+        let raft_config = openraft::Config {
+            cluster_name: format!("smart-{}", genesis.chain_id().short()),
+            heartbeat_interval: config.heartbeat_ms,
+            election_timeout_min: config.election_ms.0,
+            election_timeout_max: config.election_ms.1,
+            install_snapshot_timeout: 2_000,
+            max_payload_entries: 64,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_every),
+            max_in_snapshot_log_to_keep: config.keep_logs,
+            purge_batch_size: 64,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| HubError::Raft(e.to_string()))?;
+        let raft = Raft::new(
+            id,
+            Arc::new(raft_config),
+            Network::new(transport.clone()),
+            log,
+            machine,
+        )
+        .await
+        .map_err(|e| HubError::Raft(e.to_string()))?;
+        let (submissions, queue) = mpsc::channel(config.queue);
+        let hub = Hub {
+            id,
+            peer,
+            raft,
+            ledger,
+            chain_id: genesis.chain_id(),
+            submissions,
+            transport,
+        };
+        tokio::spawn(hub.clone().batcher(queue, config));
+        tokio::spawn(hub.clone().signature_exchange(signed_rx));
+        Ok(hub)
+    }
+
+    /// Makes the genesis hubs the first Raft membership. Call on one hub
+    /// only, once; later calls are harmless.
+    pub async fn initialize(&self, members: BTreeMap<u64, HubNode>) -> Result<(), HubError> {
+        match self.raft.initialize(members).await {
+            Ok(()) => Ok(()),
+            Err(openraft::error::RaftError::APIError(
+                openraft::error::InitializeError::NotAllowed(_),
+            )) => Ok(()),
+            Err(e) => Err(HubError::Raft(e.to_string())),
+        }
+    }
+
+    /// Submits a signed tx; answers after it is committed and applied, with
+    /// its block height and outcome.
+    pub async fn submit(&self, tx: Bytes) -> Result<TxReceipt, SubmitError> {
+        self.admit(&tx)?;
+        self.enqueue(tx).await
+    }
+
+    /// Takes txs another hub already admitted (forwarded to this leader).
+    pub async fn submit_forwarded(&self, txs: Vec<Bytes>) -> Vec<TxReceipt> {
+        let mut waits = Vec::with_capacity(txs.len());
+        for tx in txs {
+            waits.push(self.enqueue(tx));
+        }
+        let mut out = Vec::with_capacity(waits.len());
+        for w in waits {
+            out.push(match w.await {
+                Ok(r) => r,
+                Err(e) => TxReceipt {
+                    tx: smart_ledger::Hash::ZERO,
+                    verdict: TxVerdict::Rejected {
+                        reason: e.to_string(),
+                    },
+                },
+            });
+        }
+        out
+    }
+
+    /// The checks made before a tx is queued: size, decoding, chain, known
+    /// author and the strict signature rule.
+    fn admit(&self, tx: &Bytes) -> Result<(), SubmitError> {
+        let decoded = SignedTx::decode(&tx.0).map_err(|e| SubmitError::Refused(e.to_string()))?;
+        let ledger = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+        decoded
+            .check_admission(&self.chain_id, |a| ledger.state.knows(a))
+            .map_err(|e| SubmitError::Refused(e.to_string()))
+    }
+
+    fn enqueue(
+        &self,
+        tx: Bytes,
+    ) -> impl std::future::Future<Output = Result<TxReceipt, SubmitError>> + Send + 'static {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.submissions.try_send(Submission { tx, reply });
+        async move {
+            match sent {
+                Ok(()) => answer.await.unwrap_or(Err(SubmitError::Stopping)),
+                Err(mpsc::error::TrySendError::Full(_)) => Err(SubmitError::Busy),
+                Err(mpsc::error::TrySendError::Closed(_)) => Err(SubmitError::Stopping),
+            }
+        }
+    }
+
+    /// Another hub's header signature.
+    pub fn receive_signature(&self, signed: SignedHeader) -> Result<(), String> {
+        self.ledger
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add_signature(signed)
+    }
+
+    /// Blocks with certificates, for a hub or node catching up.
+    pub fn blocks(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(smart_ledger::Block, smart_ledger::BlockCert)>, String> {
+        self.ledger
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .blocks(from, to)
+    }
+
+    /// Stops Raft.
+    pub async fn shutdown(&self) {
+        let _ = self.raft.shutdown().await;
+    }
+
+    async fn batcher(self, mut queue: mpsc::Receiver<Submission>, config: HubConfig) {
+        let inflight = Arc::new(Semaphore::new(config.inflight_batches.max(1)));
+        while let Some(first) = queue.recv().await {
+            let mut batch = vec![first];
+            let deadline = tokio::time::Instant::now() + config.batch_window;
+            while batch.len() < config.max_batch {
+                match tokio::time::timeout_at(deadline, queue.recv()).await {
+                    Ok(Some(s)) => batch.push(s),
+                    _ => break,
+                }
+            }
+            let Ok(permit) = inflight.clone().acquire_owned().await else {
+                return;
+            };
+            let hub = self.clone();
+            tokio::spawn(async move {
+                hub.order(batch).await;
+                drop(permit);
+            });
+        }
+    }
+
+    /// Puts a batch through Raft here if this hub leads, else forwards it.
+    async fn order(&self, batch: Vec<Submission>) {
+        let txs: Vec<Bytes> = batch.iter().map(|s| s.tx.clone()).collect();
+        let mut waited = Duration::ZERO;
+        let receipts = loop {
+            let leader = self.raft.current_leader().await;
+            match leader {
+                Some(l) if l == self.id => {
+                    let data = Batch {
+                        txs: txs.clone(),
+                        leader_time: Timestamp(now_ms()),
+                    };
+                    match self.raft.client_write(data).await {
+                        Ok(resp) => break Ok(resp.data.receipts),
+                        Err(e) => {
+                            if e.forward_to_leader().is_none() {
+                                break Err(SubmitError::NoLeader(e.to_string()));
+                            }
+                        }
+                    }
+                }
+                Some(l) => {
+                    let node = self
+                        .raft
+                        .metrics()
+                        .borrow()
+                        .membership_config
+                        .membership()
+                        .get_node(&l)
+                        .cloned();
+                    if let Some(node) = node {
+                        match self.transport.submit(l, &node, txs.clone()).await {
+                            Ok(r) if r.len() == txs.len() => break Ok(r),
+                            Ok(_) => {
+                                break Err(SubmitError::NoLeader(
+                                    "leader answered with the wrong number of receipts".into(),
+                                ));
+                            }
+                            Err(e) => {
+                                tracing::debug!(error = %e, "forward to leader failed; retrying")
+                            }
+                        }
+                    }
+                }
+                None => {}
+            }
+            if waited > Duration::from_secs(5) {
+                break Err(SubmitError::NoLeader("no leader within 5 s".into()));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            waited += Duration::from_millis(50);
+        };
+        match receipts {
+            Ok(receipts) => {
+                for (s, r) in batch.into_iter().zip(receipts) {
+                    let _ = s.reply.send(Ok(r));
+                }
+            }
+            Err(e) => {
+                for s in batch {
+                    let _ = s.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    /// Sends this hub's header signatures to every other member.
+    async fn signature_exchange(self, mut signed: mpsc::Receiver<SignedHeader>) {
+        while let Some(s) = signed.recv().await {
+            let members: Vec<(u64, HubNode)> = {
+                let m = self.raft.metrics().borrow().membership_config.clone();
+                m.nodes()
+                    .filter(|(id, _)| **id != self.id)
+                    .map(|(id, n)| (*id, n.clone()))
+                    .collect()
+            };
+            for (id, node) in members {
+                let transport = self.transport.clone();
+                let s = s.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = transport.signature(id, &node, s).await {
+                        tracing::debug!(error = %e, "header signature not delivered");
+                    }
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,540 @@
+//! The hub state machine: each committed batch goes through admission
+//! checks, dedupe and the contract VM, and becomes exactly one block, signed
+//! by this hub and stored with the contract state it produced in one redb
+//! transaction. Other hubs' header signatures are merged into certificates.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Cursor;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot};
+use openraft::{EntryPayload, SnapshotMeta, StorageIOError, StoredMembership};
+use serde::{Deserialize, Serialize};
+use smart_contracts::{State, vm};
+use smart_ledger::store::{BlockStore, RedbStore};
+use smart_ledger::{
+    Block, BlockCert, BlockHeader, ChainTip, Equivocation, Hash, Keypair, SignedTx, SmartId,
+    Timestamp,
+};
+use tokio::sync::mpsc;
+
+use crate::transport::{SignedHeader, Transport};
+use crate::types::{
+    BatchResult, Entry, HubNode, LogId, StorageError, TxReceipt, TxVerdict, TypeConfig,
+};
+
+const RECORD_STATE: &str = "contract_state";
+const RECORD_SM: &str = "raft_applied";
+/// Heights ahead of the tip for which signatures are buffered.
+const MAX_PENDING_HEIGHTS: u64 = 4096;
+
+/// What Raft needs restored with the state.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct AppliedMeta {
+    last_applied: Option<LogId>,
+    membership: StoredMembership<u64, HubNode>,
+}
+
+/// A snapshot's content: the contract state and the chain tip it belongs to.
+#[derive(Serialize, Deserialize)]
+struct SnapshotBody {
+    state: Vec<u8>,
+    tip: ChainTip,
+    applied: AppliedMeta,
+}
+
+/// Everything the state machine owns; shared (behind a mutex never held
+/// across an await) with certificate collection and readers.
+#[derive(Debug)]
+pub struct Ledger {
+    /// The block store.
+    pub store: RedbStore,
+    /// The contract state after the tip.
+    pub state: State,
+    applied: AppliedMeta,
+    /// Signatures for heights not applied yet.
+    pending: BTreeMap<u64, Vec<SignedHeader>>,
+    /// Evidence of hubs that signed a header other than ours.
+    pub conflicts: Vec<SignedHeader>,
+    /// Proven equivocations (one hub, two headers, one height).
+    pub equivocations: Vec<Equivocation>,
+    /// The last snapshot built or installed.
+    snapshot: Option<(SnapshotMeta<u64, HubNode>, Vec<u8>)>,
+}
+
+impl Ledger {
+    /// The hub set that judges finality (genesis hubs; membership txs extend it later).
+    pub fn hub_set(&self) -> Vec<SmartId> {
+        self.store.genesis().hubs()
+    }
+
+    /// Merges another hub's signature into the certificate at its height.
+    /// A signature over a different header than ours is kept as evidence.
+    pub fn add_signature(&mut self, signed: SignedHeader) -> Result<(), String> {
+        if !self.hub_set().contains(&signed.hub) {
+            return Err(format!("{} is not a hub", signed.hub.short()));
+        }
+        let message = BlockHeader::cert_message(&signed.header_hash);
+        signed
+            .hub
+            .verify(&message, &signed.signature)
+            .map_err(|e| e.to_string())?;
+        let tip = self.store.tip().height;
+        if signed.height > tip {
+            if signed.height > tip + MAX_PENDING_HEIGHTS {
+                return Err(format!(
+                    "height {} is too far ahead of {tip}",
+                    signed.height
+                ));
+            }
+            let list = self.pending.entry(signed.height).or_default();
+            if !list.contains(&signed) {
+                list.push(signed);
+            }
+            return Ok(());
+        }
+        let Some(mut cert) = self.store.cert(signed.height).map_err(|e| e.to_string())? else {
+            return Err(format!("no certificate at height {}", signed.height));
+        };
+        if cert.header_hash != signed.header_hash {
+            tracing::error!(height = signed.height, hub = %signed.hub, "hub signed a header that differs from ours");
+            self.conflicts.push(signed);
+            return Err("header differs from ours".into());
+        }
+        if let Some(existing) = cert.signatures.iter().find(|s| s.hub == signed.hub) {
+            if existing.signature != signed.signature {
+                // ed25519 signatures are deterministic: one key, one header, one signature.
+                tracing::warn!(height = signed.height, hub = %signed.hub, "second, different signature over the same header");
+            }
+            return Ok(());
+        }
+        cert.signatures.push(smart_ledger::HubSignature {
+            hub: signed.hub,
+            signature: signed.signature,
+        });
+        cert.signatures.sort_by_key(|s| s.hub);
+        self.store.save_cert(&cert).map_err(|e| e.to_string())
+    }
+
+    /// Records that `hub` signed two different headers at one height.
+    pub fn record_equivocation(&mut self, evidence: Equivocation) {
+        if evidence.is_proven() {
+            tracing::error!(hub = %evidence.hub, height = evidence.first.0.height, "equivocation: two headers signed at one height");
+            self.equivocations.push(evidence);
+        }
+    }
+
+    /// Blocks `from..=to` with certificates, for a hub catching up.
+    pub fn blocks(&self, from: u64, to: u64) -> Result<Vec<(Block, BlockCert)>, String> {
+        let to = to
+            .min(self.store.tip().height)
+            .min(from.saturating_add(255));
+        let mut out = Vec::new();
+        for h in from.max(1)..=to {
+            let block = self
+                .store
+                .block(h)
+                .map_err(|e| e.to_string())?
+                .ok_or("missing block")?;
+            let cert = self
+                .store
+                .cert(h)
+                .map_err(|e| e.to_string())?
+                .ok_or("missing certificate")?;
+            out.push((block, cert));
+        }
+        Ok(out)
+    }
+
+    fn applied_records(&self, state_bytes: &[u8]) -> [(&'static str, Vec<u8>); 2] {
+        [
+            (RECORD_STATE, state_bytes.to_vec()),
+            (RECORD_SM, smart_ledger::codec::encode_plain(&self.applied)),
+        ]
+    }
+}
+
+/// The openraft state machine of a hub.
+pub struct HubMachine<T> {
+    ledger: Arc<Mutex<Ledger>>,
+    key: Arc<Keypair>,
+    signed: mpsc::Sender<SignedHeader>,
+    transport: T,
+}
+
+impl<T> std::fmt::Debug for HubMachine<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HubMachine({})", self.key.id().short())
+    }
+}
+
+fn sm_err(e: impl std::fmt::Display) -> StorageError {
+    StorageIOError::write_state_machine(&std::io::Error::other(e.to_string())).into()
+}
+
+fn lock(ledger: &Mutex<Ledger>) -> MutexGuard<'_, Ledger> {
+    // A panic while holding the lock leaves a consistent on-disk store; keep going.
+    ledger.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl<T: Transport> HubMachine<T> {
+    /// Opens the hub's ledger and restores the contract state and Raft
+    /// progress saved with the last block.
+    pub fn open(
+        store: RedbStore,
+        key: Arc<Keypair>,
+        signed: mpsc::Sender<SignedHeader>,
+        transport: T,
+    ) -> Result<(HubMachine<T>, Arc<Mutex<Ledger>>), StorageError> {
+        let state = match store.app_record(RECORD_STATE).map_err(sm_err)? {
+            Some(bytes) => {
+                smart_ledger::codec::decode_versioned::<State>("contract state", &bytes, usize::MAX)
+                    .map_err(sm_err)?
+            }
+            None => State::from_genesis(store.genesis()),
+        };
+        let applied = match store.app_record(RECORD_SM).map_err(sm_err)? {
+            Some(bytes) => {
+                smart_ledger::codec::decode_plain("applied", &bytes, 1 << 20).map_err(sm_err)?
+            }
+            None => AppliedMeta::default(),
+        };
+        let ledger = Arc::new(Mutex::new(Ledger {
+            store,
+            state,
+            applied,
+            pending: BTreeMap::new(),
+            conflicts: Vec::new(),
+            equivocations: Vec::new(),
+            snapshot: None,
+        }));
+        Ok((
+            HubMachine {
+                ledger: ledger.clone(),
+                key,
+                signed,
+                transport,
+            },
+            ledger,
+        ))
+    }
+
+    /// Admission, dedupe, VM and block for one batch.
+    fn apply_batch(
+        &self,
+        ledger: &mut Ledger,
+        index: u64,
+        txs: &[smart_ledger::Bytes],
+        leader_time: Timestamp,
+    ) -> Result<(BatchResult, SignedHeader), StorageError> {
+        let chain_id = ledger.store.genesis().chain_id();
+        let tip = ledger.store.tip().clone();
+        let height = tip.height + 1;
+        let mut receipts = Vec::with_capacity(txs.len());
+        let mut included: Vec<SignedTx> = Vec::with_capacity(txs.len());
+        let mut slots = Vec::with_capacity(txs.len());
+        let mut seen = BTreeSet::new();
+        for bytes in txs {
+            let tx = match SignedTx::decode(&bytes.0) {
+                Ok(tx) => tx,
+                Err(e) => {
+                    receipts.push(TxReceipt {
+                        tx: Hash::ZERO,
+                        verdict: TxVerdict::Rejected {
+                            reason: e.to_string(),
+                        },
+                    });
+                    continue;
+                }
+            };
+            let hash = tx.hash();
+            if let Some(loc) = ledger.store.locate_tx(&hash).map_err(sm_err)? {
+                receipts.push(TxReceipt {
+                    tx: hash,
+                    verdict: TxVerdict::Duplicate { height: loc.height },
+                });
+                continue;
+            }
+            if !seen.insert(hash) {
+                receipts.push(TxReceipt {
+                    tx: hash,
+                    verdict: TxVerdict::Duplicate { height },
+                });
+                continue;
+            }
+            if let Err(e) = tx.check_admission(&chain_id, |a| ledger.state.knows(a)) {
+                receipts.push(TxReceipt {
+                    tx: hash,
+                    verdict: TxVerdict::Rejected {
+                        reason: e.to_string(),
+                    },
+                });
+                continue;
+            }
+            slots.push(receipts.len());
+            receipts.push(TxReceipt {
+                tx: hash,
+                verdict: TxVerdict::Rejected {
+                    reason: String::new(),
+                },
+            });
+            included.push(tx);
+        }
+        let time = leader_time.max(tip.time);
+        let (outcomes, _effects) = vm::apply_block(&mut ledger.state, &included, time);
+        for (slot, outcome) in slots.iter().zip(&outcomes) {
+            receipts[*slot].verdict = TxVerdict::Included {
+                height,
+                outcome: outcome.clone(),
+            };
+        }
+        let state_bytes = ledger.state.canonical_bytes();
+        let block = tip.next_block(included, outcomes, Hash::of(&state_bytes), index, time);
+        let mut cert = BlockCert::new(&block.header);
+        cert.sign(&self.key);
+        let signature = cert.signatures[0].signature;
+        let records = ledger.applied_records(&state_bytes);
+        let extra: Vec<(&str, &[u8])> = records.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+        ledger
+            .store
+            .append_with(&block, Some(&cert), &extra)
+            .map_err(sm_err)?;
+        // Signatures that arrived before we reached this height.
+        if let Some(early) = ledger.pending.remove(&height) {
+            for s in early {
+                let _ = ledger.add_signature(s);
+            }
+        }
+        let signed = SignedHeader {
+            height,
+            header_hash: cert.header_hash,
+            hub: self.key.id(),
+            signature,
+        };
+        Ok((BatchResult { height, receipts }, signed))
+    }
+
+    /// Fetches and verifies blocks until the local chain reaches `target`.
+    async fn catch_up(
+        &self,
+        target: &ChainTip,
+        membership: &StoredMembership<u64, HubNode>,
+    ) -> Result<(), StorageError> {
+        let me = crate::types::node_id(&self.key.id());
+        let peers: Vec<(u64, HubNode)> = membership
+            .nodes()
+            .filter(|(id, _)| **id != me)
+            .map(|(id, n)| (*id, n.clone()))
+            .collect();
+        let mut attempts = 0u32;
+        loop {
+            let (height, hubs) = {
+                let l = lock(&self.ledger);
+                (l.store.tip().height, l.hub_set())
+            };
+            if height >= target.height {
+                break;
+            }
+            let mut progressed = false;
+            for (id, node) in &peers {
+                let Ok(batch) = self
+                    .transport
+                    .blocks(*id, node, height + 1, target.height)
+                    .await
+                else {
+                    continue;
+                };
+                if batch.is_empty() {
+                    continue;
+                }
+                let mut l = lock(&self.ledger);
+                for (block, cert) in batch {
+                    cert.check_final(&block.header, &hubs).map_err(sm_err)?;
+                    let triples: Vec<_> = block
+                        .txs
+                        .iter()
+                        .map(|t| (t.author(), t.body_bytes(), *t.signature()))
+                        .collect();
+                    smart_ledger::id::verify_many(&triples).map_err(|(i, e)| {
+                        sm_err(format!("block {} tx {i}: {e}", block.header.height))
+                    })?;
+                    l.store.append(&block, Some(&cert)).map_err(sm_err)?;
+                    progressed = true;
+                }
+                break;
+            }
+            if !progressed {
+                attempts += 1;
+                if attempts > 60 {
+                    return Err(sm_err(format!(
+                        "could not fetch blocks {}..={} from any hub",
+                        height + 1,
+                        target.height
+                    )));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+        let l = lock(&self.ledger);
+        if l.store.tip().hash != target.hash {
+            return Err(sm_err(format!(
+                "local chain at height {} differs from the snapshot's",
+                target.height
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl<T: Transport> RaftStateMachine<TypeConfig> for HubMachine<T> {
+    type SnapshotBuilder = HubSnapshotBuilder;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId>, StoredMembership<u64, HubNode>), StorageError> {
+        let l = lock(&self.ledger);
+        Ok((l.applied.last_applied, l.applied.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<BatchResult>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut results = Vec::new();
+        let mut signed = Vec::new();
+        {
+            let mut l = lock(&self.ledger);
+            for entry in entries {
+                l.applied.last_applied = Some(entry.log_id);
+                match entry.payload {
+                    EntryPayload::Blank => {
+                        let records = l.applied_records(&l.state.canonical_bytes());
+                        let recs: Vec<(&str, &[u8])> =
+                            records.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+                        l.store.put_app_records(&recs).map_err(sm_err)?;
+                        results.push(BatchResult::default());
+                    }
+                    EntryPayload::Membership(m) => {
+                        l.applied.membership = StoredMembership::new(Some(entry.log_id), m);
+                        let records = l.applied_records(&l.state.canonical_bytes());
+                        let recs: Vec<(&str, &[u8])> =
+                            records.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+                        l.store.put_app_records(&recs).map_err(sm_err)?;
+                        results.push(BatchResult::default());
+                    }
+                    EntryPayload::Normal(batch) => {
+                        let (result, header) = self.apply_batch(
+                            &mut l,
+                            entry.log_id.index,
+                            &batch.txs,
+                            batch.leader_time,
+                        )?;
+                        results.push(result);
+                        signed.push(header);
+                    }
+                }
+            }
+        }
+        for s in signed {
+            // Bounded: if the signature gossip falls behind, applying waits for it.
+            let _ = self.signed.send(s).await;
+        }
+        Ok(results)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> HubSnapshotBuilder {
+        HubSnapshotBuilder {
+            ledger: self.ledger.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<u64, HubNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let bytes = snapshot.into_inner();
+        let body: SnapshotBody =
+            smart_ledger::codec::decode_plain("snapshot", &bytes, usize::MAX).map_err(sm_err)?;
+        let state: State =
+            smart_ledger::codec::decode_versioned("contract state", &body.state, usize::MAX)
+                .map_err(sm_err)?;
+        if state.root() != Hash::of(&body.state) {
+            return Err(sm_err("snapshot state does not hash to its root"));
+        }
+        self.catch_up(&body.tip, &meta.last_membership).await?;
+        {
+            let mut l = lock(&self.ledger);
+            let tip_root = l
+                .store
+                .block(body.tip.height)
+                .map_err(sm_err)?
+                .map(|b| b.header.state_root);
+            if body.tip.height > 0 && tip_root != Some(Hash::of(&body.state)) {
+                return Err(sm_err(
+                    "snapshot state root differs from the certified block's",
+                ));
+            }
+            l.state = state;
+            l.applied = AppliedMeta {
+                last_applied: meta.last_log_id,
+                membership: meta.last_membership.clone(),
+            };
+            let records = l.applied_records(&body.state);
+            let recs: Vec<(&str, &[u8])> =
+                records.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+            l.store.put_app_records(&recs).map_err(sm_err)?;
+            l.snapshot = Some((meta.clone(), bytes));
+        }
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let l = lock(&self.ledger);
+        Ok(l.snapshot.as_ref().map(|(meta, data)| Snapshot {
+            meta: meta.clone(),
+            snapshot: Box::new(Cursor::new(data.clone())),
+        }))
+    }
+}
+
+/// Builds snapshots from a consistent copy of the ledger's state.
+#[derive(Debug)]
+pub struct HubSnapshotBuilder {
+    ledger: Arc<Mutex<Ledger>>,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for HubSnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let (body, meta) = {
+            let l = lock(&self.ledger);
+            let body = SnapshotBody {
+                state: l.state.canonical_bytes(),
+                tip: l.store.tip().clone(),
+                applied: l.applied.clone(),
+            };
+            let id = format!(
+                "{}-{}",
+                l.applied.last_applied.map(|x| x.index).unwrap_or(0),
+                body.tip.height
+            );
+            let meta = SnapshotMeta {
+                last_log_id: l.applied.last_applied,
+                last_membership: l.applied.membership.clone(),
+                snapshot_id: id,
+            };
+            (body, meta)
+        };
+        let data = smart_ledger::codec::encode_plain(&body);
+        lock(&self.ledger).snapshot = Some((meta.clone(), data.clone()));
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
+    }
+}
