@@ -8,9 +8,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use smart_ledger::store::RedbStore;
+use smart_ledger::store::{BlockStore, RedbStore};
 use smart_ledger::{Bytes, Genesis, Keypair, SignedTx, SmartId, Timestamp};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use crate::log_store::LogStore;
 use crate::machine::{HubMachine, Ledger};
@@ -103,6 +103,7 @@ pub struct Hub<T: Transport> {
     chain_id: smart_ledger::Hash,
     submissions: mpsc::Sender<Submission>,
     transport: T,
+    stop: watch::Sender<bool>,
 }
 
 impl<T: Transport> std::fmt::Debug for Hub<T> {
@@ -161,6 +162,7 @@ impl<T: Transport> Hub<T> {
         .await
         .map_err(|e| HubError::Raft(e.to_string()))?;
         let (submissions, queue) = mpsc::channel(config.queue);
+        let (stop, _) = watch::channel(false);
         let hub = Hub {
             id,
             peer,
@@ -169,9 +171,11 @@ impl<T: Transport> Hub<T> {
             chain_id: genesis.chain_id(),
             submissions,
             transport,
+            stop,
         };
         tokio::spawn(hub.clone().batcher(queue, config));
         tokio::spawn(hub.clone().signature_exchange(signed_rx));
+        tokio::spawn(hub.clone().certificate_repair());
         Ok(hub)
     }
 
@@ -260,14 +264,79 @@ impl<T: Transport> Hub<T> {
             .blocks(from, to)
     }
 
-    /// Stops Raft.
+    /// Certificates, for a hub completing its own.
+    pub fn certs(&self, from: u64, to: u64) -> Result<Vec<smart_ledger::BlockCert>, String> {
+        self.ledger
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .certs(from, to)
+    }
+
+    /// Stops Raft and the hub's tasks; the stores close when the last task ends.
     pub async fn shutdown(&self) {
+        let _ = self.stop.send(true);
         let _ = self.raft.shutdown().await;
+    }
+
+    /// Resolves when shutdown was asked for.
+    async fn stopped(mut stop: watch::Receiver<bool>) {
+        let _ = stop.wait_for(|s| *s).await;
+    }
+
+    /// Pulls the signatures this hub is missing (it was down or cut off when
+    /// they were sent) until every certificate it holds is final.
+    async fn certificate_repair(self) {
+        let stop = self.stop.subscribe();
+        let mut cursor = 1u64;
+        loop {
+            tokio::select! {
+                _ = Self::stopped(stop.clone()) => return,
+                _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+            }
+            let tip = {
+                let l = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+                while cursor <= l.store.tip().height && l.is_final(cursor) {
+                    cursor += 1;
+                }
+                l.store.tip().height
+            };
+            if cursor > tip {
+                continue;
+            }
+            let members: Vec<(u64, HubNode)> = {
+                let m = self.raft.metrics().borrow().membership_config.clone();
+                m.nodes()
+                    .filter(|(id, _)| **id != self.id)
+                    .map(|(id, n)| (*id, n.clone()))
+                    .collect()
+            };
+            for (id, node) in members {
+                let Ok(certs) = self.transport.certs(id, &node, cursor, tip).await else {
+                    continue;
+                };
+                let mut l = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+                for cert in certs {
+                    for s in cert.signatures {
+                        let _ = l.add_signature(SignedHeader {
+                            height: cert.height,
+                            header_hash: cert.header_hash,
+                            hub: s.hub,
+                            signature: s.signature,
+                        });
+                    }
+                }
+            }
+        }
     }
 
     async fn batcher(self, mut queue: mpsc::Receiver<Submission>, config: HubConfig) {
         let inflight = Arc::new(Semaphore::new(config.inflight_batches.max(1)));
-        while let Some(first) = queue.recv().await {
+        let stop = self.stop.subscribe();
+        loop {
+            let first = tokio::select! {
+                _ = Self::stopped(stop.clone()) => return,
+                s = queue.recv() => match s { Some(s) => s, None => return },
+            };
             let mut batch = vec![first];
             let deadline = tokio::time::Instant::now() + config.batch_window;
             while batch.len() < config.max_batch {
@@ -355,7 +424,12 @@ impl<T: Transport> Hub<T> {
 
     /// Sends this hub's header signatures to every other member.
     async fn signature_exchange(self, mut signed: mpsc::Receiver<SignedHeader>) {
-        while let Some(s) = signed.recv().await {
+        let stop = self.stop.subscribe();
+        loop {
+            let s = tokio::select! {
+                _ = Self::stopped(stop.clone()) => return,
+                s = signed.recv() => match s { Some(s) => s, None => return },
+            };
             let members: Vec<(u64, HubNode)> = {
                 let m = self.raft.metrics().borrow().membership_config.clone();
                 m.nodes()

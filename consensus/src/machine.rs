@@ -97,8 +97,10 @@ impl Ledger {
             return Err(format!("no certificate at height {}", signed.height));
         };
         if cert.header_hash != signed.header_hash {
-            tracing::error!(height = signed.height, hub = %signed.hub, "hub signed a header that differs from ours");
-            self.conflicts.push(signed);
+            if !self.conflicts.contains(&signed) {
+                tracing::error!(height = signed.height, hub = %signed.hub, "hub signed a header that differs from ours");
+                self.conflicts.push(signed);
+            }
             return Err("header differs from ours".into());
         }
         if let Some(existing) = cert.signatures.iter().find(|s| s.hub == signed.hub) {
@@ -121,6 +123,30 @@ impl Ledger {
         if evidence.is_proven() {
             tracing::error!(hub = %evidence.hub, height = evidence.first.0.height, "equivocation: two headers signed at one height");
             self.equivocations.push(evidence);
+        }
+    }
+
+    /// Certificates of blocks `from..=to` (at most 1024).
+    pub fn certs(&self, from: u64, to: u64) -> Result<Vec<BlockCert>, String> {
+        let to = to
+            .min(self.store.tip().height)
+            .min(from.saturating_add(1023));
+        (from.max(1)..=to)
+            .map(|h| {
+                self.store
+                    .cert(h)
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("no certificate at {h}"))
+            })
+            .collect()
+    }
+
+    /// Is the certificate at `height` final (a majority of the hub set signed)?
+    pub fn is_final(&self, height: u64) -> bool {
+        let hubs = self.hub_set();
+        match (self.store.block(height), self.store.cert(height)) {
+            (Ok(Some(b)), Ok(Some(c))) => c.is_final(&b.header, &hubs),
+            _ => false,
         }
     }
 

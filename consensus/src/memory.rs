@@ -120,6 +120,17 @@ impl Transport for MemoryTransport {
             .map_err(TransportError::Remote)
     }
 
+    async fn certs(
+        &self,
+        target: u64,
+        _node: &HubNode,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<BlockCert>, TransportError> {
+        let hub = self.router.reach(self.from, target)?;
+        hub.certs(from, to).map_err(TransportError::Remote)
+    }
+
     async fn blocks(
         &self,
         target: u64,

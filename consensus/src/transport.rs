@@ -86,6 +86,14 @@ pub trait Transport: Clone + Send + Sync + 'static {
         node: &HubNode,
         signed: SignedHeader,
     ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Fetches the certificates of blocks `from..=to` from hub `target`.
+    fn certs(
+        &self,
+        target: u64,
+        node: &HubNode,
+        from: u64,
+        to: u64,
+    ) -> impl Future<Output = Result<Vec<BlockCert>, TransportError>> + Send;
     /// Fetches blocks `from..=to` with their certificates from hub `target`.
     fn blocks(
         &self,
