@@ -128,10 +128,11 @@ impl Cluster {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             for h in self.hubs.iter().flatten() {
-                if let Some(l) = h.raft.metrics().borrow().current_leader {
-                    if self.hubs.iter().flatten().any(|x| x.id == l) {
-                        return l;
-                    }
+                let leader = h.raft.metrics().borrow().current_leader;
+                if let Some(l) = leader
+                    && self.hubs.iter().flatten().any(|x| x.id == l)
+                {
+                    return l;
                 }
             }
             assert!(tokio::time::Instant::now() < deadline, "no leader elected");
@@ -141,7 +142,7 @@ impl Cluster {
 
     fn tx(&self, nonce: u64) -> Bytes {
         // Alternate real VM actions with evidence records.
-        let (kind, payload) = if nonce % 2 == 0 {
+        let (kind, payload) = if nonce.is_multiple_of(2) {
             let a = Action::RegisterEquipment {
                 id: format!("oven-{nonce}"),
                 description: "oven".into(),

@@ -47,6 +47,8 @@ impl StoreBuilder<TypeConfig, LogStore, HubMachine<MemoryTransport>, TempDir> fo
 }
 
 #[test]
-fn openraft_storage_suite_passes_on_our_stores() -> Result<(), StorageError> {
-    Suite::test_all(Builder)
+fn openraft_storage_suite_passes_on_our_stores() {
+    if let Err(e) = Suite::test_all(Builder) {
+        panic!("storage suite: {e}");
+    }
 }
