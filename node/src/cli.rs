@@ -51,6 +51,29 @@ enum Command {
     /// Benchmarks that print JSON.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Run this peer (hubs: libp2p + Raft + the contract VM) until SIGINT/SIGTERM.
+    Run {
+        /// The peer's folder (made by `smart init`).
+        #[arg(long)]
+        data: PathBuf,
+        /// Where to listen.
+        #[arg(long, default_value = "/ip4/127.0.0.1/tcp/0")]
+        listen: libp2p::Multiaddr,
+        /// Other peers' addresses, ending in /p2p/PEERID (the first hub needs every hub's).
+        #[arg(long, num_args = 0..)]
+        bootstrap: Vec<libp2p::Multiaddr>,
+    },
+    /// Sign a tx described in YAML and submit it to a hub; prints the receipt.
+    Submit {
+        /// The hub's address, ending in /p2p/PEERID.
+        #[arg(long)]
+        to: libp2p::Multiaddr,
+        /// The signing key (a registered identity).
+        #[arg(long)]
+        key: PathBuf,
+        /// The tx (see `smart submit --help` in the README).
+        tx: PathBuf,
+    },
     /// Walk through the ledger end to end in a fresh folder: init, a signed
     /// ledger, full verification, a proof checked offline.
     Demo {
@@ -191,7 +214,14 @@ pub(crate) enum BenchCommand {
     },
 }
 
-pub(crate) fn main() -> ExitCode {
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Entry point of the `smart` binary.
+pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SMART_LOG")
@@ -216,6 +246,22 @@ pub(crate) fn main() -> ExitCode {
         Command::Bench(BenchCommand::Vm { jobs, runs }) => crate::bench::vm(jobs, runs),
         Command::Contract(cmd) => crate::contract_cmd::run(cmd),
         Command::Demo { dir, txs } => crate::demo::run(dir, txs),
+        Command::Run {
+            data,
+            listen,
+            bootstrap,
+        } => runtime().and_then(|rt| {
+            rt.block_on(crate::run::run(crate::run::RunOptions {
+                data,
+                listen,
+                bootstrap,
+                config: Default::default(),
+            }))
+            .map(|()| ExitCode::SUCCESS)
+        }),
+        Command::Submit { to, key, tx } => {
+            runtime().and_then(|rt| rt.block_on(crate::submit::submit(to, &key, &tx)))
+        }
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,24 @@
+//! The `smart` peer and operator CLI, as a library the binary and tests share.
+//!
+//! # Layout
+//! - `cli`: the command line (clap) and dispatch.
+//! - `folders`: the on-disk layout `smart init` writes (peer folders, people's keys).
+//! - `init`: `smart init` and `smart keygen`.
+//! - `contract_cmd`: `smart contract validate|simulate`.
+//! - `ledger_cmd`: `smart ledger verify|show|prove|generate` and `smart proof verify`.
+//! - `devgen`: the development-only ledger generator (real keys, real store).
+//! - `bench`: `smart bench ledger`.
+//! - `demo`: the end-to-end walk-through the README starts with.
+
+pub mod bench;
+pub mod cli;
+pub mod client;
+pub mod contract_cmd;
+pub mod demo;
+pub mod devgen;
+pub mod folders;
+pub mod init;
+pub mod ledger_cmd;
+pub mod p2p;
+pub mod run;
+pub mod submit;

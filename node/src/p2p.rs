@@ -1,0 +1,539 @@
+//! The peer's libp2p side: TCP + noise + yamux, identify, ping, an allow
+//! list of SMART-IDs, connection limits, and one request-response protocol
+//! (`/smart/rpc/1`) with a length-prefixed postcard codec and explicit size
+//! limits. One task owns the `Swarm`; everything else talks to it through a
+//! cloneable [`P2pHandle`] (commands carry a oneshot reply) and receives
+//! inbound requests on a bounded channel, so no Raft call is ever awaited
+//! inside the swarm loop.
+
+use std::collections::HashMap;
+use std::io;
+use std::time::Duration;
+
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, allow_block_list, connection_limits, identify, noise, ping,
+    tcp, yamux,
+};
+use serde::{Deserialize, Serialize};
+use smart_consensus::transport::{RaftReply, RaftRpc, SignedHeader};
+use smart_consensus::{TransportError, TxReceipt};
+use smart_ledger::{Block, BlockCert, Bytes, Hash, Keypair, SmartId};
+use tokio::sync::{mpsc, oneshot};
+
+/// The request-response protocol of SMART peers.
+pub const RPC_PROTOCOL: StreamProtocol = StreamProtocol::new("/smart/rpc/1");
+/// Largest request or response on the wire.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Inbound requests waiting for a handler; beyond this they are refused as busy.
+const INBOUND_QUEUE: usize = 1024;
+
+/// What one peer asks another.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// A Raft RPC (hubs only).
+    Raft(RaftRpc),
+    /// Signed txs to order (from a client, or forwarded by a hub to the leader).
+    Submit(Vec<Bytes>),
+    /// A hub's signature over a header (hubs only).
+    Signature(SignedHeader),
+    /// Certificates of a block range.
+    Certs {
+        /// First height.
+        from: u64,
+        /// Last height.
+        to: u64,
+    },
+    /// Blocks with certificates.
+    Blocks {
+        /// First height.
+        from: u64,
+        /// Last height.
+        to: u64,
+    },
+    /// Chain id, height, leader.
+    Status,
+}
+
+/// A peer's status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    /// The chain.
+    pub chain_id: Hash,
+    /// Tip height.
+    pub height: u64,
+    /// Tip hash.
+    pub tip: Hash,
+    /// The Raft leader this hub knows of (node id).
+    pub leader: Option<u64>,
+    /// This hub's Raft node id.
+    pub node_id: u64,
+}
+
+/// The answer to a [`Request`].
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Response {
+    /// To `Raft`.
+    Raft(RaftReply),
+    /// To `Submit`: one receipt per tx.
+    Receipts(Vec<TxReceipt>),
+    /// To `Signature`.
+    Ack,
+    /// To `Certs`.
+    Certs(Vec<BlockCert>),
+    /// To `Blocks`.
+    Blocks(Vec<(Block, BlockCert)>),
+    /// To `Status`.
+    Status(PeerStatus),
+    /// The request was refused (not allowed for this peer, busy, invalid).
+    Refused(String),
+}
+
+/// Length-prefixed postcard, with the limit checked before allocating.
+#[derive(Clone, Debug, Default)]
+pub struct SmartCodec;
+
+async fn read_frame<T: AsyncRead + Unpin + Send, M: serde::de::DeserializeOwned>(
+    io: &mut T,
+) -> io::Result<M> {
+    let mut len = [0u8; 4];
+    io.read_exact(&mut len).await?;
+    let n = u32::from_be_bytes(len) as usize;
+    if n > MAX_MESSAGE_BYTES {
+        tracing::warn!(
+            bytes = n,
+            limit = MAX_MESSAGE_BYTES,
+            "refused an oversized message"
+        );
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("message of {n} bytes is over the limit of {MAX_MESSAGE_BYTES}"),
+        ));
+    }
+    let mut buf = vec![0u8; n];
+    io.read_exact(&mut buf).await?;
+    smart_ledger::codec::decode_plain("message", &buf, MAX_MESSAGE_BYTES).map_err(|e| {
+        tracing::warn!(error = %e, "refused an undecodable message");
+        io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+    })
+}
+
+async fn write_frame<T: AsyncWrite + Unpin + Send, M: Serialize>(
+    io: &mut T,
+    msg: &M,
+) -> io::Result<()> {
+    let bytes = smart_ledger::codec::encode_plain(msg);
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "message over the size limit",
+        ));
+    }
+    io.write_all(&(bytes.len() as u32).to_be_bytes()).await?;
+    io.write_all(&bytes).await?;
+    io.flush().await
+}
+
+impl request_response::Codec for SmartCodec {
+    type Protocol = StreamProtocol;
+    type Request = Request;
+    type Response = Response;
+
+    async fn read_request<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<Request> {
+        read_frame(io).await
+    }
+    async fn read_response<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<Response> {
+        read_frame(io).await
+    }
+    async fn write_request<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: Request,
+    ) -> io::Result<()> {
+        write_frame(io, &req).await
+    }
+    async fn write_response<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: Response,
+    ) -> io::Result<()> {
+        write_frame(io, &res).await
+    }
+}
+
+/// Every behaviour of a SMART peer.
+#[allow(missing_debug_implementations)] // libp2p's behaviours are not Debug
+#[derive(NetworkBehaviour)]
+pub struct SmartBehaviour {
+    allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    limits: connection_limits::Behaviour,
+    rpc: request_response::Behaviour<SmartCodec>,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+}
+
+/// The libp2p key of a SMART key (the same ed25519 key).
+pub fn libp2p_keypair(key: &Keypair) -> Result<libp2p::identity::Keypair, P2pError> {
+    libp2p::identity::Keypair::ed25519_from_bytes(key.seed())
+        .map_err(|e| P2pError::Key(e.to_string()))
+}
+
+/// The PeerId of a SMART-ID.
+pub fn peer_id(id: &SmartId) -> Result<PeerId, P2pError> {
+    let pk = libp2p::identity::ed25519::PublicKey::try_from_bytes(&id.0)
+        .map_err(|e| P2pError::Key(e.to_string()))?;
+    Ok(libp2p::identity::PublicKey::from(pk).to_peer_id())
+}
+
+/// The SMART-ID of a PeerId (ed25519 ids inline their key).
+pub fn smart_id(peer: &PeerId) -> Option<SmartId> {
+    let mh: &libp2p::multihash::Multihash<64> = peer.as_ref();
+    if mh.code() != 0 {
+        return None;
+    }
+    let pk = libp2p::identity::PublicKey::try_decode_protobuf(mh.digest()).ok()?;
+    Some(SmartId(pk.try_into_ed25519().ok()?.to_bytes()))
+}
+
+/// The peer could not start its network.
+#[derive(Debug, thiserror::Error)]
+pub enum P2pError {
+    /// A key could not be converted.
+    #[error("key: {0}")]
+    Key(String),
+    /// The transport could not be built or could not listen.
+    #[error("network: {0}")]
+    Network(String),
+}
+
+enum Command {
+    Request {
+        peer: PeerId,
+        addr: Option<Multiaddr>,
+        request: Request,
+        reply: oneshot::Sender<Result<Response, TransportError>>,
+    },
+    Respond {
+        channel: ResponseChannel<Response>,
+        response: Response,
+    },
+    Allow(PeerId),
+    Dial(Multiaddr),
+}
+
+/// An inbound request, for the peer's handler.
+#[derive(Debug)]
+pub struct Inbound {
+    /// Who asked (authenticated by noise).
+    pub peer: PeerId,
+    /// What.
+    pub request: Request,
+    /// Where the answer goes.
+    pub channel: ResponseChannel<Response>,
+}
+
+/// A cloneable handle to the swarm task.
+#[derive(Clone, Debug)]
+pub struct P2pHandle {
+    commands: mpsc::Sender<Command>,
+    /// This peer's id.
+    pub local: PeerId,
+    /// Addresses it listens on.
+    pub listening: Vec<Multiaddr>,
+}
+
+impl P2pHandle {
+    /// Sends a request and waits for the answer.
+    pub async fn request(
+        &self,
+        peer: PeerId,
+        addr: Option<Multiaddr>,
+        request: Request,
+    ) -> Result<Response, TransportError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Request {
+                peer,
+                addr,
+                request,
+                reply,
+            })
+            .await
+            .map_err(|_| TransportError::Unreachable("network task stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| TransportError::Unreachable("network task stopped".into()))?
+    }
+
+    /// Answers an inbound request.
+    pub async fn respond(&self, channel: ResponseChannel<Response>, response: Response) {
+        let _ = self
+            .commands
+            .send(Command::Respond { channel, response })
+            .await;
+    }
+
+    /// Allows a peer to connect.
+    pub async fn allow(&self, peer: PeerId) {
+        let _ = self.commands.send(Command::Allow(peer)).await;
+    }
+
+    /// Dials an address.
+    pub async fn dial(&self, addr: Multiaddr) {
+        let _ = self.commands.send(Command::Dial(addr)).await;
+    }
+}
+
+/// Starts the swarm task. Only `allowed` peers may connect (both ways).
+pub async fn spawn(
+    key: &Keypair,
+    listen: Option<Multiaddr>,
+    allowed: impl IntoIterator<Item = PeerId>,
+    request_timeout: Duration,
+) -> Result<(P2pHandle, mpsc::Receiver<Inbound>), P2pError> {
+    let keypair = libp2p_keypair(key)?;
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| P2pError::Network(e.to_string()))?
+        .with_behaviour(|key| SmartBehaviour {
+            allow: allow_block_list::Behaviour::default(),
+            limits: connection_limits::Behaviour::new(
+                connection_limits::ConnectionLimits::default()
+                    .with_max_established_per_peer(Some(4))
+                    .with_max_pending_incoming(Some(64))
+                    .with_max_established(Some(1024)),
+            ),
+            rpc: request_response::Behaviour::with_codec(
+                SmartCodec,
+                [(RPC_PROTOCOL, ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(request_timeout)
+                    .with_max_concurrent_streams(1024),
+            ),
+            identify: identify::Behaviour::new(identify::Config::new(
+                "/smart/1".into(),
+                key.public(),
+            )),
+            ping: ping::Behaviour::new(ping::Config::new()),
+        })
+        .map_err(|e| P2pError::Network(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+        .build();
+    for p in allowed {
+        swarm.behaviour_mut().allow.allow_peer(p);
+    }
+    let mut listening = Vec::new();
+    if let Some(addr) = listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| P2pError::Network(format!("listen on {addr}: {e}")))?;
+        // Wait for the actual address (port 0 resolves here).
+        loop {
+            match swarm.select_next_some().await {
+                SwarmEvent::NewListenAddr { address, .. } => {
+                    listening.push(address);
+                    break;
+                }
+                SwarmEvent::ListenerError { error, .. } => {
+                    return Err(P2pError::Network(error.to_string()));
+                }
+                _ => {}
+            }
+        }
+    }
+    let local = *swarm.local_peer_id();
+    let (commands, command_rx) = mpsc::channel(4096);
+    let (inbound_tx, inbound) = mpsc::channel(INBOUND_QUEUE);
+    tokio::spawn(swarm_loop(swarm, command_rx, inbound_tx));
+    Ok((
+        P2pHandle {
+            commands,
+            local,
+            listening,
+        },
+        inbound,
+    ))
+}
+
+/// The one task that owns the swarm.
+async fn swarm_loop(
+    mut swarm: libp2p::Swarm<SmartBehaviour>,
+    mut commands: mpsc::Receiver<Command>,
+    inbound: mpsc::Sender<Inbound>,
+) {
+    let mut pending: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, TransportError>>> =
+        HashMap::new();
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                None => return,
+                Some(Command::Request { peer, addr, request, reply }) => {
+                    if let Some(a) = addr {
+                        swarm.add_peer_address(peer, a);
+                    }
+                    let id = swarm.behaviour_mut().rpc.send_request(&peer, request);
+                    pending.insert(id, reply);
+                }
+                Some(Command::Respond { channel, response }) => {
+                    let _ = swarm.behaviour_mut().rpc.send_response(channel, response);
+                }
+                Some(Command::Allow(peer)) => {
+                    swarm.behaviour_mut().allow.allow_peer(peer);
+                }
+                Some(Command::Dial(addr)) => {
+                    if let Err(e) = swarm.dial(addr.clone()) {
+                        tracing::debug!(%addr, error = %e, "dial failed");
+                    }
+                }
+            },
+            event = swarm.select_next_some() => match event {
+                SwarmEvent::Behaviour(SmartBehaviourEvent::Rpc(e)) => match e {
+                    request_response::Event::Message { peer, message, .. } => match message {
+                        request_response::Message::Request { request, channel, .. } => {
+                            if let Err(mpsc::error::TrySendError::Full(i)) = inbound.try_send(Inbound { peer, request, channel }) {
+                                let _ = swarm.behaviour_mut().rpc.send_response(i.channel, Response::Refused("busy".into()));
+                            }
+                        }
+                        request_response::Message::Response { request_id, response } => {
+                            if let Some(reply) = pending.remove(&request_id) {
+                                let _ = reply.send(Ok(response));
+                            }
+                        }
+                    },
+                    request_response::Event::OutboundFailure { request_id, error, peer, .. } => {
+                        tracing::debug!(%peer, %error, "request failed");
+                        if let Some(reply) = pending.remove(&request_id) {
+                            let _ = reply.send(Err(TransportError::Unreachable(error.to_string())));
+                        }
+                    }
+                    request_response::Event::InboundFailure { peer, error, .. } => {
+                        tracing::debug!(%peer, %error, "inbound request failed");
+                    }
+                    request_response::Event::ResponseSent { .. } => {}
+                },
+                SwarmEvent::IncomingConnectionError { error, peer_id, send_back_addr, .. } => {
+                    tracing::warn!(peer = ?peer_id, addr = %send_back_addr, %error, "refused an incoming connection");
+                }
+                SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                    tracing::debug!(peer = %peer_id, "connected");
+                }
+                _ => {}
+            },
+        }
+    }
+}
+
+/// The hub transport over libp2p.
+#[derive(Clone, Debug)]
+pub struct P2pTransport {
+    handle: P2pHandle,
+}
+
+impl P2pTransport {
+    /// Wraps a swarm handle.
+    pub fn new(handle: P2pHandle) -> P2pTransport {
+        P2pTransport { handle }
+    }
+
+    async fn call(
+        &self,
+        node: &smart_consensus::HubNode,
+        request: Request,
+    ) -> Result<Response, TransportError> {
+        let id: SmartId = node
+            .peer
+            .parse()
+            .map_err(|_| TransportError::Unreachable(format!("bad hub id {}", node.peer)))?;
+        let peer = peer_id(&id).map_err(|e| TransportError::Unreachable(e.to_string()))?;
+        let addr = node.addr.parse::<Multiaddr>().ok();
+        match self.handle.request(peer, addr, request).await? {
+            Response::Refused(m) => Err(TransportError::Remote(m)),
+            r => Ok(r),
+        }
+    }
+}
+
+fn unexpected<T>() -> Result<T, TransportError> {
+    Err(TransportError::Remote("answer of the wrong kind".into()))
+}
+
+impl smart_consensus::Transport for P2pTransport {
+    async fn raft(
+        &self,
+        _target: u64,
+        node: &smart_consensus::HubNode,
+        rpc: RaftRpc,
+    ) -> Result<RaftReply, TransportError> {
+        match self.call(node, Request::Raft(rpc)).await? {
+            Response::Raft(r) => Ok(r),
+            _ => unexpected(),
+        }
+    }
+
+    async fn submit(
+        &self,
+        _target: u64,
+        node: &smart_consensus::HubNode,
+        txs: Vec<Bytes>,
+    ) -> Result<Vec<TxReceipt>, TransportError> {
+        match self.call(node, Request::Submit(txs)).await? {
+            Response::Receipts(r) => Ok(r),
+            _ => unexpected(),
+        }
+    }
+
+    async fn signature(
+        &self,
+        _target: u64,
+        node: &smart_consensus::HubNode,
+        signed: SignedHeader,
+    ) -> Result<(), TransportError> {
+        match self.call(node, Request::Signature(signed)).await? {
+            Response::Ack => Ok(()),
+            _ => unexpected(),
+        }
+    }
+
+    async fn certs(
+        &self,
+        _target: u64,
+        node: &smart_consensus::HubNode,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<BlockCert>, TransportError> {
+        match self.call(node, Request::Certs { from, to }).await? {
+            Response::Certs(c) => Ok(c),
+            _ => unexpected(),
+        }
+    }
+
+    async fn blocks(
+        &self,
+        _target: u64,
+        node: &smart_consensus::HubNode,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(Block, BlockCert)>, TransportError> {
+        match self.call(node, Request::Blocks { from, to }).await? {
+            Response::Blocks(b) => Ok(b),
+            _ => unexpected(),
+        }
+    }
+}

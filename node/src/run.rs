@@ -1,0 +1,294 @@
+//! `smart run`: the peer daemon. Hubs: libp2p + Raft + the contract VM.
+//! (Station nodes and the gateway arrive with their issues.)
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use libp2p::{Multiaddr, PeerId};
+use smart_consensus::transport::serve_raft;
+use smart_consensus::{Hub, HubConfig, HubNode, TxReceipt, TxVerdict, node_id};
+use smart_ledger::store::BlockStore;
+use smart_ledger::{Keypair, PeerRole};
+use tokio::sync::Semaphore;
+
+use crate::folders::{PEER_KEY_FILE, PeerFolder};
+use crate::p2p::{self, Inbound, P2pHandle, P2pTransport, PeerStatus, Request, Response};
+
+/// Options of `smart run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The peer's folder.
+    pub data: PathBuf,
+    /// Where to listen.
+    pub listen: Multiaddr,
+    /// Other peers (`/ip4/.../tcp/.../p2p/PEERID`).
+    pub bootstrap: Vec<Multiaddr>,
+    /// Hub tunables.
+    pub config: HubConfig,
+}
+
+/// Inbound requests handled at once.
+const HANDLERS: usize = 512;
+
+/// The address part of a multiaddr and its PeerId, if it ends in `/p2p/...`.
+pub fn split_p2p(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
+}
+
+/// Runs a hub until SIGINT/SIGTERM.
+pub async fn run(opts: RunOptions) -> Result<()> {
+    let folder = PeerFolder::new(&opts.data);
+    let genesis = folder.genesis()?;
+    let key = Keypair::read_file(&opts.data.join(PEER_KEY_FILE))?;
+    let me = key.id();
+    let role = genesis
+        .peers
+        .iter()
+        .find(|p| p.id == me)
+        .map(|p| p.role)
+        .context("this peer's key is not in the genesis")?;
+    if role != PeerRole::Hub {
+        bail!(
+            "{} is a {role:?}: only hubs run yet (station nodes and the gateway come with issues #5 and #6)",
+            me.short()
+        );
+    }
+    let hub_peers: BTreeSet<PeerId> = genesis
+        .hubs()
+        .iter()
+        .filter_map(|h| p2p::peer_id(h).ok())
+        .collect();
+    let mut allowed: Vec<PeerId> = genesis
+        .peers
+        .iter()
+        .map(|p| p.id)
+        .chain(genesis.members.iter().map(|m| m.id))
+        .filter_map(|id| p2p::peer_id(&id).ok())
+        .collect();
+    allowed.sort();
+    let (handle, inbound) = p2p::spawn(
+        &key,
+        Some(opts.listen.clone()),
+        allowed,
+        Duration::from_secs(30),
+    )
+    .await?;
+    let my_addr = handle
+        .listening
+        .first()
+        .cloned()
+        .context("not listening")?
+        .with(libp2p::multiaddr::Protocol::P2p(handle.local));
+    tracing::info!(peer = %me, addr = %my_addr, "hub listening");
+    println!("listening {my_addr}");
+
+    let hub = Hub::start(
+        &opts.data,
+        &genesis,
+        key,
+        P2pTransport::new(handle.clone()),
+        opts.config.clone(),
+    )
+    .await
+    .with_context(|| format!("starting the hub in {}", opts.data.display()))?;
+    tokio::spawn(serve(hub.clone(), handle.clone(), inbound, hub_peers));
+    tokio::spawn(refresh_allow_list(hub.clone(), handle.clone()));
+    for addr in &opts.bootstrap {
+        handle.dial(addr.clone()).await;
+    }
+
+    // The first hub of the genesis makes the first membership, once every
+    // hub's address is known.
+    if genesis.hubs().first() == Some(&me)
+        || genesis
+            .peers
+            .iter()
+            .find(|p| p.role == PeerRole::Hub)
+            .map(|p| p.id)
+            == Some(me)
+    {
+        let mut members = BTreeMap::new();
+        members.insert(
+            node_id(&me),
+            HubNode {
+                peer: me.to_string(),
+                addr: my_addr.to_string(),
+            },
+        );
+        for addr in &opts.bootstrap {
+            if let Some(peer) = split_p2p(addr) {
+                if let Some(id) = p2p::smart_id(&peer) {
+                    if genesis.hubs().contains(&id) {
+                        members.insert(
+                            node_id(&id),
+                            HubNode {
+                                peer: id.to_string(),
+                                addr: addr.to_string(),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        if members.len() == genesis.hubs().len() {
+            hub.initialize(members).await?;
+        } else {
+            tracing::warn!(
+                known = members.len(),
+                hubs = genesis.hubs().len(),
+                "not initialising Raft: give --bootstrap addresses of every hub"
+            );
+        }
+    }
+
+    wait_for_shutdown().await;
+    tracing::info!("shutting down");
+    hub.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_shutdown() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Lets every identity registered in the ledger connect (new ones appear as
+/// the ledger grows).
+async fn refresh_allow_list<T: smart_consensus::Transport>(hub: Hub<T>, handle: P2pHandle) {
+    let mut known: BTreeSet<PeerId> = BTreeSet::new();
+    loop {
+        let ids: Vec<smart_ledger::SmartId> = {
+            let l = hub.ledger.lock().unwrap_or_else(|p| p.into_inner());
+            l.state
+                .identities
+                .iter()
+                .filter(|(_, i)| i.active)
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        for id in ids {
+            if let Ok(p) = p2p::peer_id(&id) {
+                if known.insert(p) {
+                    handle.allow(p).await;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Answers inbound requests, each in its own task (bounded).
+async fn serve<T: smart_consensus::Transport>(
+    hub: Hub<T>,
+    handle: P2pHandle,
+    mut inbound: tokio::sync::mpsc::Receiver<Inbound>,
+    hubs: BTreeSet<PeerId>,
+) {
+    let permits = Arc::new(Semaphore::new(HANDLERS));
+    while let Some(req) = inbound.recv().await {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let hub = hub.clone();
+        let handle = handle.clone();
+        let from_hub = hubs.contains(&req.peer);
+        tokio::spawn(async move {
+            let response = answer(&hub, req.request, from_hub, req.peer).await;
+            handle.respond(req.channel, response).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn answer<T: smart_consensus::Transport>(
+    hub: &Hub<T>,
+    request: Request,
+    from_hub: bool,
+    peer: PeerId,
+) -> Response {
+    match request {
+        Request::Raft(rpc) if from_hub => Response::Raft(serve_raft(&hub.raft, rpc).await),
+        Request::Signature(s) if from_hub => match hub.receive_signature(s) {
+            Ok(()) => Response::Ack,
+            Err(e) => Response::Refused(e),
+        },
+        Request::Raft(_) | Request::Signature(_) => {
+            tracing::warn!(%peer, "refused a hub-only request from a peer that is not a hub");
+            Response::Refused("only hubs may send this".into())
+        }
+        Request::Submit(txs) if from_hub => Response::Receipts(hub.submit_forwarded(txs).await),
+        Request::Submit(txs) => {
+            let mut waits = Vec::with_capacity(txs.len());
+            for tx in txs {
+                let hub = hub.clone();
+                waits.push(tokio::spawn(async move { hub.submit(tx).await }));
+            }
+            let mut receipts = Vec::with_capacity(waits.len());
+            for w in waits {
+                receipts.push(match w.await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(e)) => TxReceipt {
+                        tx: smart_ledger::Hash::ZERO,
+                        verdict: TxVerdict::Rejected {
+                            reason: e.to_string(),
+                        },
+                    },
+                    Err(e) => TxReceipt {
+                        tx: smart_ledger::Hash::ZERO,
+                        verdict: TxVerdict::Rejected {
+                            reason: e.to_string(),
+                        },
+                    },
+                });
+            }
+            Response::Receipts(receipts)
+        }
+        Request::Certs { from, to } => hub
+            .certs(from, to)
+            .map(Response::Certs)
+            .unwrap_or_else(Response::Refused),
+        Request::Blocks { from, to } => hub
+            .blocks(from, to)
+            .map(Response::Blocks)
+            .unwrap_or_else(Response::Refused),
+        Request::Status => {
+            let leader = hub.raft.metrics().borrow().current_leader;
+            let l = hub.ledger.lock().unwrap_or_else(|p| p.into_inner());
+            Response::Status(PeerStatus {
+                chain_id: l.store.genesis().chain_id(),
+                height: l.store.tip().height,
+                tip: l.store.tip().hash,
+                leader,
+                node_id: hub.id,
+            })
+        }
+    }
+}
+
+/// For tests and tools: the hub folder's data path.
+pub fn data_dir(p: &Path) -> PathBuf {
+    p.to_path_buf()
+}

@@ -1,0 +1,98 @@
+//! `smart submit`: sign a tx described in YAML and submit it to a hub.
+//!
+//! ```yaml
+//! kind: Token                 # optional: taken from the action when omitted
+//! action:                     # a contract action (see contracts/README.md)
+//!   issue_token: { token: t-42, holder: "SMART-ID", kind: Certified, scope: NDT-UT-L2, expires: 1798761600000 }
+//! # or, for evidence kinds (Alert, Refusal, AccessLogBatch): text: "door open at station 3"
+//! location: station-3         # optional
+//! contract: { id: po-4471-heat-treat, version: 1 }   # optional
+//! nonce: 7                    # optional: defaults to the current time in ns
+//! ```
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use libp2p::Multiaddr;
+use serde::Deserialize;
+use smart_contracts::Action;
+use smart_ledger::{Bytes, ContractRef, Keypair, SignedTx, Timestamp, TxBody, TxKind};
+
+use crate::client::Client;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TxFile {
+    #[serde(default)]
+    kind: Option<TxKind>,
+    #[serde(default)]
+    action: Option<Action>,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    location: Option<String>,
+    #[serde(default)]
+    contract: Option<ContractRef>,
+    #[serde(default)]
+    nonce: Option<u64>,
+}
+
+fn now() -> std::time::Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// Builds and signs the tx a file describes.
+pub fn build_tx(file: &Path, key: &Keypair, chain_id: smart_ledger::Hash) -> Result<SignedTx> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    if text.len() > 256 * 1024 {
+        bail!("{} is over 256 KiB", file.display());
+    }
+    let spec: TxFile = serde_saphyr::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {}",
+            file.display(),
+            e.to_string().lines().next().unwrap_or("")
+        )
+    })?;
+    let (kind, payload) = match (&spec.action, &spec.text) {
+        (Some(a), None) => (spec.kind.unwrap_or(a.kind()), a.encode()),
+        (None, Some(t)) => (spec.kind.unwrap_or(TxKind::Alert), t.as_bytes().to_vec()),
+        _ => bail!("{}: give exactly one of `action` or `text`", file.display()),
+    };
+    let body = TxBody {
+        chain_id,
+        author: key.id(),
+        kind,
+        payload: Bytes(payload),
+        author_time: Timestamp(now().as_millis() as u64),
+        location: spec.location,
+        contract: spec.contract,
+        nonce: spec.nonce.unwrap_or(now().as_nanos() as u64),
+    };
+    Ok(SignedTx::sign(body, key)?)
+}
+
+/// `smart submit --to ADDR --key FILE TX.yaml`.
+pub async fn submit(to: Multiaddr, key_file: &Path, tx_file: &Path) -> Result<ExitCode> {
+    let key = Keypair::read_file(key_file)?;
+    let client = Client::connect(&key, to.clone()).await?;
+    let status = client
+        .status()
+        .await
+        .with_context(|| format!("asking {to} for its chain"))?;
+    let tx = build_tx(tx_file, &key, status.chain_id)?;
+    let receipts = client.submit(vec![Bytes(tx.encode())]).await?;
+    let receipt = receipts.into_iter().next().context("no receipt")?;
+    println!("{}", serde_json::to_string_pretty(&receipt)?);
+    Ok(match receipt.verdict {
+        smart_consensus::TxVerdict::Included {
+            outcome: smart_ledger::Outcome::Accepted,
+            ..
+        } => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    })
+}
