@@ -104,6 +104,7 @@ pub struct Hub<T: Transport> {
     submissions: mpsc::Sender<Submission>,
     transport: T,
     stop: watch::Sender<bool>,
+    certified: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl<T: Transport> std::fmt::Debug for Hub<T> {
@@ -163,6 +164,7 @@ impl<T: Transport> Hub<T> {
         .map_err(|e| HubError::Raft(e.to_string()))?;
         let (submissions, queue) = mpsc::channel(config.queue);
         let (stop, _) = watch::channel(false);
+        let certified = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let hub = Hub {
             id,
             peer,
@@ -172,6 +174,7 @@ impl<T: Transport> Hub<T> {
             submissions,
             transport,
             stop,
+            certified,
         };
         tokio::spawn(hub.clone().batcher(queue, config));
         tokio::spawn(hub.clone().signature_exchange(signed_rx));
@@ -272,6 +275,11 @@ impl<T: Transport> Hub<T> {
             .certs(from, to)
     }
 
+    /// The height up to which every certificate this hub holds is final.
+    pub fn certified_height(&self) -> u64 {
+        self.certified.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Stops Raft and the hub's tasks; the stores close when the last task ends.
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
@@ -291,13 +299,15 @@ impl<T: Transport> Hub<T> {
         loop {
             tokio::select! {
                 _ = Self::stopped(stop.clone()) => return,
-                _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
             }
             let tip = {
                 let l = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
                 while cursor <= l.store.tip().height && l.is_final(cursor) {
                     cursor += 1;
                 }
+                self.certified
+                    .store(cursor - 1, std::sync::atomic::Ordering::Relaxed);
                 l.store.tip().height
             };
             if cursor > tip {

@@ -70,6 +70,8 @@ pub struct PeerStatus {
     pub leader: Option<u64>,
     /// This hub's Raft node id.
     pub node_id: u64,
+    /// Height up to which every certificate is final (a majority of hubs signed).
+    pub certified: u64,
 }
 
 /// The answer to a [`Request`].

@@ -283,6 +283,7 @@ async fn answer<T: smart_consensus::Transport>(
                 tip: l.store.tip().hash,
                 leader,
                 node_id: hub.id,
+                certified: hub.certified_height(),
             })
         }
     }
