@@ -41,8 +41,8 @@ pub struct HubConfig {
 impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
-            heartbeat_ms: 100,
-            election_ms: (400, 800),
+            heartbeat_ms: 75,
+            election_ms: (300, 500),
             max_batch: 1024,
             batch_window: Duration::from_millis(2),
             queue: 16_384,
@@ -415,8 +415,8 @@ impl<T: Transport> Hub<T> {
             if waited > Duration::from_secs(5) {
                 break Err(SubmitError::NoLeader("no leader within 5 s".into()));
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            waited += Duration::from_millis(50);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            waited += Duration::from_millis(20);
         };
         match receipts {
             Ok(receipts) => {

@@ -318,7 +318,7 @@ pub async fn spawn(
             allow: allow_block_list::Behaviour::default(),
             limits: connection_limits::Behaviour::new(
                 connection_limits::ConnectionLimits::default()
-                    .with_max_established_per_peer(Some(4))
+                    .with_max_established_per_peer(Some(16))
                     .with_max_pending_incoming(Some(64))
                     .with_max_established(Some(1024)),
             ),
