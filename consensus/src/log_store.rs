@@ -137,7 +137,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.put_meta(COMMITTED, &committed)
+        // A hint for re-applying after a restart, not a promise: it becomes
+        // durable with the next log append instead of costing its own fsync.
+        let mut txn = self.db.begin_write().map_err(io(true))?;
+        txn.set_durability(redb::Durability::None)
+            .map_err(io(true))?;
+        {
+            let mut t = txn.open_table(META).map_err(io(true))?;
+            t.insert(COMMITTED, encode(&committed).as_slice())
+                .map_err(io(true))?;
+        }
+        txn.commit().map_err(io(true))
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {

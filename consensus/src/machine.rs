@@ -180,6 +180,14 @@ impl Ledger {
     }
 }
 
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        if let Err(e) = self.store.flush() {
+            tracing::error!(error = %e, "flushing the ledger at shutdown failed; Raft will re-apply");
+        }
+    }
+}
+
 /// The openraft state machine of a hub.
 pub struct HubMachine<T> {
     ledger: Arc<Mutex<Ledger>>,
@@ -207,11 +215,18 @@ impl<T: Transport> HubMachine<T> {
     /// Opens the hub's ledger and restores the contract state and Raft
     /// progress saved with the last block.
     pub fn open(
-        store: RedbStore,
+        mut store: RedbStore,
         key: Arc<Keypair>,
         signed: mpsc::Sender<SignedHeader>,
         transport: T,
     ) -> Result<(HubMachine<T>, Arc<Mutex<Ledger>>), StorageError> {
+        // The Raft log is the write-ahead log: a committed entry is on disk on
+        // a majority before anyone is answered, and its block is a function of
+        // it. So blocks and certificates commit without their own fsync; the
+        // store is flushed before a snapshot lets the log be purged, and at
+        // shutdown. After a crash the store reopens at its last durable block
+        // and Raft re-applies the committed entries after it.
+        store.set_deferred_durability(true);
         let state = match store.app_record(RECORD_STATE).map_err(sm_err)? {
             Some(bytes) => {
                 smart_ledger::codec::decode_versioned::<State>("contract state", &bytes, usize::MAX)
@@ -256,54 +271,75 @@ impl<T: Transport> HubMachine<T> {
         let chain_id = ledger.store.genesis().chain_id();
         let tip = ledger.store.tip().clone();
         let height = tip.height + 1;
+        // Decode everything, then look up every hash in one read transaction.
+        let decoded: Vec<Result<SignedTx, String>> = txs
+            .iter()
+            .map(|b| SignedTx::decode(&b.0).map_err(|e| e.to_string()))
+            .collect();
+        let hashes: Vec<Hash> = decoded
+            .iter()
+            .map(|d| d.as_ref().map(SignedTx::hash).unwrap_or(Hash::ZERO))
+            .collect();
+        let located = ledger.store.locate_many(&hashes).map_err(sm_err)?;
         let mut receipts = Vec::with_capacity(txs.len());
-        let mut included: Vec<SignedTx> = Vec::with_capacity(txs.len());
-        let mut slots = Vec::with_capacity(txs.len());
+        let mut candidates: Vec<(usize, SignedTx)> = Vec::with_capacity(txs.len());
         let mut seen = BTreeSet::new();
-        for bytes in txs {
-            let tx = match SignedTx::decode(&bytes.0) {
-                Ok(tx) => tx,
-                Err(e) => {
-                    receipts.push(TxReceipt {
-                        tx: Hash::ZERO,
-                        verdict: TxVerdict::Rejected {
-                            reason: e.to_string(),
-                        },
-                    });
-                    continue;
+        for ((tx, hash), loc) in decoded.into_iter().zip(hashes).zip(located) {
+            let verdict = match tx {
+                Err(reason) => Some(TxVerdict::Rejected { reason }),
+                Ok(tx) => {
+                    if let Some(loc) = loc {
+                        Some(TxVerdict::Duplicate { height: loc.height })
+                    } else if !seen.insert(hash) {
+                        Some(TxVerdict::Duplicate { height })
+                    } else if tx.body().chain_id != chain_id {
+                        Some(TxVerdict::Rejected {
+                            reason: format!(
+                                "tx is for chain {}, this chain is {chain_id}",
+                                tx.body().chain_id
+                            ),
+                        })
+                    } else if !ledger.state.knows(&tx.author()) {
+                        Some(TxVerdict::Rejected {
+                            reason: format!(
+                                "tx author {} is not a known identity on this chain",
+                                tx.author()
+                            ),
+                        })
+                    } else {
+                        candidates.push((receipts.len(), tx));
+                        None
+                    }
                 }
             };
-            let hash = tx.hash();
-            if let Some(loc) = ledger.store.locate_tx(&hash).map_err(sm_err)? {
-                receipts.push(TxReceipt {
-                    tx: hash,
-                    verdict: TxVerdict::Duplicate { height: loc.height },
-                });
-                continue;
-            }
-            if !seen.insert(hash) {
-                receipts.push(TxReceipt {
-                    tx: hash,
-                    verdict: TxVerdict::Duplicate { height },
-                });
-                continue;
-            }
-            if let Err(e) = tx.check_admission(&chain_id, |a| ledger.state.knows(a)) {
-                receipts.push(TxReceipt {
-                    tx: hash,
-                    verdict: TxVerdict::Rejected {
-                        reason: e.to_string(),
-                    },
-                });
-                continue;
-            }
-            slots.push(receipts.len());
             receipts.push(TxReceipt {
                 tx: hash,
-                verdict: TxVerdict::Rejected {
+                verdict: verdict.unwrap_or(TxVerdict::Rejected {
                     reason: String::new(),
-                },
+                }),
             });
+        }
+        // Signatures: the submitting hub already applied the strict rule; here
+        // every hub re-checks the whole batch with batch verification (the same
+        // batch on every hub, so the same answer), falling back to the strict
+        // check per tx to find any bad one.
+        let triples: Vec<_> = candidates
+            .iter()
+            .map(|(_, t)| (t.author(), t.body_bytes(), *t.signature()))
+            .collect();
+        let all_good = smart_ledger::id::verify_many(&triples).is_ok();
+        let mut included: Vec<SignedTx> = Vec::with_capacity(candidates.len());
+        let mut slots = Vec::with_capacity(candidates.len());
+        for (slot, tx) in candidates {
+            if !all_good {
+                if let Err(e) = tx.verify_signature() {
+                    receipts[slot].verdict = TxVerdict::Rejected {
+                        reason: e.to_string(),
+                    };
+                    continue;
+                }
+            }
+            slots.push(slot);
             included.push(tx);
         }
         let time = leader_time.max(tip.time);
@@ -515,6 +551,7 @@ impl<T: Transport> RaftStateMachine<TypeConfig> for HubMachine<T> {
             let recs: Vec<(&str, &[u8])> =
                 records.iter().map(|(k, v)| (*k, v.as_slice())).collect();
             l.store.put_app_records(&recs).map_err(sm_err)?;
+            l.store.flush().map_err(sm_err)?;
             l.snapshot = Some((meta.clone(), bytes));
         }
         Ok(())
@@ -539,6 +576,8 @@ impl RaftSnapshotBuilder<TypeConfig> for HubSnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         let (body, meta) = {
             let l = lock(&self.ledger);
+            // Everything up to this snapshot must be durable before Raft may purge its log.
+            l.store.flush().map_err(sm_err)?;
             let body = SnapshotBody {
                 state: l.state.canonical_bytes(),
                 tip: l.store.tip().clone(),

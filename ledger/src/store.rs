@@ -152,6 +152,10 @@ pub struct RedbStore {
     path: PathBuf,
     genesis: Genesis,
     tip: ChainTip,
+    /// When true, appends and certificates commit without fsync and
+    /// [`RedbStore::flush`] makes them durable (hubs: the Raft log is the
+    /// write-ahead log). When false (the default), every write is durable on return.
+    deferred: bool,
 }
 
 fn seal(bytes: &[u8]) -> Vec<u8> {
@@ -255,6 +259,7 @@ impl RedbStore {
             path: path.to_path_buf(),
             genesis,
             tip,
+            deferred: false,
         })
     }
 
@@ -274,6 +279,30 @@ impl RedbStore {
 
     fn err(&self, e: impl Into<redb::Error>) -> StoreError {
         db_err(&self.path, e)
+    }
+
+    /// Defers durability to [`RedbStore::flush`] (see the field's comment).
+    pub fn set_deferred_durability(&mut self, deferred: bool) {
+        self.deferred = deferred;
+    }
+
+    /// Makes every earlier write durable (one fsync).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        txn.commit().map_err(|e| self.err(e))
+    }
+
+    /// A write transaction with this store's durability.
+    fn begin_append(&self) -> Result<redb::WriteTransaction, StoreError> {
+        let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        if self.deferred {
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| StoreError::Corrupt {
+                    what: "durability".into(),
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(txn)
     }
 
     fn read_sealed(
@@ -332,7 +361,7 @@ impl BlockStore for RedbStore {
                 cert.height
             )));
         }
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        let txn = self.begin_append()?;
         {
             let mut certs = txn.open_table(CERTS).map_err(|e| self.err(e))?;
             certs
@@ -414,7 +443,7 @@ impl RedbStore {
         block.check_structure().map_err(StoreError::Block)?;
         let (tip, completed) = self.tip.check_next(block)?;
         let height = block.header.height;
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        let txn = self.begin_append()?;
         {
             let mut index = txn.open_table(TX_INDEX).map_err(|e| self.err(e))?;
             let first_leaf = self.tip.acc.size();
@@ -468,9 +497,23 @@ impl RedbStore {
         Ok(())
     }
 
-    /// Writes upper-layer records without a block (durable on return).
+    /// Where each of `hashes` is, in one read transaction.
+    pub fn locate_many(&self, hashes: &[Hash]) -> Result<Vec<Option<TxLocation>>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = txn.open_table(TX_INDEX).map_err(|e| self.err(e))?;
+        hashes
+            .iter()
+            .map(|h| {
+                Ok(t.get(&h.0)
+                    .map_err(|e| self.err(e))?
+                    .map(|v| TxLocation::from_bytes(v.value())))
+            })
+            .collect()
+    }
+
+    /// Writes upper-layer records without a block (durable on return unless deferred).
     pub fn put_app_records(&mut self, records: &[(&str, &[u8])]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        let txn = self.begin_append()?;
         {
             let mut app = txn.open_table(APP).map_err(|e| self.err(e))?;
             for (key, value) in records {

@@ -495,3 +495,166 @@ pub(crate) fn vm(jobs: usize, runs: usize) -> Result<ExitCode> {
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Debug, Serialize)]
+struct Latency {
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+fn latency(mut samples: Vec<std::time::Duration>) -> Latency {
+    samples.sort();
+    let at = |q: f64| {
+        samples
+            .get(((samples.len() as f64 * q) as usize).min(samples.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0)
+    };
+    Latency {
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+        max_ms: samples
+            .last()
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct CommitBench {
+    hubs: usize,
+    clients: usize,
+    txs: usize,
+    per_request: usize,
+    payload_bytes: usize,
+    committed_tx_per_s: f64,
+    all_accepted: bool,
+    latency_under_load: Latency,
+    offered_tx_per_s: u64,
+    latency_at_offered: Option<Latency>,
+}
+
+/// `smart bench commit`: hub processes over libp2p with durable stores.
+pub(crate) async fn commit(
+    hubs: usize,
+    clients: usize,
+    txs: usize,
+    per_request: usize,
+    offered: u64,
+    json: bool,
+) -> Result<ExitCode> {
+    use smart_consensus::TxVerdict;
+    use smart_ledger::{Bytes, TxBody, TxKind};
+    let dir = tempdir()?.join("net");
+    let mut net = crate::localnet::LocalHubs::start(&dir, hubs, 0)?;
+    let admin = Keypair::read_file(&dir.join("people/admin.key"))?;
+    net.wait_leader(&admin, std::time::Duration::from_secs(20))
+        .await?;
+    let chain = crate::folders::read_genesis(&dir.join("genesis.json"))?.chain_id();
+    if !json {
+        eprintln!("{hubs} hubs up; signing {txs} txs");
+    }
+    let sign = |n: u64| -> Result<Bytes> {
+        let mut payload = format!("furnace-3 soak reading {n}").into_bytes();
+        payload.resize(256, b' ');
+        let body = TxBody {
+            chain_id: chain,
+            author: admin.id(),
+            kind: TxKind::Alert,
+            payload: Bytes(payload),
+            author_time: Timestamp(n),
+            location: None,
+            contract: None,
+            nonce: n,
+        };
+        Ok(Bytes(SignedTx::sign(body, &admin)?.encode()))
+    };
+    let signed: Vec<Bytes> = (0..txs as u64).map(sign).collect::<Result<_>>()?;
+    let conns = net.clients(&admin).await?;
+
+    // Closed loop: `clients` submitters, round-robin over the hubs.
+    let per_client = signed.len().div_ceil(clients.max(1));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for (k, share) in signed.chunks(per_client.max(1)).enumerate() {
+        let client = conns[k % conns.len()].clone();
+        let share = share.to_vec();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut ok = true;
+            for chunk in share.chunks(per_request.max(1)) {
+                let t = Instant::now();
+                match client.submit(chunk.to_vec()).await {
+                    Ok(r) => {
+                        ok &= r.iter().all(|r| {
+                            matches!(
+                                r.verdict,
+                                TxVerdict::Included {
+                                    outcome: smart_ledger::Outcome::Accepted,
+                                    ..
+                                }
+                            )
+                        })
+                    }
+                    Err(_) => ok = false,
+                }
+                lat.extend(std::iter::repeat_n(t.elapsed(), chunk.len()));
+            }
+            (lat, ok)
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut all_ok = true;
+    for t in tasks {
+        let (l, ok) = t.await?;
+        lat.extend(l);
+        all_ok &= ok;
+    }
+    let rate = txs as f64 / start.elapsed().as_secs_f64();
+
+    // Open loop: single-tx requests at a fixed offered rate for 5 s.
+    let latency_at_offered = if offered > 0 {
+        let n = (offered * 5) as usize;
+        let extra: Vec<Bytes> = (0..n as u64)
+            .map(|i| sign(10_000_000_000 + i))
+            .collect::<Result<_>>()?;
+        let interval = std::time::Duration::from_secs_f64(1.0 / offered as f64);
+        let begin = tokio::time::Instant::now();
+        let mut handles = Vec::with_capacity(n);
+        for (i, tx) in extra.into_iter().enumerate() {
+            tokio::time::sleep_until(begin + interval * i as u32).await;
+            let client = conns[i % conns.len()].clone();
+            handles.push(tokio::spawn(async move {
+                let t = Instant::now();
+                let r = client.submit(vec![tx]).await;
+                (t.elapsed(), r.is_ok())
+            }));
+        }
+        let mut l = Vec::new();
+        for h in handles {
+            let (d, ok) = h.await?;
+            all_ok &= ok;
+            l.push(d);
+        }
+        Some(latency(l))
+    } else {
+        None
+    };
+    net.stop();
+    let report = CommitBench {
+        hubs,
+        clients,
+        txs,
+        per_request,
+        payload_bytes: 256,
+        committed_tx_per_s: rate,
+        all_accepted: all_ok,
+        latency_under_load: latency(lat),
+        offered_tx_per_s: offered,
+        latency_at_offered,
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap_or(&dir));
+    Ok(ExitCode::SUCCESS)
+}

@@ -203,6 +203,27 @@ pub(crate) enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// Committed tx/s and latency through real hub processes over libp2p.
+    Commit {
+        /// Hub processes.
+        #[arg(long, default_value_t = 3)]
+        hubs: usize,
+        /// Concurrent submitters.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Txs to commit.
+        #[arg(long, default_value_t = 100_000)]
+        txs: usize,
+        /// Txs per submit request.
+        #[arg(long, default_value_t = 32)]
+        per_request: usize,
+        /// Open-loop rate for the latency measurement (tx/s); 0 skips it.
+        #[arg(long, default_value_t = 2_000)]
+        offered: u64,
+        /// Print JSON only.
+        #[arg(long)]
+        json: bool,
+    },
     /// Contract VM apply throughput on the SmartClientPO example (one core).
     Vm {
         /// Jobs per run (each is a full PO history).
@@ -244,6 +265,23 @@ pub fn main() -> ExitCode {
             crate::bench::ledger(json, txs, runs)
         }
         Command::Bench(BenchCommand::Vm { jobs, runs }) => crate::bench::vm(jobs, runs),
+        Command::Bench(BenchCommand::Commit {
+            hubs,
+            clients,
+            txs,
+            per_request,
+            offered,
+            json,
+        }) => runtime().and_then(|rt| {
+            rt.block_on(crate::bench::commit(
+                hubs,
+                clients,
+                txs,
+                per_request,
+                offered,
+                json,
+            ))
+        }),
         Command::Contract(cmd) => crate::contract_cmd::run(cmd),
         Command::Demo { dir, txs } => crate::demo::run(dir, txs),
         Command::Run {

@@ -34,7 +34,31 @@ pub(crate) fn hub_name(i: usize) -> String {
         .unwrap_or_else(|| format!("hub-{}", i + 1))
 }
 
+/// `smart init`: makes the network and prints what it made.
 pub(crate) fn init(dir: &Path, hubs: usize, nodes: usize, chain_name: &str) -> Result<ExitCode> {
+    let genesis = create(dir, hubs, nodes, chain_name)?;
+    println!(
+        "chain {} ({chain_name}) in {}",
+        genesis.chain_id(),
+        dir.display()
+    );
+    for p in &genesis.peers {
+        let role = format!("{:?}", p.role).to_lowercase();
+        println!(
+            "  {role:<8} {:<14} {}  {}/",
+            p.name,
+            p.id,
+            dir.join(&p.name).display()
+        );
+    }
+    for m in &genesis.members {
+        println!("  person   {:<14} {}  {:?}", m.name, m.id, m.roles);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Makes a network's folders, keys and genesis; prints nothing.
+pub fn create(dir: &Path, hubs: usize, nodes: usize, chain_name: &str) -> Result<Genesis> {
     if hubs == 0 {
         bail!("a network needs at least one hub");
     }
@@ -92,22 +116,5 @@ pub(crate) fn init(dir: &Path, hubs: usize, nodes: usize, chain_name: &str) -> R
         std::fs::write(dir.join(name).join(GENESIS_FILE), &json)?;
     }
 
-    println!(
-        "chain {} ({chain_name}) in {}",
-        genesis.chain_id(),
-        dir.display()
-    );
-    for p in &genesis.peers {
-        println!(
-            "  {:<8} {:<14} {}  {}/",
-            format!("{:?}", p.role).to_lowercase(),
-            p.name,
-            p.id,
-            dir.join(&p.name).display()
-        );
-    }
-    for m in &genesis.members {
-        println!("  person   {:<14} {}  {:?}", m.name, m.id, m.roles);
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(genesis)
 }

@@ -19,6 +19,7 @@ pub mod devgen;
 pub mod folders;
 pub mod init;
 pub mod ledger_cmd;
+pub mod localnet;
 pub mod p2p;
 pub mod run;
 pub mod submit;

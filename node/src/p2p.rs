@@ -539,3 +539,74 @@ impl smart_consensus::Transport for P2pTransport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::io::Cursor;
+
+    fn frame(len: u32, body: &[u8]) -> Vec<u8> {
+        let mut v = len.to_be_bytes().to_vec();
+        v.extend_from_slice(body);
+        v
+    }
+
+    #[tokio::test]
+    async fn an_oversized_frame_is_refused_before_reading_it() {
+        // Claims 4 GiB; nothing that large is ever allocated or read.
+        let mut io = Cursor::new(frame(u32::MAX, &[0; 16]));
+        let err = read_frame::<_, Request>(&mut io)
+            .await
+            .expect_err("oversized");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("over the limit"), "{err}");
+        assert_eq!(io.position(), 4, "only the length prefix was read");
+    }
+
+    #[tokio::test]
+    async fn garbage_and_truncated_frames_are_errors_not_panics() {
+        let valid = {
+            let mut out = Vec::new();
+            write_frame(
+                &mut Cursor::new(&mut out),
+                &Request::Certs { from: 1, to: 9 },
+            )
+            .await
+            .expect("write");
+            out
+        };
+        let back: Request = read_frame(&mut Cursor::new(valid.clone()))
+            .await
+            .expect("round trip");
+        assert!(matches!(back, Request::Certs { from: 1, to: 9 }));
+        for cut in 0..valid.len() {
+            assert!(
+                read_frame::<_, Request>(&mut Cursor::new(valid[..cut].to_vec()))
+                    .await
+                    .is_err()
+            );
+        }
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        for n in 0..2000usize {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let body: Vec<u8> = (0..n % 300).map(|i| (seed >> (i % 56)) as u8).collect();
+            let _ =
+                read_frame::<_, Request>(&mut Cursor::new(frame(body.len() as u32, &body))).await;
+            let _ =
+                read_frame::<_, Response>(&mut Cursor::new(frame(body.len() as u32, &body))).await;
+        }
+    }
+
+    #[test]
+    fn smart_ids_and_peer_ids_name_the_same_key() {
+        let key = Keypair::from_seed([5; 32]);
+        let peer = peer_id(&key.id()).expect("peer id");
+        assert_eq!(smart_id(&peer), Some(key.id()));
+        assert_eq!(
+            libp2p_keypair(&key).expect("keypair").public().to_peer_id(),
+            peer
+        );
+    }
+}
