@@ -331,13 +331,11 @@ impl<T: Transport> HubMachine<T> {
         let mut included: Vec<SignedTx> = Vec::with_capacity(candidates.len());
         let mut slots = Vec::with_capacity(candidates.len());
         for (slot, tx) in candidates {
-            if !all_good {
-                if let Err(e) = tx.verify_signature() {
-                    receipts[slot].verdict = TxVerdict::Rejected {
-                        reason: e.to_string(),
-                    };
-                    continue;
-                }
+            if !all_good && let Err(e) = tx.verify_signature() {
+                receipts[slot].verdict = TxVerdict::Rejected {
+                    reason: e.to_string(),
+                };
+                continue;
             }
             slots.push(slot);
             included.push(tx);
