@@ -81,10 +81,10 @@ impl LocalHubs {
         let clients = self.clients(key).await?;
         loop {
             for c in &clients {
-                if let Ok(s) = c.status().await {
-                    if s.leader.is_some() {
-                        return Ok(());
-                    }
+                if let Ok(s) = c.status().await
+                    && s.leader.is_some()
+                {
+                    return Ok(());
                 }
             }
             if Instant::now() > deadline {

@@ -122,18 +122,16 @@ pub async fn run(opts: RunOptions) -> Result<()> {
             },
         );
         for addr in &opts.bootstrap {
-            if let Some(peer) = split_p2p(addr) {
-                if let Some(id) = p2p::smart_id(&peer) {
-                    if genesis.hubs().contains(&id) {
-                        members.insert(
-                            node_id(&id),
-                            HubNode {
-                                peer: id.to_string(),
-                                addr: addr.to_string(),
-                            },
-                        );
-                    }
-                }
+            if let Some(id) = split_p2p(addr).and_then(|peer| p2p::smart_id(&peer))
+                && genesis.hubs().contains(&id)
+            {
+                members.insert(
+                    node_id(&id),
+                    HubNode {
+                        peer: id.to_string(),
+                        addr: addr.to_string(),
+                    },
+                );
             }
         }
         if members.len() == genesis.hubs().len() {
@@ -190,10 +188,10 @@ async fn refresh_allow_list<T: smart_consensus::Transport>(hub: Hub<T>, handle: 
                 .collect()
         };
         for id in ids {
-            if let Ok(p) = p2p::peer_id(&id) {
-                if known.insert(p) {
-                    handle.allow(p).await;
-                }
+            if let Ok(p) = p2p::peer_id(&id)
+                && known.insert(p)
+            {
+                handle.allow(p).await;
             }
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
