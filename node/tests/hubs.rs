@@ -115,16 +115,15 @@ impl Net {
         let deadline = Instant::now() + within;
         loop {
             for i in (0..3).filter(|&i| self.procs[i].is_some()) {
-                if let Ok(c) = Client::connect(&self.admin, self.addr(i)).await {
-                    if let Ok(st) = c.status().await {
-                        if let Some(l) = st.leader {
-                            if let Some(j) =
-                                (0..3).find(|&j| self.procs[j].is_some() && self.node_id(j) == l)
-                            {
-                                return j;
-                            }
-                        }
-                    }
+                let Ok(c) = Client::connect(&self.admin, self.addr(i)).await else {
+                    continue;
+                };
+                if let Ok(st) = c.status().await
+                    && let Some(l) = st.leader
+                    && let Some(j) =
+                        (0..3).find(|&j| self.procs[j].is_some() && self.node_id(j) == l)
+                {
+                    return j;
                 }
             }
             assert!(Instant::now() < deadline, "no leader");
@@ -327,10 +326,10 @@ async fn killing_the_leader_under_load_loses_no_acknowledged_tx() {
     let committed_in = loop {
         probe_nonce += 1;
         let probe = net.tx(probe_nonce);
-        if let Ok(r) = probes[(probe_nonce % 2) as usize].submit(vec![probe]).await {
-            if r.iter().all(accepted) {
-                break killed_at.elapsed();
-            }
+        if let Ok(r) = probes[(probe_nonce % 2) as usize].submit(vec![probe]).await
+            && r.iter().all(accepted)
+        {
+            break killed_at.elapsed();
         }
         assert!(
             killed_at.elapsed() < Duration::from_secs(10),
