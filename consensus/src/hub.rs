@@ -284,6 +284,15 @@ impl<T: Transport> Hub<T> {
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
         let _ = self.raft.shutdown().await;
+        let flushed = self
+            .ledger
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .store
+            .flush();
+        if let Err(e) = flushed {
+            tracing::error!(error = %e, "flushing the ledger at shutdown failed; Raft will re-apply on restart");
+        }
     }
 
     /// Resolves when shutdown was asked for.

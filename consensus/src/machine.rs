@@ -28,6 +28,17 @@ const RECORD_SM: &str = "raft_applied";
 /// Heights ahead of the tip for which signatures are buffered.
 const MAX_PENDING_HEIGHTS: u64 = 4096;
 
+/// The contract state a hub stored with its last block (for tools reading
+/// a stopped hub's folder).
+pub fn stored_state(store: &RedbStore) -> Result<Option<State>, String> {
+    match store.app_record(RECORD_STATE).map_err(|e| e.to_string())? {
+        Some(bytes) => smart_ledger::codec::decode_versioned("contract state", &bytes, usize::MAX)
+            .map(Some)
+            .map_err(|e| e.to_string()),
+        None => Ok(None),
+    }
+}
+
 /// What Raft needs restored with the state.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct AppliedMeta {

@@ -74,14 +74,15 @@ enum Command {
         /// The tx (see `smart submit --help` in the README).
         tx: PathBuf,
     },
-    /// Walk through the ledger end to end in a fresh folder: init, a signed
-    /// ledger, full verification, a proof checked offline.
+    /// A shop day through a real local network: 3 hub processes order a
+    /// PO's job (contract governance, refusals, invoice, payouts), then every
+    /// ledger is verified and a proof is checked offline.
     Demo {
         /// Folder to use (default: a new temporary folder).
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Txs to put in the demo ledger.
-        #[arg(long, default_value_t = 20_000)]
+        /// Access-log records the stations add during the day.
+        #[arg(long, default_value_t = 5_000)]
         txs: u64,
     },
 }
