@@ -179,6 +179,7 @@ impl<T: Transport> Hub<T> {
         tokio::spawn(hub.clone().batcher(queue, config));
         tokio::spawn(hub.clone().signature_exchange(signed_rx));
         tokio::spawn(hub.clone().certificate_repair());
+        tokio::spawn(hub.clone().membership_reconciler());
         Ok(hub)
     }
 
@@ -273,6 +274,78 @@ impl<T: Transport> Hub<T> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .certs(from, to)
+    }
+
+    /// Is `id` in the current hub set (from the ledger)?
+    pub fn is_hub(&self, id: &SmartId) -> bool {
+        self.ledger
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .state
+            .hubs
+            .contains_key(id)
+    }
+
+    /// On the leader: makes Raft's voters follow the hub set in the ledger.
+    /// A new hub joins as a learner, catches up, then becomes a voter; a
+    /// removed hub leaves the membership.
+    async fn membership_reconciler(self) {
+        let stop = self.stop.subscribe();
+        loop {
+            tokio::select! {
+                _ = Self::stopped(stop.clone()) => return,
+                _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+            }
+            if self.raft.current_leader().await != Some(self.id) {
+                continue;
+            }
+            let desired: BTreeMap<u64, HubNode> = {
+                let l = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+                l.state
+                    .hubs
+                    .iter()
+                    .map(|(id, addr)| {
+                        (
+                            node_id(id),
+                            HubNode {
+                                peer: id.to_string(),
+                                addr: addr.clone(),
+                            },
+                        )
+                    })
+                    .collect()
+            };
+            let membership = self
+                .raft
+                .metrics()
+                .borrow()
+                .membership_config
+                .membership()
+                .clone();
+            let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
+            let known: std::collections::BTreeSet<u64> =
+                membership.nodes().map(|(id, _)| *id).collect();
+            let mut ready = true;
+            for (id, node) in &desired {
+                if !known.contains(id) {
+                    tracing::info!(hub = %node.peer, "adding a hub as a learner");
+                    if let Err(e) = self.raft.add_learner(*id, node.clone(), true).await {
+                        tracing::warn!(hub = %node.peer, error = %e, "could not add the hub yet");
+                        ready = false;
+                    }
+                }
+            }
+            let want: std::collections::BTreeSet<u64> = desired.keys().copied().collect();
+            if ready && want != voters && !want.is_empty() {
+                tracing::info!(
+                    voters = want.len(),
+                    "changing the Raft voters to the ledger's hub set"
+                );
+                if let Err(e) = self.raft.change_membership(want, false).await {
+                    tracing::warn!(error = %e, "membership change not done yet");
+                }
+            }
+        }
     }
 
     /// The height up to which every certificate this hub holds is final.

@@ -25,6 +25,7 @@ use crate::types::{
 
 const RECORD_STATE: &str = "contract_state";
 const RECORD_SM: &str = "raft_applied";
+const RECORD_HUBS: &str = "hub_sets";
 /// Heights ahead of the tip for which signatures are buffered.
 const MAX_PENDING_HEIGHTS: u64 = 4096;
 
@@ -52,6 +53,7 @@ struct SnapshotBody {
     state: Vec<u8>,
     tip: ChainTip,
     applied: AppliedMeta,
+    hub_sets: Vec<(u64, Vec<SmartId>)>,
 }
 
 /// Everything the state machine owns; shared (behind a mutex never held
@@ -71,18 +73,45 @@ pub struct Ledger {
     pub equivocations: Vec<Equivocation>,
     /// The last snapshot built or installed.
     snapshot: Option<(SnapshotMeta<u64, HubNode>, Vec<u8>)>,
+    /// The hub set that certifies each height: (first height, hubs), ascending.
+    hub_sets: Vec<(u64, Vec<SmartId>)>,
 }
 
 impl Ledger {
-    /// The hub set that judges finality (genesis hubs; membership txs extend it later).
+    /// The hub set that certifies the next block.
     pub fn hub_set(&self) -> Vec<SmartId> {
-        self.store.genesis().hubs()
+        self.hub_sets
+            .last()
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| self.store.genesis().hubs())
+    }
+
+    /// The hub set that certifies block `height`.
+    pub fn hub_set_at(&self, height: u64) -> Vec<SmartId> {
+        self.hub_sets
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= height)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| self.store.genesis().hubs())
+    }
+
+    /// Records the hub set after `block` (changed by its accepted membership txs).
+    fn track_hubs(&mut self, block: &Block) {
+        let before: std::collections::BTreeSet<SmartId> = self.hub_set().into_iter().collect();
+        let after = smart_ledger::membership::hub_set_after(block, before.clone());
+        if after != before {
+            self.hub_sets
+                .push((block.header.height + 1, after.into_iter().collect()));
+        }
     }
 
     /// Merges another hub's signature into the certificate at its height.
     /// A signature over a different header than ours is kept as evidence.
     pub fn add_signature(&mut self, signed: SignedHeader) -> Result<(), String> {
-        if !self.hub_set().contains(&signed.hub) {
+        if !self.hub_set_at(signed.height).contains(&signed.hub)
+            && !self.hub_set().contains(&signed.hub)
+        {
             return Err(format!("{} is not a hub", signed.hub.short()));
         }
         let message = BlockHeader::cert_message(&signed.header_hash);
@@ -154,7 +183,7 @@ impl Ledger {
 
     /// Is the certificate at `height` final (a majority of the hub set signed)?
     pub fn is_final(&self, height: u64) -> bool {
-        let hubs = self.hub_set();
+        let hubs = self.hub_set_at(height);
         match (self.store.block(height), self.store.cert(height)) {
             (Ok(Some(b)), Ok(Some(c))) => c.is_final(&b.header, &hubs),
             _ => false,
@@ -251,6 +280,12 @@ impl<T: Transport> HubMachine<T> {
             }
             None => AppliedMeta::default(),
         };
+        let hub_sets = match store.app_record(RECORD_HUBS).map_err(sm_err)? {
+            Some(bytes) => {
+                smart_ledger::codec::decode_plain("hub sets", &bytes, 1 << 20).map_err(sm_err)?
+            }
+            None => vec![(1, store.genesis().hubs())],
+        };
         let ledger = Arc::new(Mutex::new(Ledger {
             store,
             state,
@@ -259,6 +294,7 @@ impl<T: Transport> HubMachine<T> {
             conflicts: Vec::new(),
             equivocations: Vec::new(),
             snapshot: None,
+            hub_sets,
         }));
         Ok((
             HubMachine {
@@ -364,6 +400,7 @@ impl<T: Transport> HubMachine<T> {
         let mut cert = BlockCert::new(&block.header);
         cert.sign(&self.key);
         let signature = cert.signatures[0].signature;
+        ledger.track_hubs(&block);
         let records = ledger.applied_records(&state_bytes);
         let extra: Vec<(&str, &[u8])> = records.iter().map(|(k, v)| (*k, v.as_slice())).collect();
         ledger
@@ -399,10 +436,7 @@ impl<T: Transport> HubMachine<T> {
             .collect();
         let mut attempts = 0u32;
         loop {
-            let (height, hubs) = {
-                let l = lock(&self.ledger);
-                (l.store.tip().height, l.hub_set())
-            };
+            let height = lock(&self.ledger).store.tip().height;
             if height >= target.height {
                 break;
             }
@@ -420,6 +454,7 @@ impl<T: Transport> HubMachine<T> {
                 }
                 let mut l = lock(&self.ledger);
                 for (block, cert) in batch {
+                    let hubs = l.hub_set_at(block.header.height);
                     cert.check_final(&block.header, &hubs).map_err(sm_err)?;
                     let triples: Vec<_> = block
                         .txs
@@ -430,6 +465,7 @@ impl<T: Transport> HubMachine<T> {
                         sm_err(format!("block {} tx {i}: {e}", block.header.height))
                     })?;
                     l.store.append(&block, Some(&cert)).map_err(sm_err)?;
+                    l.track_hubs(&block);
                     progressed = true;
                 }
                 break;
@@ -552,6 +588,7 @@ impl<T: Transport> RaftStateMachine<TypeConfig> for HubMachine<T> {
                 ));
             }
             l.state = state;
+            l.hub_sets = body.hub_sets;
             l.applied = AppliedMeta {
                 last_applied: meta.last_log_id,
                 membership: meta.last_membership.clone(),
@@ -591,6 +628,7 @@ impl RaftSnapshotBuilder<TypeConfig> for HubSnapshotBuilder {
                 state: l.state.canonical_bytes(),
                 tip: l.store.tip().clone(),
                 applied: l.applied.clone(),
+                hub_sets: l.hub_sets.clone(),
             };
             let id = format!(
                 "{}-{}",

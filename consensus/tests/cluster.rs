@@ -29,15 +29,21 @@ struct Cluster {
 
 impl Cluster {
     async fn start(n: usize, config: HubConfig) -> Cluster {
+        Cluster::start_with(n, n, config).await
+    }
+
+    /// `total` hub keys, of which the first `n` are in the genesis and
+    /// started; the others can be started later and added by membership txs.
+    async fn start_with(n: usize, total: usize, config: HubConfig) -> Cluster {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let keys: Vec<Keypair> = (0..n)
+        let keys: Vec<Keypair> = (0..total)
             .map(|i| Keypair::from_seed([i as u8 + 1; 32]))
             .collect();
         let admin = Keypair::from_seed([100; 32]);
         let genesis = Genesis {
             chain_name: "cluster".into(),
             created: Timestamp(0),
-            peers: keys
+            peers: keys[..n]
                 .iter()
                 .enumerate()
                 .map(|(i, k)| GenesisPeer {
@@ -52,7 +58,7 @@ impl Cluster {
                 roles: vec![Role::Admin],
             }],
         };
-        let dirs: Vec<PathBuf> = (0..n)
+        let dirs: Vec<PathBuf> = (0..total)
             .map(|i| tmp.path().join(format!("hub-{i}")))
             .collect();
         let mut c = Cluster {
@@ -61,15 +67,14 @@ impl Cluster {
             genesis,
             keys,
             dirs,
-            hubs: vec![None; n],
+            hubs: vec![None; total],
             admin,
             config,
         };
         for i in 0..n {
             c.start_hub(i).await;
         }
-        let members: BTreeMap<u64, HubNode> = c
-            .keys
+        let members: BTreeMap<u64, HubNode> = c.keys[..n]
             .iter()
             .map(|k| {
                 (
@@ -389,4 +394,165 @@ async fn a_hub_restarted_from_disk_rejoins_and_a_wiped_hub_recovers_by_snapshot(
         300,
         "the contract state came with the snapshot"
     );
+}
+
+impl Cluster {
+    fn membership_tx(&self, change: smart_ledger::membership::HubChange, nonce: u64) -> Bytes {
+        let body = TxBody {
+            chain_id: self.genesis.chain_id(),
+            author: self.admin.id(),
+            kind: TxKind::Membership,
+            payload: Bytes(change.encode()),
+            author_time: Timestamp(nonce),
+            location: None,
+            contract: None,
+            nonce,
+        };
+        Bytes(SignedTx::sign(body, &self.admin).expect("sign").encode())
+    }
+
+    async fn voters(&self, want: usize, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let leader = self.leader(Duration::from_secs(5)).await;
+            let hub = self
+                .hubs
+                .iter()
+                .flatten()
+                .find(|h| h.id == leader)
+                .expect("leader");
+            let voters = hub
+                .raft
+                .metrics()
+                .borrow()
+                .membership_config
+                .membership()
+                .voter_ids()
+                .count();
+            if voters == want {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{voters} voters, expected {want}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grow_from_three_to_five_hubs_and_shrink_back_under_load() {
+    use smart_ledger::membership::HubChange;
+    let mut cluster = Cluster::start_with(3, 5, HubConfig::default()).await;
+    // Two hubs outside the genesis start and wait to be added.
+    cluster.start_hub(3).await;
+    cluster.start_hub(4).await;
+
+    // Load on the genesis hubs throughout.
+    let load_hubs: Vec<Hub<MemoryTransport>> = (0..3).map(|i| cluster.hub(i).clone()).collect();
+    let txs: Vec<Bytes> = (0..600).map(|n| cluster.tx(n)).collect();
+    let load = tokio::spawn(async move {
+        let mut ok = 0;
+        for (k, tx) in txs.into_iter().enumerate() {
+            let r = load_hubs[k % 3]
+                .submit(tx)
+                .await
+                .expect("commit during membership changes");
+            if matches!(r.verdict, TxVerdict::Included { .. }) {
+                ok += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        ok
+    });
+
+    // Admin adds hubs 3 and 4: learners, caught up, then voters.
+    for (i, n) in [(3usize, 10_000u64), (4, 10_001)] {
+        let change = HubChange::Add {
+            hub: cluster.keys[i].id(),
+            addr: "memory".into(),
+        };
+        let r = cluster
+            .hub(0)
+            .submit(cluster.membership_tx(change, n))
+            .await
+            .expect("add hub");
+        assert!(
+            matches!(
+                r.verdict,
+                TxVerdict::Included {
+                    outcome: Outcome::Accepted,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+    }
+    cluster.voters(5, Duration::from_secs(30)).await;
+    cluster.converge(Duration::from_secs(30)).await;
+
+    // A non-admin cannot change the hub set.
+    let bad = TxBody {
+        chain_id: cluster.genesis.chain_id(),
+        author: cluster.keys[0].id(),
+        kind: TxKind::Membership,
+        payload: Bytes(
+            HubChange::Remove {
+                hub: cluster.keys[1].id(),
+            }
+            .encode(),
+        ),
+        author_time: Timestamp(0),
+        location: None,
+        contract: None,
+        nonce: 1,
+    };
+    let bad = Bytes(
+        SignedTx::sign(bad, &cluster.keys[0])
+            .expect("sign")
+            .encode(),
+    );
+    let r = cluster.hub(1).submit(bad).await.expect("submit");
+    assert!(
+        matches!(
+            r.verdict,
+            TxVerdict::Included {
+                outcome: Outcome::Refused { code: 3, .. },
+                ..
+            }
+        ),
+        "{r:?}"
+    );
+
+    // And back to three.
+    for (i, n) in [(3usize, 10_002u64), (4, 10_003)] {
+        let change = HubChange::Remove {
+            hub: cluster.keys[i].id(),
+        };
+        let r = cluster
+            .hub(1)
+            .submit(cluster.membership_tx(change, n))
+            .await
+            .expect("remove hub");
+        assert!(
+            matches!(
+                r.verdict,
+                TxVerdict::Included {
+                    outcome: Outcome::Accepted,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+    }
+    cluster.voters(3, Duration::from_secs(30)).await;
+    assert_eq!(
+        load.await.expect("load"),
+        600,
+        "every tx of the load committed"
+    );
+    cluster.stop_hub(3).await;
+    cluster.stop_hub(4).await;
+    cluster.check_identical_and_verified().await;
 }

@@ -294,12 +294,19 @@ pub struct State {
     pub payments: Vec<PaymentRecord>,
     /// Contract governance.
     pub governance: GovernancePolicy,
+    /// The hub set and where each hub is reached (empty address: known to Raft from genesis).
+    pub hubs: BTreeMap<SmartId, String>,
 }
 
 impl State {
     /// The state at genesis: its peers and people, with their roles.
     pub fn from_genesis(genesis: &smart_ledger::Genesis) -> State {
         let mut state = State::default();
+        state.hubs = genesis
+            .hubs()
+            .into_iter()
+            .map(|h| (h, String::new()))
+            .collect();
         for p in &genesis.peers {
             state.identities.insert(
                 p.id,

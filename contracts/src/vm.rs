@@ -69,11 +69,7 @@ pub struct Applied {
 fn is_evidence(kind: TxKind) -> bool {
     matches!(
         kind,
-        TxKind::Alert
-            | TxKind::Refusal
-            | TxKind::AccessLogBatch
-            | TxKind::DevFiller
-            | TxKind::Membership
+        TxKind::Alert | TxKind::Refusal | TxKind::AccessLogBatch | TxKind::DevFiller
     )
 }
 
@@ -132,6 +128,14 @@ fn judge(state: &mut State, tx: &TxInput<'_>, fired: &mut Vec<Fired>) -> Result<
     let roles = identity.roles.clone();
     if is_evidence(tx.kind) {
         return Ok(());
+    }
+    if tx.kind == TxKind::Membership {
+        let actor = Actor {
+            id: author,
+            roles: &roles,
+            name: state.name_of(&author),
+        };
+        return change_hubs(state, &actor, tx.payload, fired);
     }
     let action =
         Action::decode(tx.payload).map_err(|e| Refusal::new(Code::Malformed, e.to_string()))?;
@@ -267,6 +271,70 @@ fn judge(state: &mut State, tx: &TxInput<'_>, fired: &mut Vec<Fired>) -> Result<
             measurements,
         } => complete_step(state, &actor, &job, &step, station, measurements, fired),
     }
+}
+
+/// Adds or removes a hub (Admin only). The consensus layer makes Raft's
+/// voters follow `state.hubs`; finality is judged by the hub set at each height.
+fn change_hubs(
+    state: &mut State,
+    actor: &Actor<'_>,
+    payload: &[u8],
+    fired: &mut Vec<Fired>,
+) -> Result<(), Refusal> {
+    actor.require_any(&[Role::Admin], "change the hub set")?;
+    let change = smart_ledger::membership::HubChange::decode(payload)
+        .map_err(|e| Refusal::new(Code::Malformed, e.to_string()))?;
+    match &change {
+        smart_ledger::membership::HubChange::Add { hub, addr } => {
+            if state.hubs.contains_key(hub) {
+                return Err(Refusal::new(
+                    Code::AlreadyExists,
+                    format!("{} is already a hub", hub.short()),
+                ));
+            }
+            if hub.verifying_key().is_err() {
+                return Err(Refusal::new(
+                    Code::InvalidArgument,
+                    format!("{} is not a valid ed25519 key", hub.short()),
+                ));
+            }
+            if state.identities.get(hub).is_some_and(|i| !i.active) {
+                return Err(Refusal::new(
+                    Code::InvalidArgument,
+                    format!("{} was deactivated", hub.short()),
+                ));
+            }
+            state.identities.entry(*hub).or_insert_with(|| Identity {
+                name: format!("hub-{}", hub.short()),
+                roles: BTreeSet::new(),
+                active: true,
+                organisation: None,
+                rotated_to: None,
+            });
+            state.hubs.insert(*hub, addr.clone());
+        }
+        smart_ledger::membership::HubChange::Remove { hub } => {
+            if !state.hubs.contains_key(hub) {
+                return Err(Refusal::new(
+                    Code::UnknownIdentity,
+                    format!("{} is not a hub", hub.short()),
+                ));
+            }
+            if state.hubs.len() <= 1 {
+                return Err(Refusal::new(
+                    Code::InvalidArgument,
+                    "the last hub cannot be removed",
+                ));
+            }
+            state.hubs.remove(hub);
+        }
+    }
+    fired.push(Fired {
+        job: None,
+        cause: format!("membership by {}", actor.name),
+        effect: Effect::Alert(format!("hub set is now {} hubs", state.hubs.len())),
+    });
+    Ok(())
 }
 
 /// The author of the tx being judged.

@@ -93,7 +93,9 @@ fn read_windows(
     sender: std::sync::mpsc::SyncSender<Window>,
 ) -> ChainTip {
     let genesis = store.genesis();
-    let hubs = genesis.hubs();
+    // The hub set that must certify the next block: genesis hubs, changed by
+    // accepted membership txs.
+    let mut hubs: std::collections::BTreeSet<SmartId> = genesis.hubs().into_iter().collect();
     let mut tip = ChainTip::genesis(genesis.chain_id());
     let mut height = 1u64;
     while height <= target {
@@ -104,8 +106,10 @@ fn read_windows(
         };
         let mut txs_in_window = 0usize;
         while height <= target && txs_in_window < WINDOW_TXS {
-            match check_block(store, &tip, &hubs, height) {
+            let hub_list: Vec<SmartId> = hubs.iter().copied().collect();
+            match check_block(store, &tip, &hub_list, height) {
                 Ok((block, next)) => {
+                    hubs = crate::membership::hub_set_after(&block, hubs);
                     tip = next;
                     txs_in_window += block.txs.len();
                     window.blocks.push(block);

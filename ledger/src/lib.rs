@@ -9,6 +9,7 @@
 //! - [`merkle`]: the RFC 9162 Merkle accumulator, inclusion and consistency proofs.
 //! - [`chain`]: the rules that link a block to its predecessor.
 //! - [`genesis`]: the genesis document and chain id.
+//! - [`membership`]: hub-set changes and the hub set at each height.
 //! - [`proof`]: self-contained proof bundles an auditor checks offline.
 //! - `store` (feature `store`, default): the redb-backed durable store.
 //! - `audit` (feature `store`): full verification of a stored ledger.
@@ -25,6 +26,7 @@ pub mod codec;
 pub mod genesis;
 pub mod hash;
 pub mod id;
+pub mod membership;
 pub mod merkle;
 pub mod proof;
 pub mod tx;

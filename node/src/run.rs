@@ -47,23 +47,20 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     let genesis = folder.genesis()?;
     let key = Keypair::read_file(&opts.data.join(PEER_KEY_FILE))?;
     let me = key.id();
+    // A key that is not in the genesis runs as a joining hub: it waits until
+    // an admin's Membership tx adds it and the leader replicates to it.
     let role = genesis
         .peers
         .iter()
         .find(|p| p.id == me)
         .map(|p| p.role)
-        .context("this peer's key is not in the genesis")?;
+        .unwrap_or(PeerRole::Hub);
     if role != PeerRole::Hub {
         bail!(
             "{} is a {role:?}: only hubs run yet (station nodes and the gateway come with issues #5 and #6)",
             me.short()
         );
     }
-    let hub_peers: BTreeSet<PeerId> = genesis
-        .hubs()
-        .iter()
-        .filter_map(|h| p2p::peer_id(h).ok())
-        .collect();
     let mut allowed: Vec<PeerId> = genesis
         .peers
         .iter()
@@ -97,7 +94,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     )
     .await
     .with_context(|| format!("starting the hub in {}", opts.data.display()))?;
-    tokio::spawn(serve(hub.clone(), handle.clone(), inbound, hub_peers));
+    tokio::spawn(serve(hub.clone(), handle.clone(), inbound));
     tokio::spawn(refresh_allow_list(hub.clone(), handle.clone()));
     for addr in &opts.bootstrap {
         handle.dial(addr.clone()).await;
@@ -203,7 +200,6 @@ async fn serve<T: smart_consensus::Transport>(
     hub: Hub<T>,
     handle: P2pHandle,
     mut inbound: tokio::sync::mpsc::Receiver<Inbound>,
-    hubs: BTreeSet<PeerId>,
 ) {
     let permits = Arc::new(Semaphore::new(HANDLERS));
     while let Some(req) = inbound.recv().await {
@@ -212,7 +208,8 @@ async fn serve<T: smart_consensus::Transport>(
         };
         let hub = hub.clone();
         let handle = handle.clone();
-        let from_hub = hubs.contains(&req.peer);
+        // A hub by the ledger's current hub set (authenticated by noise).
+        let from_hub = p2p::smart_id(&req.peer).is_some_and(|id| hub.is_hub(&id));
         tokio::spawn(async move {
             let response = answer(&hub, req.request, from_hub, req.peer).await;
             handle.respond(req.channel, response).await;
