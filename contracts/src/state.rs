@@ -301,12 +301,14 @@ pub struct State {
 impl State {
     /// The state at genesis: its peers and people, with their roles.
     pub fn from_genesis(genesis: &smart_ledger::Genesis) -> State {
-        let mut state = State::default();
-        state.hubs = genesis
-            .hubs()
-            .into_iter()
-            .map(|h| (h, String::new()))
-            .collect();
+        let mut state = State {
+            hubs: genesis
+                .hubs()
+                .into_iter()
+                .map(|h| (h, String::new()))
+                .collect(),
+            ..State::default()
+        };
         for p in &genesis.peers {
             state.identities.insert(
                 p.id,
