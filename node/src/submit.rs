@@ -5,6 +5,7 @@
 //! action:                     # a contract action (see contracts/README.md)
 //!   issue_token: { token: t-42, holder: "SMART-ID", kind: Certified, scope: NDT-UT-L2, expires: 1798761600000 }
 //! # or, for evidence kinds (Alert, Refusal, AccessLogBatch): text: "door open at station 3"
+//! # or, to change the hub set (Admin): hub_change: { add: { hub: "SMART-ID", addr: "/ip4/.../p2p/..." } }
 //! location: station-3         # optional
 //! contract: { id: po-4471-heat-treat, version: 1 }   # optional
 //! nonce: 7                    # optional: defaults to the current time in ns
@@ -30,6 +31,8 @@ struct TxFile {
     action: Option<Action>,
     #[serde(default)]
     text: Option<String>,
+    #[serde(default)]
+    hub_change: Option<smart_ledger::membership::HubChange>,
     #[serde(default)]
     location: Option<String>,
     #[serde(default)]
@@ -58,10 +61,14 @@ pub fn build_tx(file: &Path, key: &Keypair, chain_id: smart_ledger::Hash) -> Res
             e.to_string().lines().next().unwrap_or("")
         )
     })?;
-    let (kind, payload) = match (&spec.action, &spec.text) {
-        (Some(a), None) => (spec.kind.unwrap_or(a.kind()), a.encode()),
-        (None, Some(t)) => (spec.kind.unwrap_or(TxKind::Alert), t.as_bytes().to_vec()),
-        _ => bail!("{}: give exactly one of `action` or `text`", file.display()),
+    let (kind, payload) = match (&spec.action, &spec.text, &spec.hub_change) {
+        (Some(a), None, None) => (spec.kind.unwrap_or(a.kind()), a.encode()),
+        (None, Some(t), None) => (spec.kind.unwrap_or(TxKind::Alert), t.as_bytes().to_vec()),
+        (None, None, Some(c)) => (TxKind::Membership, c.encode()),
+        _ => bail!(
+            "{}: give exactly one of `action`, `text` or `hub_change`",
+            file.display()
+        ),
     };
     let body = TxBody {
         chain_id,
