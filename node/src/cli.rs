@@ -62,6 +62,9 @@ enum Command {
         /// Other peers' addresses, ending in /p2p/PEERID (the first hub needs every hub's).
         #[arg(long, num_args = 0..)]
         bootstrap: Vec<libp2p::Multiaddr>,
+        /// Serve /metrics and /health on this address (e.g. 127.0.0.1:9100).
+        #[arg(long)]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Sign a tx described in YAML and submit it to a hub; prints the receipt.
     Submit {
@@ -289,12 +292,14 @@ pub fn main() -> ExitCode {
             data,
             listen,
             bootstrap,
+            metrics,
         } => runtime().and_then(|rt| {
             rt.block_on(crate::run::run(crate::run::RunOptions {
                 data,
                 listen,
                 bootstrap,
                 config: Default::default(),
+                metrics,
             }))
             .map(|()| ExitCode::SUCCESS)
         }),

@@ -20,6 +20,7 @@ pub mod folders;
 pub mod init;
 pub mod ledger_cmd;
 pub mod localnet;
+pub mod metrics;
 pub mod p2p;
 pub mod run;
 pub mod submit;

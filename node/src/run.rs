@@ -28,6 +28,8 @@ pub struct RunOptions {
     pub bootstrap: Vec<Multiaddr>,
     /// Hub tunables.
     pub config: HubConfig,
+    /// Where to serve /metrics and /health.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Inbound requests handled at once.
@@ -96,6 +98,25 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     .with_context(|| format!("starting the hub in {}", opts.data.display()))?;
     tokio::spawn(serve(hub.clone(), handle.clone(), inbound));
     tokio::spawn(refresh_allow_list(hub.clone(), handle.clone()));
+    if let Some(addr) = opts.metrics {
+        let probe_hub = hub.clone();
+        let bound = crate::metrics::serve(addr, move || {
+            let m = probe_hub.raft.metrics().borrow().clone();
+            let l = probe_hub.ledger.lock().unwrap_or_else(|p| p.into_inner());
+            crate::metrics::Snapshot {
+                height: l.store.tip().height,
+                txs: l.store.tip().acc.size(),
+                certified: probe_hub.certified_height(),
+                term: m.current_term,
+                leader: m.current_leader == Some(probe_hub.id),
+                leader_known: m.current_leader.is_some(),
+                voters: m.membership_config.membership().voter_ids().count() as u64,
+            }
+        })
+        .await
+        .with_context(|| format!("serving metrics on {addr}"))?;
+        println!("metrics http://{bound}/metrics");
+    }
     for addr in &opts.bootstrap {
         handle.dial(addr.clone()).await;
     }

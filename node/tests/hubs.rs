@@ -23,6 +23,7 @@ struct Net {
     dir: PathBuf,
     ports: Vec<u16>,
     addrs: Vec<Option<Multiaddr>>,
+    metrics: Vec<Option<String>>,
     procs: Vec<Option<Child>>,
     admin: Keypair,
     chain: smart_ledger::Hash,
@@ -50,6 +51,7 @@ impl Net {
             dir,
             ports,
             addrs: vec![None; 3],
+            metrics: vec![None; 3],
             procs: vec![None, None, None],
             admin,
             chain: genesis.chain_id(),
@@ -224,6 +226,15 @@ impl Drop for Net {
             let _ = c.wait();
         }
     }
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect metrics");
+    write!(s, "GET {path} HTTP/1.1\r\nhost: {addr}\r\n\r\n").expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
 }
 
 fn accepted(r: &TxReceipt) -> bool {

@@ -1,0 +1,186 @@
+//! `/metrics` (Prometheus text format, prometheus-client) and `/health` on
+//! every peer, over a deliberately small HTTP/1.1 responder: one request per
+//! connection, 8 KiB of request head at most, 5 s to send it, 64 connections
+//! at once.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// What a peer reports.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Snapshot {
+    /// Tip height.
+    pub height: u64,
+    /// Txs in the ledger.
+    pub txs: u64,
+    /// Height up to which certificates are final.
+    pub certified: u64,
+    /// Raft term.
+    pub term: u64,
+    /// Is this hub the leader?
+    pub leader: bool,
+    /// Is any leader known?
+    pub leader_known: bool,
+    /// Raft voters.
+    pub voters: u64,
+}
+
+/// The peer's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    height: Gauge,
+    txs: Gauge,
+    certified: Gauge,
+    term: Gauge,
+    is_leader: Gauge,
+    voters: Gauge,
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("smart");
+        let height = Gauge::default();
+        let txs = Gauge::default();
+        let certified = Gauge::default();
+        let term = Gauge::default();
+        let is_leader = Gauge::default();
+        let voters = Gauge::default();
+        registry.register("ledger_height", "Height of the last block", height.clone());
+        registry.register("ledger_txs", "Txs in the ledger", txs.clone());
+        registry.register(
+            "certified_height",
+            "Height up to which every certificate is final",
+            certified.clone(),
+        );
+        registry.register("raft_term", "Current Raft term", term.clone());
+        registry.register("raft_is_leader", "1 when this hub leads", is_leader.clone());
+        registry.register(
+            "raft_voters",
+            "Raft voters in the membership",
+            voters.clone(),
+        );
+        Metrics {
+            registry,
+            height,
+            txs,
+            certified,
+            term,
+            is_leader,
+            voters,
+        }
+    }
+
+    fn update(&self, s: &Snapshot) {
+        let i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.height.set(i(s.height));
+        self.txs.set(i(s.txs));
+        self.certified.set(i(s.certified));
+        self.term.set(i(s.term));
+        self.is_leader.set(i64::from(s.leader));
+        self.voters.set(i(s.voters));
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Serves `/metrics` and `/health` on `addr`; `probe` reads the peer's state.
+pub async fn serve(
+    addr: SocketAddr,
+    probe: impl Fn() -> Snapshot + Send + Sync + 'static,
+) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let metrics = Arc::new(Metrics::new());
+    let probe = Arc::new(probe);
+    let permits = Arc::new(Semaphore::new(64));
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                continue;
+            };
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                drop(sock);
+                continue;
+            };
+            let metrics = metrics.clone();
+            let probe = probe.clone();
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 8192];
+                let mut len = 0;
+                let read = tokio::time::timeout(Duration::from_secs(5), async {
+                    while len < head.len() {
+                        let n = sock.read(&mut head[len..]).await?;
+                        if n == 0 {
+                            break;
+                        }
+                        len += n;
+                        if head[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+                            break;
+                        }
+                    }
+                    Ok::<_, std::io::Error>(())
+                })
+                .await;
+                if !matches!(read, Ok(Ok(()))) {
+                    return;
+                }
+                let line = String::from_utf8_lossy(&head[..len])
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                let path = line.split_whitespace().nth(1).unwrap_or("");
+                let snapshot = probe();
+                let (status, kind, body) = match path {
+                    "/metrics" => {
+                        metrics.update(&snapshot);
+                        ("200 OK", "text/plain; version=0.0.4", metrics.render())
+                    }
+                    "/health" => {
+                        let status = if snapshot.leader_known {
+                            "200 OK"
+                        } else {
+                            "503 Service Unavailable"
+                        };
+                        (
+                            status,
+                            "application/json",
+                            serde_json::to_string(&snapshot).unwrap_or_default(),
+                        )
+                    }
+                    _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
+                };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(response.as_bytes()).await;
+                let _ = sock.shutdown().await;
+                drop(permit);
+            });
+        }
+    });
+    Ok(bound)
+}
