@@ -85,7 +85,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         .context("not listening")?
         .with(libp2p::multiaddr::Protocol::P2p(handle.local));
     tracing::info!(peer = %me, addr = %my_addr, "hub listening");
-    println!("listening {my_addr}");
+    announce(&format!("listening {my_addr}"));
 
     let hub = Hub::start(
         &opts.data,
@@ -115,7 +115,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         })
         .await
         .with_context(|| format!("serving metrics on {addr}"))?;
-        println!("metrics http://{bound}/metrics");
+        announce(&format!("metrics http://{bound}/metrics"));
     }
     for addr in &opts.bootstrap {
         handle.dial(addr.clone()).await;
@@ -167,6 +167,14 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     tracing::info!("shutting down");
     hub.shutdown().await;
     Ok(())
+}
+
+/// Tells whoever started the peer where it is; a closed stdout is not an error.
+fn announce(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }
 
 async fn wait_for_shutdown() {

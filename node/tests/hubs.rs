@@ -66,6 +66,8 @@ impl Net {
             s(&self.dir.join(HUBS[i])),
             "--listen",
             &format!("/ip4/127.0.0.1/tcp/{}", self.ports[i]),
+            "--metrics",
+            "127.0.0.1:0",
         ]);
         if !bootstrap.is_empty() {
             cmd.arg("--bootstrap");
@@ -77,10 +79,9 @@ impl Net {
             .spawn()
             .expect("spawn hub");
         let out = child.stdout.take().expect("stdout");
+        let mut reader = BufReader::new(out);
         let mut line = String::new();
-        BufReader::new(out)
-            .read_line(&mut line)
-            .expect("listening line");
+        reader.read_line(&mut line).expect("listening line");
         let addr: Multiaddr = line
             .trim()
             .strip_prefix("listening ")
@@ -88,6 +89,13 @@ impl Net {
             .parse()
             .expect("multiaddr");
         self.addrs[i] = Some(addr);
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("metrics line");
+        self.metrics[i] = line
+            .trim()
+            .strip_prefix("metrics http://")
+            .and_then(|a| a.strip_suffix("/metrics"))
+            .map(str::to_string);
         self.procs[i] = Some(child);
     }
 
@@ -293,6 +301,20 @@ async fn three_hub_processes_commit_ten_thousand_txs_with_identical_verified_led
         bad.len(),
         bad.first()
     );
+    // Every hub serves its metrics and health.
+    for i in 0..3 {
+        let addr = net.metrics[i].clone().expect("metrics address");
+        let metrics = http_get(&addr, "/metrics");
+        assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+        let txs: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("smart_ledger_txs "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("smart_ledger_txs");
+        assert!(txs > 0, "{metrics}");
+        assert!(metrics.contains("smart_raft_voters 3"), "{metrics}");
+        assert!(http_get(&addr, "/health").starts_with("HTTP/1.1 200"));
+    }
     net.verify_all(10_000).await;
 }
 
