@@ -412,6 +412,7 @@ impl<T: Transport> Hub<T> {
                         let _ = l.add_signature(SignedHeader {
                             height: cert.height,
                             header_hash: cert.header_hash,
+                            header: None,
                             hub: s.hub,
                             signature: s.signature,
                         });

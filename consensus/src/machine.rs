@@ -137,6 +137,11 @@ impl Ledger {
             return Err(format!("no certificate at height {}", signed.height));
         };
         if cert.header_hash != signed.header_hash {
+            // This hub signed a header other than ours at this height. If it
+            // also signed ours, that is equivocation, provable by anyone.
+            if let Some(on_ours) = cert.signatures.iter().find(|s| s.hub == signed.hub) {
+                self.prove_equivocation(signed.height, on_ours.signature, &signed);
+            }
             if !self.conflicts.contains(&signed) {
                 tracing::error!(height = signed.height, hub = %signed.hub, "hub signed a header that differs from ours");
                 self.conflicts.push(signed);
@@ -156,6 +161,30 @@ impl Ledger {
         });
         cert.signatures.sort_by_key(|s| s.hub);
         self.store.save_cert(&cert).map_err(|e| e.to_string())
+    }
+
+    /// Builds equivocation evidence from this hub's signature over our header
+    /// and its signature over `other` (which must carry its header).
+    fn prove_equivocation(
+        &mut self,
+        height: u64,
+        on_ours: smart_ledger::Signature,
+        other: &SignedHeader,
+    ) {
+        let Some(their_header) = other.header.clone() else {
+            return;
+        };
+        let Ok(Some(block)) = self.store.block(height) else {
+            return;
+        };
+        let evidence = Equivocation {
+            hub: other.hub,
+            first: (block.header, on_ours),
+            second: (their_header, other.signature),
+        };
+        if !self.equivocations.contains(&evidence) {
+            self.record_equivocation(evidence);
+        }
     }
 
     /// Records that `hub` signed two different headers at one height.
@@ -418,6 +447,7 @@ impl<T: Transport> HubMachine<T> {
             header_hash: cert.header_hash,
             hub: self.key.id(),
             signature,
+            header: Some(block.header),
         };
         Ok((BatchResult { height, receipts }, signed))
     }

@@ -50,6 +50,9 @@ pub struct SignedHeader {
     pub hub: smart_ledger::SmartId,
     /// Its signature over `BlockHeader::cert_message(header_hash)`.
     pub signature: Signature,
+    /// The signed header itself (sent by its signer, so a conflicting
+    /// signature can be kept as complete evidence).
+    pub header: Option<smart_ledger::BlockHeader>,
 }
 
 /// A transport failure.

@@ -556,3 +556,56 @@ async fn grow_from_three_to_five_hubs_and_shrink_back_under_load() {
     cluster.stop_hub(4).await;
     cluster.check_identical_and_verified().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_that_signs_two_headers_at_one_height_is_caught_with_evidence() {
+    use smart_consensus::transport::SignedHeader;
+    use smart_ledger::BlockHeader;
+    let cluster = Cluster::start(3, HubConfig::default()).await;
+    submit_all(&cluster, 0..20, 2).await;
+    cluster.converge(Duration::from_secs(10)).await;
+    let witness = cluster.hub(0);
+    let liar = &cluster.keys[2];
+    // Wait until the liar's honest signature over the tip is in the witness's certificate.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let (height, header) = loop {
+        {
+            let l = witness.ledger.lock().expect("lock");
+            let h = l.store.tip().height;
+            let cert = l.store.cert(h).expect("read").expect("cert");
+            if cert.signatures.iter().any(|s| s.hub == liar.id()) {
+                break (h, l.store.block(h).expect("read").expect("block").header);
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "signatures never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // The liar signs another header at the same height.
+    let mut other = header.clone();
+    other.state_root = smart_ledger::Hash::of(b"a different state");
+    let other_hash = other.hash();
+    let forged = SignedHeader {
+        height,
+        header_hash: other_hash,
+        hub: liar.id(),
+        signature: liar.sign(&BlockHeader::cert_message(&other_hash)),
+        header: Some(other),
+    };
+    assert!(
+        witness.receive_signature(forged).is_err(),
+        "a conflicting header is never merged"
+    );
+    let l = witness.ledger.lock().expect("lock");
+    assert_eq!(l.equivocations.len(), 1, "evidence kept");
+    let evidence = &l.equivocations[0];
+    assert_eq!(evidence.hub, liar.id());
+    assert!(
+        evidence.is_proven(),
+        "anyone can check the evidence offline"
+    );
+    // The witness's own certificate is untouched and still final.
+    assert!(l.is_final(height));
+}

@@ -31,6 +31,10 @@ pub struct Snapshot {
     pub leader_known: bool,
     /// Raft voters.
     pub voters: u64,
+    /// Proven equivocations (a hub signed two headers at one height): an alert when above zero.
+    pub equivocations: u64,
+    /// Signatures over headers that differ from this hub's.
+    pub conflicts: u64,
 }
 
 /// The peer's metrics.
@@ -43,6 +47,8 @@ pub struct Metrics {
     term: Gauge,
     is_leader: Gauge,
     voters: Gauge,
+    equivocations: Gauge,
+    conflicts: Gauge,
 }
 
 impl Metrics {
@@ -55,6 +61,8 @@ impl Metrics {
         let term = Gauge::default();
         let is_leader = Gauge::default();
         let voters = Gauge::default();
+        let equivocations = Gauge::default();
+        let conflicts = Gauge::default();
         registry.register("ledger_height", "Height of the last block", height.clone());
         registry.register("ledger_txs", "Txs in the ledger", txs.clone());
         registry.register(
@@ -88,6 +96,8 @@ impl Metrics {
         self.term.set(i(s.term));
         self.is_leader.set(i64::from(s.leader));
         self.voters.set(i(s.voters));
+        self.equivocations.set(i(s.equivocations));
+        self.conflicts.set(i(s.conflicts));
     }
 
     fn render(&self) -> String {

@@ -111,6 +111,8 @@ pub async fn run(opts: RunOptions) -> Result<()> {
                 leader: m.current_leader == Some(probe_hub.id),
                 leader_known: m.current_leader.is_some(),
                 voters: m.membership_config.membership().voter_ids().count() as u64,
+                equivocations: l.equivocations.len() as u64,
+                conflicts: l.conflicts.len() as u64,
             }
         })
         .await
