@@ -77,6 +77,16 @@ impl Metrics {
             "Raft voters in the membership",
             voters.clone(),
         );
+        registry.register(
+            "equivocations",
+            "Hubs proven to have signed two headers at one height",
+            equivocations.clone(),
+        );
+        registry.register(
+            "header_conflicts",
+            "Hub signatures over headers that differ from ours",
+            conflicts.clone(),
+        );
         Metrics {
             registry,
             height,
@@ -85,6 +95,8 @@ impl Metrics {
             term,
             is_leader,
             voters,
+            equivocations,
+            conflicts,
         }
     }
 
