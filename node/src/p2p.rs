@@ -224,7 +224,7 @@ enum Command {
     Request {
         peer: PeerId,
         addr: Option<Multiaddr>,
-        request: Request,
+        request: Box<Request>,
         reply: oneshot::Sender<Result<Response, TransportError>>,
     },
     Respond {
@@ -269,7 +269,7 @@ impl P2pHandle {
             .send(Command::Request {
                 peer,
                 addr,
-                request,
+                request: Box::new(request),
                 reply,
             })
             .await
@@ -390,7 +390,7 @@ async fn swarm_loop(
                     if let Some(a) = addr {
                         swarm.add_peer_address(peer, a);
                     }
-                    let id = swarm.behaviour_mut().rpc.send_request(&peer, request);
+                    let id = swarm.behaviour_mut().rpc.send_request(&peer, *request);
                     pending.insert(id, reply);
                 }
                 Some(Command::Respond { channel, response }) => {
