@@ -508,16 +508,7 @@ fn set_roles(
     actor.require_any(&[Role::Admin], "change roles")?;
     let roles: BTreeSet<Role> = roles.into_iter().collect();
     let admins = active_admins(state);
-    let target = state
-        .identities
-        .get_mut(&id)
-        .filter(|i| i.active)
-        .ok_or_else(|| {
-            Refusal::new(
-                Code::UnknownIdentity,
-                format!("no active identity {}", id.short()),
-            )
-        })?;
+    let target = active_identity_mut(state, &id)?;
     if target.roles.contains(&Role::Admin) && !roles.contains(&Role::Admin) && admins == 1 {
         return Err(Refusal::new(
             Code::LastAdmin,
@@ -528,19 +519,26 @@ fn set_roles(
     Ok(())
 }
 
-fn deactivate(state: &mut State, actor: &Actor<'_>, id: SmartId) -> Result<(), Refusal> {
-    actor.require_any(&[Role::Admin], "deactivate an identity")?;
-    let admins = active_admins(state);
-    let target = state
+fn active_identity_mut<'s>(
+    state: &'s mut State,
+    id: &SmartId,
+) -> Result<&'s mut Identity, Refusal> {
+    state
         .identities
-        .get_mut(&id)
+        .get_mut(id)
         .filter(|i| i.active)
         .ok_or_else(|| {
             Refusal::new(
                 Code::UnknownIdentity,
                 format!("no active identity {}", id.short()),
             )
-        })?;
+        })
+}
+
+fn deactivate(state: &mut State, actor: &Actor<'_>, id: SmartId) -> Result<(), Refusal> {
+    actor.require_any(&[Role::Admin], "deactivate an identity")?;
+    let admins = active_admins(state);
+    let target = active_identity_mut(state, &id)?;
     if target.roles.contains(&Role::Admin) && admins == 1 {
         return Err(Refusal::new(
             Code::LastAdmin,

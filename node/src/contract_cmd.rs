@@ -137,27 +137,7 @@ fn print_summary(state: &State) {
             job.nonconformances
         );
     }
-    for i in &state.invoices {
-        println!(
-            "invoice {} {}: {}.{:02} USD to {}",
-            i.job,
-            i.milestone,
-            i.amount_cents / 100,
-            i.amount_cents % 100,
-            state.name_of(&i.client)
-        );
-    }
-    for p in &state.payments {
-        println!(
-            "{:?} {} {}: {}.{:02} USD to {}",
-            p.kind,
-            p.job,
-            p.step,
-            p.amount_cents / 100,
-            p.amount_cents % 100,
-            state.name_of(&p.to)
-        );
-    }
+    print_money(state, "");
     for (station, lock) in &state.interlocks {
         println!("interlock {station}: {lock:?}");
     }
@@ -210,4 +190,28 @@ fn simulate_against(contract: &Contract, yaml: &str, dir: &Path, json: bool) -> 
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Invoices and payments of a state, one line each, in dollars and cents.
+pub(crate) fn print_money(state: &State, indent: &str) {
+    let usd = |cents: u64| format!("{}.{:02} USD", cents / 100, cents % 100);
+    for i in &state.invoices {
+        println!(
+            "{indent}invoice  {} {}: {} to {}",
+            i.job,
+            i.milestone,
+            usd(i.amount_cents),
+            state.name_of(&i.client)
+        );
+    }
+    for p in &state.payments {
+        println!(
+            "{indent}{:?}   {} {}: {} to {}",
+            p.kind,
+            p.job,
+            p.step,
+            usd(p.amount_cents),
+            state.name_of(&p.to)
+        );
+    }
 }

@@ -502,27 +502,7 @@ async fn shop_day(dir: &Path, records: u64) -> Result<ExitCode> {
     let state = smart_consensus::machine::stored_state(&store)
         .map_err(anyhow::Error::msg)?
         .context("no contract state")?;
-    for i in &state.invoices {
-        println!(
-            "   invoice  {} {}: {}.{:02} USD to {}",
-            i.job,
-            i.milestone,
-            i.amount_cents / 100,
-            i.amount_cents % 100,
-            state.name_of(&i.client)
-        );
-    }
-    for p in &state.payments {
-        println!(
-            "   {:?}   {} {}: {}.{:02} USD to {}",
-            p.kind,
-            p.job,
-            p.step,
-            p.amount_cents / 100,
-            p.amount_cents % 100,
-            state.name_of(&p.to)
-        );
-    }
+    crate::contract_cmd::print_money(&state, "   ");
 
     println!("\n== 7. the client's proof of the invoice, checked offline");
     let invoice_tx = shop.invoice_tx.context("no invoice")?;
