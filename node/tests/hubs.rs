@@ -443,3 +443,127 @@ async fn unknown_peers_cannot_connect_and_non_hubs_cannot_send_raft_rpcs() {
 
 #[allow(dead_code)]
 fn unused(_: &Path) {}
+
+fn scrape(metrics_addr: &str, name: &str) -> Option<u64> {
+    http_get(metrics_addr, "/metrics")
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_adds_a_fourth_hub_process_and_removes_it() {
+    let mut net = Net::start().await;
+    load(&net, 0..200, 4, 20).await;
+
+    // A hub whose key is not in the genesis.
+    let dir = net.dir.join("hub-4");
+    std::fs::create_dir_all(&dir).expect("dir");
+    run_ok(&["keygen", "--out", s(&dir.join("peer.key"))]);
+    std::fs::copy(net.dir.join("genesis.json"), dir.join("genesis.json")).expect("genesis");
+    let key4 = Keypair::read_file(&dir.join("peer.key")).expect("key");
+    let mut child = smart()
+        .args([
+            "run",
+            "--data",
+            s(&dir),
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--metrics",
+            "127.0.0.1:0",
+            "--bootstrap",
+        ])
+        .arg(net.addr(0).to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn hub-4");
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("listening");
+    let addr4 = line
+        .trim()
+        .strip_prefix("listening ")
+        .expect("listening")
+        .to_string();
+    line.clear();
+    reader.read_line(&mut line).expect("metrics");
+    let metrics4 = line
+        .trim()
+        .strip_prefix("metrics http://")
+        .and_then(|a| a.strip_suffix("/metrics"))
+        .expect("metrics")
+        .to_string();
+
+    let change = |c: smart_ledger::membership::HubChange, nonce: u64| {
+        let body = TxBody {
+            chain_id: net.chain,
+            author: net.admin.id(),
+            kind: TxKind::Membership,
+            payload: Bytes(c.encode()),
+            author_time: Timestamp(nonce),
+            location: None,
+            contract: None,
+            nonce,
+        };
+        Bytes(SignedTx::sign(body, &net.admin).expect("sign").encode())
+    };
+    let client = net.client(1).await;
+    let r = client
+        .submit(vec![change(
+            smart_ledger::membership::HubChange::Add {
+                hub: key4.id(),
+                addr: addr4,
+            },
+            50_000,
+        )])
+        .await
+        .expect("add");
+    assert!(r.iter().all(accepted), "{r:?}");
+    load(&net, 200..400, 4, 20).await;
+
+    // hub-4 becomes a voter and catches up.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let height0 = client.status().await.expect("status").height;
+        let voters = scrape(&metrics4, "smart_raft_voters");
+        let height4 = scrape(&metrics4, "smart_ledger_height");
+        if voters == Some(4) && height4 >= Some(height0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "hub-4: voters {voters:?}, height {height4:?} vs {height0}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Removed again: back to three voters.
+    let r = client
+        .submit(vec![change(
+            smart_ledger::membership::HubChange::Remove { hub: key4.id() },
+            50_001,
+        )])
+        .await
+        .expect("remove");
+    assert!(r.iter().all(accepted), "{r:?}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let leader = loop {
+        let l = net.wait_leader(Duration::from_secs(5)).await;
+        if scrape(
+            net.metrics[l].as_deref().expect("metrics"),
+            "smart_raft_voters",
+        ) == Some(3)
+        {
+            break l;
+        }
+        assert!(Instant::now() < deadline, "still more than three voters");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let _ = leader;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    net.verify_all(402).await;
+}
