@@ -24,7 +24,7 @@ impl Client {
         let hub = crate::run::split_p2p(&addr).ok_or_else(|| {
             TransportError::Unreachable(format!("{addr} does not end in /p2p/PEERID"))
         })?;
-        let (handle, _inbound) = p2p::spawn(key, None, [hub], Duration::from_secs(60))
+        let (handle, _inbound, _gossip) = p2p::spawn(key, None, [hub], Duration::from_secs(60))
             .await
             .map_err(|e| TransportError::Unreachable(e.to_string()))?;
         Ok(Client { handle, hub, addr })

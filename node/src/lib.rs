@@ -23,4 +23,5 @@ pub mod localnet;
 pub mod metrics;
 pub mod p2p;
 pub mod run;
+pub mod station;
 pub mod submit;

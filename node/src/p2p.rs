@@ -14,8 +14,8 @@ use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, allow_block_list, connection_limits, identify, noise, ping,
-    tcp, yamux,
+    Multiaddr, PeerId, StreamProtocol, allow_block_list, connection_limits, gossipsub, identify,
+    noise, ping, tcp, yamux,
 };
 use serde::{Deserialize, Serialize};
 use smart_consensus::transport::{RaftReply, RaftRpc, SignedHeader};
@@ -175,6 +175,35 @@ impl request_response::Codec for SmartCodec {
     }
 }
 
+/// Gossip topic carrying certified blocks (block + certificate), published by hubs.
+pub const BLOCKS_TOPIC: &str = "smart/blocks/1";
+/// Largest gossip message.
+pub const MAX_GOSSIP_BYTES: usize = 16 * 1024 * 1024;
+
+/// A gossip message waiting for the peer's validation verdict.
+#[derive(Debug)]
+pub struct GossipMessage {
+    /// The peer that forwarded it (penalised if it is invalid).
+    pub source: PeerId,
+    /// Its id (blake3 of its bytes).
+    pub id: gossipsub::MessageId,
+    /// The topic.
+    pub topic: String,
+    /// The bytes.
+    pub data: Vec<u8>,
+}
+
+/// A validation verdict for a gossip message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid: forward it.
+    Accept,
+    /// Invalid: drop it and penalise the sender.
+    Reject,
+    /// Not useful (old, duplicate, ahead of us): drop without penalty.
+    Ignore,
+}
+
 /// Every behaviour of a SMART peer.
 #[allow(missing_debug_implementations)] // libp2p's behaviours are not Debug
 #[derive(NetworkBehaviour)]
@@ -182,6 +211,7 @@ pub struct SmartBehaviour {
     allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
     limits: connection_limits::Behaviour,
     rpc: request_response::Behaviour<SmartCodec>,
+    gossip: gossipsub::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
 }
@@ -233,6 +263,15 @@ enum Command {
     },
     Allow(PeerId),
     Dial(Multiaddr),
+    Publish {
+        topic: String,
+        data: Vec<u8>,
+    },
+    Validate {
+        id: gossipsub::MessageId,
+        source: PeerId,
+        verdict: Verdict,
+    },
 }
 
 /// An inbound request, for the peer's handler.
@@ -296,6 +335,29 @@ impl P2pHandle {
     pub async fn dial(&self, addr: Multiaddr) {
         let _ = self.commands.send(Command::Dial(addr)).await;
     }
+
+    /// Publishes on a gossip topic.
+    pub async fn publish(&self, topic: &str, data: Vec<u8>) {
+        let _ = self
+            .commands
+            .send(Command::Publish {
+                topic: topic.to_string(),
+                data,
+            })
+            .await;
+    }
+
+    /// Reports the verdict on a gossip message (forwarded only when accepted).
+    pub async fn validate(&self, id: gossipsub::MessageId, source: PeerId, verdict: Verdict) {
+        let _ = self
+            .commands
+            .send(Command::Validate {
+                id,
+                source,
+                verdict,
+            })
+            .await;
+    }
 }
 
 /// Starts the swarm task. Only `allowed` peers may connect (both ways).
@@ -304,7 +366,14 @@ pub async fn spawn(
     listen: Option<Multiaddr>,
     allowed: impl IntoIterator<Item = PeerId>,
     request_timeout: Duration,
-) -> Result<(P2pHandle, mpsc::Receiver<Inbound>), P2pError> {
+) -> Result<
+    (
+        P2pHandle,
+        mpsc::Receiver<Inbound>,
+        mpsc::Receiver<GossipMessage>,
+    ),
+    P2pError,
+> {
     let keypair = libp2p_keypair(key)?;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
@@ -314,33 +383,60 @@ pub async fn spawn(
             yamux::Config::default,
         )
         .map_err(|e| P2pError::Network(e.to_string()))?
-        .with_behaviour(|key| SmartBehaviour {
-            allow: allow_block_list::Behaviour::default(),
-            limits: connection_limits::Behaviour::new(
-                connection_limits::ConnectionLimits::default()
-                    .with_max_established_per_peer(Some(16))
-                    .with_max_pending_incoming(Some(64))
-                    .with_max_established(Some(1024)),
-            ),
-            rpc: request_response::Behaviour::with_codec(
-                SmartCodec,
-                [(RPC_PROTOCOL, ProtocolSupport::Full)],
-                request_response::Config::default()
-                    .with_request_timeout(request_timeout)
-                    .with_max_concurrent_streams(1024),
-            ),
-            identify: identify::Behaviour::new(identify::Config::new(
-                "/smart/1".into(),
-                key.public(),
-            )),
-            ping: ping::Behaviour::new(ping::Config::new()),
-        })
+        .with_behaviour(
+            |key| -> Result<SmartBehaviour, Box<dyn std::error::Error + Send + Sync>> {
+                Ok(SmartBehaviour {
+                    allow: allow_block_list::Behaviour::default(),
+                    limits: connection_limits::Behaviour::new(
+                        connection_limits::ConnectionLimits::default()
+                            .with_max_established_per_peer(Some(16))
+                            .with_max_pending_incoming(Some(64))
+                            .with_max_established(Some(1024)),
+                    ),
+                    gossip: {
+                        let config = gossipsub::ConfigBuilder::default()
+                            .validate_messages()
+                            .max_transmit_size(MAX_GOSSIP_BYTES)
+                            .heartbeat_interval(Duration::from_millis(500))
+                            .message_id_fn(|m: &gossipsub::Message| {
+                                gossipsub::MessageId::from(
+                                    blake3::hash(&m.data).as_bytes().to_vec(),
+                                )
+                            })
+                            .build()
+                            .map_err(|e| P2pError::Network(e.to_string()))?;
+                        gossipsub::Behaviour::new(
+                            gossipsub::MessageAuthenticity::Signed(key.clone()),
+                            config,
+                        )
+                        .map_err(|e| P2pError::Network(e.to_string()))?
+                    },
+                    rpc: request_response::Behaviour::with_codec(
+                        SmartCodec,
+                        [(RPC_PROTOCOL, ProtocolSupport::Full)],
+                        request_response::Config::default()
+                            .with_request_timeout(request_timeout)
+                            .with_max_concurrent_streams(1024),
+                    ),
+                    identify: identify::Behaviour::new(identify::Config::new(
+                        "/smart/1".into(),
+                        key.public(),
+                    )),
+                    ping: ping::Behaviour::new(ping::Config::new()),
+                })
+            },
+        )
         .map_err(|e| P2pError::Network(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
         .build();
     for p in allowed {
         swarm.behaviour_mut().allow.allow_peer(p);
     }
+    swarm
+        .behaviour_mut()
+        .gossip
+        .subscribe(&gossipsub::IdentTopic::new(BLOCKS_TOPIC))
+        .map_err(|e| P2pError::Network(e.to_string()))?;
     let mut listening = Vec::new();
     if let Some(addr) = listen {
         swarm
@@ -363,7 +459,8 @@ pub async fn spawn(
     let local = *swarm.local_peer_id();
     let (commands, command_rx) = mpsc::channel(4096);
     let (inbound_tx, inbound) = mpsc::channel(INBOUND_QUEUE);
-    tokio::spawn(swarm_loop(swarm, command_rx, inbound_tx));
+    let (gossip_tx, gossip) = mpsc::channel(INBOUND_QUEUE);
+    tokio::spawn(swarm_loop(swarm, command_rx, inbound_tx, gossip_tx));
     Ok((
         P2pHandle {
             commands,
@@ -371,6 +468,7 @@ pub async fn spawn(
             listening,
         },
         inbound,
+        gossip,
     ))
 }
 
@@ -379,6 +477,7 @@ async fn swarm_loop(
     mut swarm: libp2p::Swarm<SmartBehaviour>,
     mut commands: mpsc::Receiver<Command>,
     inbound: mpsc::Sender<Inbound>,
+    gossip: mpsc::Sender<GossipMessage>,
 ) {
     let mut pending: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, TransportError>>> =
         HashMap::new();
@@ -398,6 +497,19 @@ async fn swarm_loop(
                 }
                 Some(Command::Allow(peer)) => {
                     swarm.behaviour_mut().allow.allow_peer(peer);
+                }
+                Some(Command::Publish { topic, data }) => {
+                    if let Err(e) = swarm.behaviour_mut().gossip.publish(gossipsub::IdentTopic::new(topic), data) {
+                        tracing::debug!(error = %e, "publish failed");
+                    }
+                }
+                Some(Command::Validate { id, source, verdict }) => {
+                    let acceptance = match verdict {
+                        Verdict::Accept => gossipsub::MessageAcceptance::Accept,
+                        Verdict::Reject => gossipsub::MessageAcceptance::Reject,
+                        Verdict::Ignore => gossipsub::MessageAcceptance::Ignore,
+                    };
+                    let _ = swarm.behaviour_mut().gossip.report_message_validation_result(&id, &source, acceptance);
                 }
                 Some(Command::Dial(addr)) => {
                     if let Err(e) = swarm.dial(addr.clone()) {
@@ -430,6 +542,12 @@ async fn swarm_loop(
                     }
                     request_response::Event::ResponseSent { .. } => {}
                 },
+                SwarmEvent::Behaviour(SmartBehaviourEvent::Gossip(gossipsub::Event::Message { propagation_source, message_id, message })) => {
+                    let msg = GossipMessage { source: propagation_source, id: message_id, topic: message.topic.as_str().to_string(), data: message.data };
+                    if let Err(mpsc::error::TrySendError::Full(m)) = gossip.try_send(msg) {
+                        let _ = swarm.behaviour_mut().gossip.report_message_validation_result(&m.id, &m.source, gossipsub::MessageAcceptance::Ignore);
+                    }
+                }
                 SwarmEvent::IncomingConnectionError { error, peer_id, send_back_addr, .. } => {
                     tracing::warn!(peer = ?peer_id, addr = %send_back_addr, %error, "refused an incoming connection");
                 }

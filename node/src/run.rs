@@ -57,6 +57,16 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         .find(|p| p.id == me)
         .map(|p| p.role)
         .unwrap_or(PeerRole::Hub);
+    if role == PeerRole::Node {
+        return crate::station::run(
+            &opts.data,
+            key,
+            genesis,
+            opts.listen.clone(),
+            opts.bootstrap.clone(),
+        )
+        .await;
+    }
     if role != PeerRole::Hub {
         bail!(
             "{} is a {role:?}: only hubs run yet (station nodes and the gateway come with issues #5 and #6)",
@@ -71,7 +81,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         .filter_map(|id| p2p::peer_id(&id).ok())
         .collect();
     allowed.sort();
-    let (handle, inbound) = p2p::spawn(
+    let (handle, inbound, mut gossip) = p2p::spawn(
         &key,
         Some(opts.listen.clone()),
         allowed,
@@ -98,6 +108,14 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     .with_context(|| format!("starting the hub in {}", opts.data.display()))?;
     tokio::spawn(serve(hub.clone(), handle.clone(), inbound));
     tokio::spawn(refresh_allow_list(hub.clone(), handle.clone()));
+    tokio::spawn(publish_certified(hub.clone(), handle.clone()));
+    // Hubs get blocks through Raft: other hubs' gossip is acknowledged, not used.
+    let h = handle.clone();
+    tokio::spawn(async move {
+        while let Some(m) = gossip.recv().await {
+            h.validate(m.id, m.source, p2p::Verdict::Ignore).await;
+        }
+    });
     if let Some(addr) = opts.metrics {
         let probe_hub = hub.clone();
         let bound = crate::metrics::serve(addr, move || {
@@ -172,14 +190,14 @@ pub async fn run(opts: RunOptions) -> Result<()> {
 }
 
 /// Tells whoever started the peer where it is; a closed stdout is not an error.
-fn announce(line: &str) {
+pub(crate) fn announce(line: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
 }
 
-async fn wait_for_shutdown() {
+pub(crate) async fn wait_for_shutdown() {
     #[cfg(unix)]
     {
         let mut term =
@@ -198,6 +216,23 @@ async fn wait_for_shutdown() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Gossips every block once its certificate is final.
+async fn publish_certified<T: smart_consensus::Transport>(hub: Hub<T>, handle: P2pHandle) {
+    let mut published = hub.certified_height();
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let certified = hub.certified_height();
+        while published < certified {
+            let next = published + 1;
+            let item = hub.blocks(next, next).ok().and_then(|mut v| v.pop());
+            let Some((block, cert)) = item else { break };
+            let data = crate::station::CertifiedBlock { block, cert }.encode();
+            handle.publish(p2p::BLOCKS_TOPIC, data).await;
+            published = next;
+        }
     }
 }
 

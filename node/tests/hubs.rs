@@ -39,7 +39,7 @@ fn free_port() -> u16 {
 impl Net {
     fn new() -> Net {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = init_network(tmp.path(), 1);
+        let dir = init_network(tmp.path(), 2);
         let admin = Keypair::read_file(&dir.join("people/admin.key")).expect("admin key");
         let genesis = smart_ledger::Genesis::from_json(
             &std::fs::read_to_string(dir.join("genesis.json")).expect("genesis"),
@@ -415,7 +415,7 @@ async fn unknown_peers_cannot_connect_and_non_hubs_cannot_send_raft_rpcs() {
     assert!(refused, "an unknown peer got an answer");
 
     // A registered person (not a hub) sending a Raft vote request.
-    let (handle, _inbound) = p2p::spawn(
+    let (handle, _inbound, _gossip) = p2p::spawn(
         &net.admin,
         None,
         [smart_node::run::split_p2p(&net.addr(0)).expect("peer")],
@@ -566,4 +566,77 @@ async fn an_admin_adds_a_fourth_hub_process_and_removes_it() {
         .status();
     let _ = child.wait();
     net.verify_all(402).await;
+}
+
+fn spawn_station(dir: &Path, hubs: &[Multiaddr]) -> (Child, Multiaddr) {
+    let mut child = smart()
+        .args([
+            "run",
+            "--data",
+            s(dir),
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--bootstrap",
+        ])
+        .args(hubs.iter().map(|a| a.to_string()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn station");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("listening");
+    let addr = line
+        .trim()
+        .strip_prefix("listening ")
+        .expect("listening")
+        .parse()
+        .expect("multiaddr");
+    (child, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn station_nodes_replicate_certified_blocks_by_gossip_and_catch_up() {
+    let mut net = Net::start().await;
+    let hubs: Vec<Multiaddr> = (0..3).map(|i| net.addr(i)).collect();
+    // station-1 follows from the start (gossip); station-2 joins late (range fetch, then gossip).
+    let (mut s1, a1) = spawn_station(&net.dir.join("station-1"), &hubs);
+    load(&net, 0..300, 4, 20).await;
+    let (mut s2, a2) = spawn_station(&net.dir.join("station-2"), &hubs);
+    load(&net, 300..600, 4, 20).await;
+    net.settle(Duration::from_secs(20)).await;
+    let target = net.client(0).await.status().await.expect("status");
+    for addr in [&a1, &a2] {
+        let station = Client::connect(&net.admin, addr.clone())
+            .await
+            .expect("connect station");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let st = station.status().await.expect("station status");
+            if st.height == target.height {
+                assert_eq!(st.tip, target.tip, "station {addr} holds another chain");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "station {addr} at {} of {}",
+                st.height,
+                target.height
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    for c in [&mut s1, &mut s2] {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let _ = c.wait();
+    }
+    net.verify_all(600).await;
+    for st in ["station-1", "station-2"] {
+        let (code, json) = verify_json(&net.dir.join(st));
+        assert_eq!(code, 0, "{st}: {json}");
+        assert_eq!(json["report"]["txs"].as_u64(), Some(600), "{st}: {json}");
+    }
 }

@@ -1,0 +1,308 @@
+//! Station nodes: replicas that are not Raft members. They receive certified
+//! blocks by gossip (`smart/blocks/1`), check everything before accepting
+//! (chain link, a majority of the hub set at that height, every tx
+//! signature), re-run the same contract VM and require the same outcomes
+//! and state root, store the block, and fetch missing ranges from hubs.
+//! (Autonomy, the outbox and station I/O come with the rest of issue #5.)
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use libp2p::{Multiaddr, PeerId};
+use serde::{Deserialize, Serialize};
+use smart_contracts::{State, vm};
+use smart_ledger::store::{BlockStore, RedbStore};
+use smart_ledger::{Block, BlockCert, Genesis, Hash, Keypair, SmartId};
+
+use crate::p2p::{self, P2pHandle, PeerStatus, Request, Response, Verdict};
+
+const RECORD_STATE: &str = "contract_state";
+const RECORD_HUBS: &str = "hub_set";
+
+/// A block with its certificate, as gossiped.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CertifiedBlock {
+    /// The block.
+    pub block: Block,
+    /// Hub signatures over its header.
+    pub cert: BlockCert,
+}
+
+impl CertifiedBlock {
+    /// Gossip bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        smart_ledger::codec::encode_versioned(self)
+    }
+
+    /// Decodes gossip bytes with the size limit.
+    pub fn decode(bytes: &[u8]) -> Result<CertifiedBlock, smart_ledger::codec::DecodeError> {
+        smart_ledger::codec::decode_versioned("certified block", bytes, p2p::MAX_GOSSIP_BYTES)
+    }
+}
+
+/// A node's copy of the ledger and the contract state.
+#[derive(Debug)]
+pub struct Replica {
+    store: RedbStore,
+    state: State,
+    hubs: BTreeSet<SmartId>,
+}
+
+impl Replica {
+    /// Opens (or creates) the replica in a peer folder.
+    pub fn open(dir: &Path, genesis: &Genesis) -> Result<Replica> {
+        let store = RedbStore::open_or_create(&dir.join(RedbStore::FILE_NAME), genesis)?;
+        let state = match store.app_record(RECORD_STATE)? {
+            Some(b) => smart_ledger::codec::decode_versioned("contract state", &b, usize::MAX)?,
+            None => State::from_genesis(genesis),
+        };
+        let hubs = match store.app_record(RECORD_HUBS)? {
+            Some(b) => smart_ledger::codec::decode_plain("hub set", &b, 1 << 20)?,
+            None => genesis.hubs().into_iter().collect(),
+        };
+        Ok(Replica { store, state, hubs })
+    }
+
+    /// Tip height.
+    pub fn height(&self) -> u64 {
+        self.store.tip().height
+    }
+
+    /// Checks a block against everything this replica knows and applies it.
+    /// On any mismatch nothing is stored and the state is restored.
+    pub fn apply(&mut self, cb: &CertifiedBlock) -> Result<(), String> {
+        let header = &cb.block.header;
+        if header.height != self.height() + 1 {
+            return Err(format!(
+                "block {} does not follow tip {}",
+                header.height,
+                self.height()
+            ));
+        }
+        let hub_list: Vec<SmartId> = self.hubs.iter().copied().collect();
+        cb.cert
+            .check_final(header, &hub_list)
+            .map_err(|e| format!("block {}: {e}", header.height))?;
+        cb.block.check_structure().map_err(|e| e.to_string())?;
+        let triples: Vec<_> = cb
+            .block
+            .txs
+            .iter()
+            .map(|t| (t.author(), t.body_bytes(), *t.signature()))
+            .collect();
+        smart_ledger::id::verify_many(&triples)
+            .map_err(|(i, e)| format!("block {} tx {i}: {e}", header.height))?;
+        // Re-run the VM: same outcomes, same state root, or the block is refused.
+        let before = self.state.clone();
+        let (outcomes, _) = vm::apply_block(&mut self.state, &cb.block.txs, header.leader_time);
+        let state_bytes = self.state.canonical_bytes();
+        let fail = |me: &mut Replica, why: String| {
+            me.state = before.clone();
+            Err(why)
+        };
+        if outcomes != cb.block.outcomes {
+            return fail(
+                self,
+                format!("block {}: the VM here decides differently", header.height),
+            );
+        }
+        if Hash::of(&state_bytes) != header.state_root {
+            return fail(
+                self,
+                format!(
+                    "block {}: state root differs from the VM's here",
+                    header.height
+                ),
+            );
+        }
+        let hubs = smart_ledger::membership::hub_set_after(&cb.block, self.hubs.clone());
+        let hub_bytes = smart_ledger::codec::encode_plain(&hubs);
+        if let Err(e) = self.store.append_with(
+            &cb.block,
+            Some(&cb.cert),
+            &[(RECORD_STATE, &state_bytes), (RECORD_HUBS, &hub_bytes)],
+        ) {
+            return fail(self, e.to_string());
+        }
+        self.hubs = hubs;
+        Ok(())
+    }
+}
+
+fn lock(r: &Mutex<Replica>) -> std::sync::MutexGuard<'_, Replica> {
+    r.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs a station node until SIGINT/SIGTERM.
+pub async fn run(
+    data: &Path,
+    key: Keypair,
+    genesis: Genesis,
+    listen: Multiaddr,
+    bootstrap: Vec<Multiaddr>,
+) -> Result<()> {
+    let replica = Arc::new(Mutex::new(Replica::open(data, &genesis)?));
+    let allowed: Vec<PeerId> = genesis
+        .peers
+        .iter()
+        .map(|p| p.id)
+        .chain(genesis.members.iter().map(|m| m.id))
+        .filter_map(|id| p2p::peer_id(&id).ok())
+        .collect();
+    let (handle, mut inbound, mut gossip) =
+        p2p::spawn(&key, Some(listen), allowed, Duration::from_secs(30)).await?;
+    let my_addr = handle
+        .listening
+        .first()
+        .cloned()
+        .context("not listening")?
+        .with(libp2p::multiaddr::Protocol::P2p(handle.local));
+    crate::run::announce(&format!("listening {my_addr}"));
+    for addr in &bootstrap {
+        handle.dial(addr.clone()).await;
+    }
+    let sources: Vec<(PeerId, Multiaddr)> = bootstrap
+        .iter()
+        .filter_map(|a| crate::run::split_p2p(a).map(|p| (p, a.clone())))
+        .collect();
+    let chain_id = genesis.chain_id();
+
+    // Requests from others: status and block ranges; nothing is ordered here.
+    let r = replica.clone();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        while let Some(req) = inbound.recv().await {
+            let response = {
+                let rep = lock(&r);
+                match req.request {
+                    Request::Status => Response::Status(PeerStatus {
+                        chain_id,
+                        height: rep.height(),
+                        tip: rep.store.tip().hash,
+                        leader: None,
+                        node_id: 0,
+                        certified: rep.height(),
+                    }),
+                    Request::Blocks { from, to } => blocks(&rep.store, from, to)
+                        .map(Response::Blocks)
+                        .unwrap_or_else(Response::Refused),
+                    _ => Response::Refused("station nodes answer Status and Blocks only".into()),
+                }
+            };
+            h.respond(req.channel, response).await;
+        }
+    });
+
+    // Catch-up from the hubs it was given.
+    let r = replica.clone();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            catch_up(&r, &h, &sources).await;
+        }
+    });
+
+    // Gossip: check, apply, and tell gossipsub whether to forward.
+    let stop = crate::run::wait_for_shutdown();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            msg = gossip.recv() => {
+                let Some(msg) = msg else { break };
+                let verdict = match CertifiedBlock::decode(&msg.data) {
+                    Err(e) => {
+                        tracing::warn!(peer = %msg.source, error = %e, "undecodable block gossip");
+                        Verdict::Reject
+                    }
+                    Ok(cb) => {
+                        let mut rep = lock(&replica);
+                        let next = rep.height() + 1;
+                        if cb.block.header.height != next {
+                            // Old, or ahead of us (catch-up fetches the gap).
+                            Verdict::Ignore
+                        } else {
+                            match rep.apply(&cb) {
+                                Ok(()) => Verdict::Accept,
+                                Err(e) => {
+                                    tracing::error!(peer = %msg.source, error = %e, "refused a gossiped block");
+                                    Verdict::Reject
+                                }
+                            }
+                        }
+                    }
+                };
+                handle.validate(msg.id, msg.source, verdict).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn blocks(store: &RedbStore, from: u64, to: u64) -> Result<Vec<(Block, BlockCert)>, String> {
+    let to = to.min(store.tip().height).min(from.saturating_add(255));
+    (from.max(1)..=to)
+        .map(|h| {
+            let b = store
+                .block(h)
+                .map_err(|e| e.to_string())?
+                .ok_or("missing block")?;
+            let c = store
+                .cert(h)
+                .map_err(|e| e.to_string())?
+                .ok_or("missing certificate")?;
+            Ok((b, c))
+        })
+        .collect()
+}
+
+async fn catch_up(
+    replica: &Arc<Mutex<Replica>>,
+    handle: &P2pHandle,
+    sources: &[(PeerId, Multiaddr)],
+) {
+    for (peer, addr) in sources {
+        let Ok(Response::Status(status)) = handle
+            .request(*peer, Some(addr.clone()), Request::Status)
+            .await
+        else {
+            continue;
+        };
+        loop {
+            let mine = lock(replica).height();
+            if status.height <= mine {
+                return;
+            }
+            let Ok(Response::Blocks(range)) = handle
+                .request(
+                    *peer,
+                    Some(addr.clone()),
+                    Request::Blocks {
+                        from: mine + 1,
+                        to: status.height,
+                    },
+                )
+                .await
+            else {
+                break;
+            };
+            if range.is_empty() {
+                break;
+            }
+            let mut rep = lock(replica);
+            for (block, cert) in range {
+                if block.header.height <= rep.height() {
+                    continue;
+                }
+                if let Err(e) = rep.apply(&CertifiedBlock { block, cert }) {
+                    tracing::error!(%peer, error = %e, "refused a fetched block");
+                    return;
+                }
+            }
+        }
+    }
+}
