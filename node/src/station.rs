@@ -227,7 +227,10 @@ pub async fn run(
                             Verdict::Ignore
                         } else {
                             match rep.apply(&cb) {
-                                Ok(()) => Verdict::Accept,
+                                Ok(()) => {
+                                    tracing::debug!(height = next, "block applied from gossip");
+                                    Verdict::Accept
+                                }
                                 Err(e) => {
                                     tracing::error!(peer = %msg.source, error = %e, "refused a gossiped block");
                                     Verdict::Reject
@@ -298,10 +301,12 @@ async fn catch_up(
                 if block.header.height <= rep.height() {
                     continue;
                 }
+                let height = block.header.height;
                 if let Err(e) = rep.apply(&CertifiedBlock { block, cert }) {
                     tracing::error!(%peer, error = %e, "refused a fetched block");
                     return;
                 }
+                tracing::debug!(height, "block applied from catch-up");
             }
         }
     }
