@@ -21,6 +21,8 @@ pub struct LocalHubs {
     pub names: Vec<String>,
     /// Their addresses (with /p2p/).
     pub addrs: Vec<Multiaddr>,
+    /// Station nodes started with [`LocalHubs::start_stations`]: (name, address).
+    pub stations: Vec<(String, Multiaddr)>,
     children: Vec<Child>,
 }
 
@@ -71,8 +73,21 @@ impl LocalHubs {
             dir: dir.to_path_buf(),
             names,
             addrs: addrs.into_iter().flatten().collect(),
+            stations: Vec::new(),
             children,
         })
+    }
+
+    /// Starts station nodes (folders `station-1..=n`), each following the hubs.
+    pub fn start_stations(&mut self, n: usize) -> Result<()> {
+        let exe = std::env::current_exe()?;
+        for i in 1..=n {
+            let name = format!("station-{i}");
+            let (c, a) = spawn_hub(&exe, &self.dir.join(&name), &self.addrs)?;
+            self.children.push(c);
+            self.stations.push((name, a));
+        }
+        Ok(())
     }
 
     /// Waits until a hub reports a leader.

@@ -178,7 +178,11 @@ fn demo_runs_end_to_end() {
         "1000",
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text.matches(" intact: ").count(), 3, "{text}");
+    assert_eq!(
+        text.matches(" intact: ").count(),
+        9,
+        "3 hubs and 6 stations: {text}"
+    );
     assert!(text.contains("6 refused (each by its rule)"), "{text}");
     assert!(
         text.contains("invoice  job-4471 final: 4860.00 USD to acme-aero"),
