@@ -32,6 +32,14 @@ pub enum TxVerdict {
         /// Where it already is.
         height: u64,
     },
+    /// Decided by a station node on its own state while no hub was
+    /// reachable; waiting in its outbox for a hub to order it.
+    Provisional {
+        /// The height of the state the decision used.
+        based_on: u64,
+        /// The station's decision.
+        outcome: Outcome,
+    },
     /// Not admitted: undecodable, wrong chain, unknown author or bad signature.
     Rejected {
         /// Why.

@@ -21,6 +21,7 @@ pub mod init;
 pub mod ledger_cmd;
 pub mod localnet;
 pub mod metrics;
+pub mod outbox;
 pub mod p2p;
 pub mod run;
 pub mod station;

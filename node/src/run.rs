@@ -189,6 +189,14 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     Ok(())
 }
 
+/// Milliseconds since the Unix epoch by this machine's clock.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// Tells whoever started the peer where it is; a closed stdout is not an error.
 pub(crate) fn announce(line: &str) {
     use std::io::Write;

@@ -132,7 +132,173 @@ impl Replica {
     }
 }
 
-fn lock(r: &Mutex<Replica>) -> std::sync::MutexGuard<'_, Replica> {
+/// A station: the replica, the outbox, and the provisional state (the
+/// replica's state with the outbox's actions applied) that local decisions use.
+#[derive(Debug)]
+pub struct Station {
+    replica: Replica,
+    outbox: crate::outbox::Outbox,
+    provisional: State,
+}
+
+impl Station {
+    fn open(dir: &Path, genesis: &Genesis) -> Result<Station> {
+        let replica = Replica::open(dir, genesis)?;
+        let outbox = crate::outbox::Outbox::open(dir)?;
+        let provisional = replica.state.clone();
+        let mut s = Station {
+            replica,
+            outbox,
+            provisional,
+        };
+        s.refresh();
+        Ok(s)
+    }
+
+    fn height(&self) -> u64 {
+        self.replica.height()
+    }
+
+    fn apply(&mut self, cb: &CertifiedBlock) -> Result<(), String> {
+        self.replica.apply(cb)?;
+        self.refresh();
+        Ok(())
+    }
+
+    /// Rebuilds the provisional state: confirmed state + pending actions not yet in the ledger.
+    fn refresh(&mut self) {
+        let mut state = self.replica.state.clone();
+        if let Ok(pending) = self.outbox.pending() {
+            for (_, p) in pending {
+                if matches!(self.replica.store.locate_tx(&p.hash), Ok(Some(_))) {
+                    continue;
+                }
+                if let Ok(tx) = smart_ledger::SignedTx::decode(&p.tx.0) {
+                    let _ = vm::apply(&mut state, &vm::TxInput::of(&tx, p.decided_at));
+                }
+            }
+        }
+        self.provisional = state;
+    }
+
+    /// Judges a submitted tx on the provisional state and keeps it in the outbox.
+    fn decide(
+        &mut self,
+        bytes: smart_ledger::Bytes,
+        chain_id: &Hash,
+    ) -> smart_consensus::TxReceipt {
+        use smart_consensus::{TxReceipt, TxVerdict};
+        let tx = match smart_ledger::SignedTx::decode(&bytes.0) {
+            Ok(t) => t,
+            Err(e) => {
+                return TxReceipt {
+                    tx: Hash::ZERO,
+                    verdict: TxVerdict::Rejected {
+                        reason: e.to_string(),
+                    },
+                };
+            }
+        };
+        let hash = tx.hash();
+        if let Ok(Some(loc)) = self.replica.store.locate_tx(&hash) {
+            return TxReceipt {
+                tx: hash,
+                verdict: TxVerdict::Duplicate { height: loc.height },
+            };
+        }
+        if let Err(e) = tx.check_admission(chain_id, |a| self.provisional.knows(a)) {
+            return TxReceipt {
+                tx: hash,
+                verdict: TxVerdict::Rejected {
+                    reason: e.to_string(),
+                },
+            };
+        }
+        // The station's own clock: offline decisions are re-judged by the ledger on handoff.
+        let now = smart_ledger::Timestamp(crate::run::now_ms());
+        let applied = vm::apply(&mut self.provisional, &vm::TxInput::of(&tx, now));
+        let pending = crate::outbox::Pending {
+            tx: bytes,
+            hash,
+            based_on: self.height(),
+            local: applied.outcome.clone(),
+            decided_at: now,
+        };
+        if let Err(e) = self.outbox.push(&pending) {
+            return TxReceipt {
+                tx: hash,
+                verdict: TxVerdict::Rejected {
+                    reason: e.to_string(),
+                },
+            };
+        }
+        TxReceipt {
+            tx: hash,
+            verdict: TxVerdict::Provisional {
+                based_on: pending.based_on,
+                outcome: applied.outcome,
+            },
+        }
+    }
+
+    /// Settles outbox entries whose final outcome is known: in the local
+    /// ledger, or in `receipts` from a hub.
+    fn settle(
+        &mut self,
+        pending: &[(u64, crate::outbox::Pending)],
+        receipts: &[Option<smart_consensus::TxReceipt>],
+    ) {
+        use smart_consensus::TxVerdict;
+        let mut done = Vec::new();
+        let mut overturned = Vec::new();
+        for (i, (key, p)) in pending.iter().enumerate() {
+            let known = match self.replica.store.locate_tx(&p.hash) {
+                Ok(Some(loc)) => self
+                    .replica
+                    .store
+                    .block(loc.height)
+                    .ok()
+                    .flatten()
+                    .and_then(|b| b.outcomes.get(loc.position as usize).cloned())
+                    .map(|o| (o, loc.height)),
+                _ => match receipts.get(i).and_then(Option::as_ref).map(|r| &r.verdict) {
+                    Some(TxVerdict::Included { height, outcome }) => {
+                        Some((outcome.clone(), *height))
+                    }
+                    Some(TxVerdict::Rejected { reason }) => Some((
+                        smart_ledger::Outcome::Refused {
+                            code: 0,
+                            reason: format!("not admitted by the hubs: {reason}"),
+                        },
+                        0,
+                    )),
+                    _ => None,
+                },
+            };
+            if let Some((ledger, height)) = known {
+                if ledger != p.local {
+                    tracing::warn!(tx = %p.hash, local = ?p.local, ledger = ?ledger, "an offline decision was overturned by the ledger");
+                    overturned.push(crate::outbox::Overturned {
+                        hash: p.hash,
+                        local: p.local.clone(),
+                        based_on: p.based_on,
+                        ledger,
+                        height,
+                    });
+                }
+                done.push(*key);
+            }
+        }
+        if !done.is_empty() {
+            if let Err(e) = self.outbox.settle(&done, &overturned) {
+                tracing::error!(error = %e, "could not settle the outbox");
+            }
+            self.refresh();
+        }
+    }
+}
+
+fn lock(r: &Mutex<Station>) -> std::sync::MutexGuard<'_, Station> {
     r.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -144,7 +310,7 @@ pub async fn run(
     listen: Multiaddr,
     bootstrap: Vec<Multiaddr>,
 ) -> Result<()> {
-    let replica = Arc::new(Mutex::new(Replica::open(data, &genesis)?));
+    let replica = Arc::new(Mutex::new(Station::open(data, &genesis)?));
     let allowed: Vec<PeerId> = genesis
         .peers
         .iter()
@@ -176,17 +342,20 @@ pub async fn run(
     tokio::spawn(async move {
         while let Some(req) = inbound.recv().await {
             let response = {
-                let rep = lock(&r);
+                let mut rep = lock(&r);
                 match req.request {
+                    Request::Submit(txs) => Response::Receipts(
+                        txs.into_iter().map(|t| rep.decide(t, &chain_id)).collect(),
+                    ),
                     Request::Status => Response::Status(PeerStatus {
                         chain_id,
                         height: rep.height(),
-                        tip: rep.store.tip().hash,
+                        tip: rep.replica.store.tip().hash,
                         leader: None,
                         node_id: 0,
                         certified: rep.height(),
                     }),
-                    Request::Blocks { from, to } => blocks(&rep.store, from, to)
+                    Request::Blocks { from, to } => blocks(&rep.replica.store, from, to)
                         .map(Response::Blocks)
                         .unwrap_or_else(Response::Refused),
                     _ => Response::Refused("station nodes answer Status and Blocks only".into()),
@@ -196,13 +365,14 @@ pub async fn run(
         }
     });
 
-    // Catch-up from the hubs it was given.
+    // Catch-up from the hubs it was given, and the outbox handed off.
     let r = replica.clone();
     let h = handle.clone();
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
             catch_up(&r, &h, &sources).await;
+            hand_off(&r, &h, &sources).await;
         }
     });
 
@@ -263,8 +433,45 @@ fn blocks(store: &RedbStore, from: u64, to: u64) -> Result<Vec<(Block, BlockCert
         .collect()
 }
 
+/// Sends the outbox to the first hub that answers; settles what is final.
+async fn hand_off(
+    station: &Arc<Mutex<Station>>,
+    handle: &P2pHandle,
+    sources: &[(PeerId, Multiaddr)],
+) {
+    let pending = match lock(station).outbox.pending() {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "reading the outbox");
+            return;
+        }
+    };
+    if pending.is_empty() {
+        return;
+    }
+    // First settle what the local ledger already holds.
+    lock(station).settle(&pending, &[]);
+    let pending = match lock(station).outbox.pending() {
+        Ok(p) if !p.is_empty() => p,
+        _ => return,
+    };
+    let batch: Vec<_> = pending.into_iter().take(256).collect();
+    let txs: Vec<smart_ledger::Bytes> = batch.iter().map(|(_, p)| p.tx.clone()).collect();
+    for (peer, addr) in sources {
+        if let Ok(Response::Receipts(receipts)) = handle
+            .request(*peer, Some(addr.clone()), Request::Submit(txs.clone()))
+            .await
+        {
+            let receipts: Vec<Option<smart_consensus::TxReceipt>> =
+                receipts.into_iter().map(Some).collect();
+            lock(station).settle(&batch, &receipts);
+            return;
+        }
+    }
+}
+
 async fn catch_up(
-    replica: &Arc<Mutex<Replica>>,
+    replica: &Arc<Mutex<Station>>,
     handle: &P2pHandle,
     sources: &[(PeerId, Multiaddr)],
 ) {

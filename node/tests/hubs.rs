@@ -640,3 +640,128 @@ async fn station_nodes_replicate_certified_blocks_by_gossip_and_catch_up() {
         assert_eq!(json["report"]["txs"].as_u64(), Some(600), "{st}: {json}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_station_keeps_deciding_with_every_hub_down_and_hands_off_later() {
+    use smart_consensus::TxVerdict;
+    use smart_contracts::action::Action;
+    let mut net = Net::start().await;
+    let hubs: Vec<Multiaddr> = (0..3).map(|i| net.addr(i)).collect();
+    let station_dir = net.dir.join("station-1");
+    let (mut station, station_addr) = spawn_station(&station_dir, &hubs);
+    load(&net, 0..50, 2, 25).await;
+    net.settle(Duration::from_secs(20)).await;
+    let stop = |c: &mut Child| {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let _ = c.wait();
+    };
+
+    // While the station is away, the hubs register oven-1.
+    stop(&mut station);
+    let (chain, admin) = (net.chain, net.admin.clone());
+    let sign = |action: &Action, nonce: u64| {
+        let body = TxBody {
+            chain_id: chain,
+            author: admin.id(),
+            kind: action.kind(),
+            payload: Bytes(action.encode()),
+            author_time: Timestamp(nonce),
+            location: Some("station-1".into()),
+            contract: None,
+            nonce,
+        };
+        Bytes(SignedTx::sign(body, &admin).expect("sign").encode())
+    };
+    let oven = Action::RegisterEquipment {
+        id: "oven-1".into(),
+        description: "oven".into(),
+        calibration_due: Timestamp(4_000_000_000_000),
+    };
+    let r = net
+        .client(0)
+        .await
+        .submit(vec![sign(&oven, 70_000)])
+        .await
+        .expect("hub registers oven-1");
+    assert!(r.iter().all(accepted));
+    net.settle(Duration::from_secs(20)).await;
+
+    // Every hub goes down. The station comes back alone and keeps deciding.
+    net.terminate_all();
+    let (mut station, station_addr2) = spawn_station(&station_dir, &hubs);
+    let _ = station_addr;
+    let client = Client::connect(&net.admin, station_addr2.clone())
+        .await
+        .expect("connect station");
+    let mut offline = vec![sign(&oven, 70_001)]; // allowed here: the station never saw oven-1
+    offline.extend((0..10).map(|n| net.tx(80_000 + n)));
+    let receipts = client
+        .submit(offline.clone())
+        .await
+        .expect("station decides offline");
+    assert!(
+        receipts.iter().all(|r| matches!(
+            r.verdict,
+            TxVerdict::Provisional {
+                outcome: Outcome::Accepted,
+                ..
+            }
+        )),
+        "{receipts:?}"
+    );
+    drop(client);
+    // The outbox survives a restart of the station.
+    stop(&mut station);
+    let pending = smart_node::outbox::Outbox::open(&station_dir)
+        .expect("outbox")
+        .pending()
+        .expect("pending");
+    assert_eq!(pending.len(), 11, "every offline decision is on disk");
+    let (mut station, _) = spawn_station(&station_dir, &hubs);
+
+    // Hubs return: the outbox is handed off, each action ordered once, and the
+    // overturned decision (oven-1 already existed) is flagged.
+    net.spawn(1, &[]);
+    net.spawn(2, &[]);
+    let others: Vec<Multiaddr> = net.addrs[1..].iter().flatten().cloned().collect();
+    net.spawn(0, &others);
+    net.wait_leader(Duration::from_secs(20)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let status = net.client(0).await.status().await.expect("status");
+        // 50 load + 1 oven + 11 from the outbox.
+        let txs_in_ledger = {
+            let _ = status;
+            let metrics = net.metrics[0].clone().expect("metrics");
+            scrape(&metrics, "smart_ledger_txs").unwrap_or(0)
+        };
+        if txs_in_ledger == 62 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ledger has {txs_in_ledger} txs, expected 62"
+        );
+    }
+    net.settle(Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop(&mut station);
+    let outbox = smart_node::outbox::Outbox::open(&station_dir).expect("outbox");
+    assert!(
+        outbox.pending().expect("pending").is_empty(),
+        "the outbox was handed off"
+    );
+    let overturned = outbox.overturned().expect("overturned");
+    assert_eq!(overturned.len(), 1, "{overturned:?}");
+    assert!(
+        matches!(overturned[0].ledger, Outcome::Refused { code: 23, .. }),
+        "{overturned:?}"
+    );
+    drop(outbox);
+    net.verify_all(62).await;
+    let (code, json) = verify_json(&station_dir);
+    assert_eq!(code, 0, "{json}");
+}

@@ -1,0 +1,141 @@
+//! A station's durable outbox: actions it decided on its own state while no
+//! hub was reachable, in order, until a hub has ordered them; and the record
+//! of decisions the final ledger overturned (flagged, never hidden).
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use smart_ledger::{Bytes, Hash, Outcome, Timestamp};
+
+const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("pending");
+const OVERTURNED: TableDefinition<u64, &[u8]> = TableDefinition::new("overturned");
+
+/// One action waiting for a hub.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The signed tx.
+    pub tx: Bytes,
+    /// Its hash.
+    pub hash: Hash,
+    /// The height of the state the local decision used.
+    pub based_on: u64,
+    /// The local decision.
+    pub local: Outcome,
+    /// The station's clock when it decided.
+    pub decided_at: Timestamp,
+}
+
+/// A local decision the ledger decided differently.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overturned {
+    /// The tx.
+    pub hash: Hash,
+    /// The station's decision and the height it used.
+    pub local: Outcome,
+    /// Height of the local state.
+    pub based_on: u64,
+    /// The final outcome.
+    pub ledger: Outcome,
+    /// Where the ledger decided it.
+    pub height: u64,
+}
+
+/// An outbox operation failed.
+#[derive(Debug, thiserror::Error)]
+#[error("outbox: {0}")]
+pub struct OutboxError(String);
+
+fn err(e: impl std::fmt::Display) -> OutboxError {
+    OutboxError(e.to_string())
+}
+
+/// The outbox file (`outbox.redb` in the node's folder). Every write is
+/// durable before it returns.
+#[derive(Debug)]
+pub struct Outbox {
+    db: Database,
+}
+
+impl Outbox {
+    /// Opens or creates it.
+    pub fn open(dir: &Path) -> Result<Outbox, OutboxError> {
+        let db = Database::create(dir.join("outbox.redb")).map_err(err)?;
+        let txn = db.begin_write().map_err(err)?;
+        txn.open_table(PENDING).map_err(err)?;
+        txn.open_table(OVERTURNED).map_err(err)?;
+        txn.commit().map_err(err)?;
+        Ok(Outbox { db })
+    }
+
+    fn append(&self, table: TableDefinition<u64, &[u8]>, bytes: &[u8]) -> Result<(), OutboxError> {
+        let txn = self.db.begin_write().map_err(err)?;
+        {
+            let mut t = txn.open_table(table).map_err(err)?;
+            let next = t
+                .last()
+                .map_err(err)?
+                .map(|(k, _)| k.value() + 1)
+                .unwrap_or(0);
+            t.insert(next, bytes).map_err(err)?;
+        }
+        txn.commit().map_err(err)
+    }
+
+    /// Adds a decided action (durable on return).
+    pub fn push(&self, p: &Pending) -> Result<(), OutboxError> {
+        self.append(PENDING, &smart_ledger::codec::encode_plain(p))
+    }
+
+    /// Every pending action, oldest first, with its key.
+    pub fn pending(&self) -> Result<Vec<(u64, Pending)>, OutboxError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let t = txn.open_table(PENDING).map_err(err)?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(err)? {
+            let (k, v) = item.map_err(err)?;
+            out.push((
+                k.value(),
+                smart_ledger::codec::decode_plain("outbox entry", v.value(), 1 << 20)
+                    .map_err(err)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Removes handed-off actions and records overturned decisions, in one transaction.
+    pub fn settle(&self, done: &[u64], overturned: &[Overturned]) -> Result<(), OutboxError> {
+        let txn = self.db.begin_write().map_err(err)?;
+        {
+            let mut t = txn.open_table(PENDING).map_err(err)?;
+            for k in done {
+                t.remove(k).map_err(err)?;
+            }
+            let mut o = txn.open_table(OVERTURNED).map_err(err)?;
+            let first = o
+                .last()
+                .map_err(err)?
+                .map(|(k, _)| k.value() + 1)
+                .unwrap_or(0);
+            for (key, ov) in (first..).zip(overturned) {
+                o.insert(key, smart_ledger::codec::encode_plain(ov).as_slice())
+                    .map_err(err)?;
+            }
+        }
+        txn.commit().map_err(err)
+    }
+
+    /// Every overturned decision.
+    pub fn overturned(&self) -> Result<Vec<Overturned>, OutboxError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let t = txn.open_table(OVERTURNED).map_err(err)?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(err)? {
+            let (_, v) = item.map_err(err)?;
+            out.push(
+                smart_ledger::codec::decode_plain("overturned", v.value(), 1 << 20).map_err(err)?,
+            );
+        }
+        Ok(out)
+    }
+}
