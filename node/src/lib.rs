@@ -25,4 +25,5 @@ pub mod outbox;
 pub mod p2p;
 pub mod run;
 pub mod station;
+pub mod station_io;
 pub mod submit;

@@ -365,6 +365,59 @@ pub async fn run(
         }
     });
 
+    // Station I/O: the interlock follows the provisional state; an e-stop
+    // latches the station locked and records a Safety alert signed by this node.
+    let name = genesis
+        .peers
+        .iter()
+        .find(|p| p.id == key.id())
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|| key.id().short());
+    let mut controller = crate::station_io::Controller::new(station_io()?, &name);
+    let r = replica.clone();
+    tokio::spawn(async move {
+        let mut seq = 0u64;
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let events = {
+                let st = lock(&r);
+                controller.tick(&st.provisional)
+            };
+            match events {
+                Ok(events) => {
+                    for e in events {
+                        seq += 1;
+                        let text = format!("Safety alert at {name}: {e:?}");
+                        tracing::warn!("{text}");
+                        let body = smart_ledger::TxBody {
+                            chain_id,
+                            author: key.id(),
+                            kind: smart_ledger::TxKind::Alert,
+                            payload: smart_ledger::Bytes(text.into_bytes()),
+                            author_time: smart_ledger::Timestamp(crate::run::now_ms()),
+                            location: Some(name.clone()),
+                            contract: None,
+                            nonce: crate::run::now_ms().wrapping_mul(1000).wrapping_add(seq),
+                        };
+                        match smart_ledger::SignedTx::sign(body, &key) {
+                            Ok(tx) => {
+                                let receipt =
+                                    lock(&r).decide(smart_ledger::Bytes(tx.encode()), &chain_id);
+                                tracing::info!(?receipt, "safety alert recorded");
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "could not sign the safety alert")
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "station I/O failed; the interlock stays as it was")
+                }
+            }
+        }
+    });
+
     // Catch-up from the hubs it was given, and the outbox handed off.
     let r = replica.clone();
     let h = handle.clone();
@@ -414,6 +467,19 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// The station's I/O backend: GPIO on a Pi (feature `rpi`), else simulated.
+fn station_io() -> Result<Box<dyn crate::station_io::StationIo>> {
+    #[cfg(feature = "rpi")]
+    {
+        // BCM pins: interlock relay 17, alarm light 27, e-stop 22, door switch 23.
+        Ok(Box::new(crate::station_io::GpioIo::new(17, 27, 22, 23)?))
+    }
+    #[cfg(not(feature = "rpi"))]
+    {
+        Ok(Box::new(crate::station_io::SimulatedIo::default()))
+    }
 }
 
 fn blocks(store: &RedbStore, from: u64, to: u64) -> Result<Vec<(Block, BlockCert)>, String> {
