@@ -204,6 +204,41 @@ pub enum Verdict {
     Ignore,
 }
 
+/// Gossip scoring: an invalid block (rejected after validation) costs far
+/// more than anything a correct peer can earn: the penalty is the square of
+/// the count times -50, so a second one graylists the sender (-200 < -80). The block topic is quiet between blocks, so the delivery-rate
+/// penalties (P3, P3b) are off, and testnets run every peer on one IP, so
+/// the colocation penalty is off too.
+fn peer_score_params() -> gossipsub::PeerScoreParams {
+    let mut topic = gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        first_message_deliveries_weight: 1.0,
+        first_message_deliveries_cap: 10.0,
+        invalid_message_deliveries_weight: -50.0,
+        invalid_message_deliveries_decay: 0.9,
+        ..Default::default()
+    };
+    topic.mesh_message_deliveries_weight = 0.0;
+    topic.mesh_failure_penalty_weight = 0.0;
+    let mut params = gossipsub::PeerScoreParams {
+        ip_colocation_factor_weight: 0.0,
+        ..Default::default()
+    };
+    params
+        .topics
+        .insert(gossipsub::IdentTopic::new(BLOCKS_TOPIC).hash(), topic);
+    params
+}
+
+fn peer_score_thresholds() -> gossipsub::PeerScoreThresholds {
+    gossipsub::PeerScoreThresholds {
+        gossip_threshold: -10.0,
+        publish_threshold: -50.0,
+        graylist_threshold: -80.0,
+        ..Default::default()
+    }
+}
+
 /// Every behaviour of a SMART peer.
 #[allow(missing_debug_implementations)] // libp2p's behaviours are not Debug
 #[derive(NetworkBehaviour)]
@@ -262,6 +297,7 @@ enum Command {
         response: Response,
     },
     Allow(PeerId),
+    Disallow(PeerId),
     Dial(Multiaddr),
     Publish {
         topic: String,
@@ -329,6 +365,11 @@ impl P2pHandle {
     /// Allows a peer to connect.
     pub async fn allow(&self, peer: PeerId) {
         let _ = self.commands.send(Command::Allow(peer)).await;
+    }
+
+    /// Cuts a peer off: removed from the allow list, its connections closed.
+    pub async fn disallow(&self, peer: PeerId) {
+        let _ = self.commands.send(Command::Disallow(peer)).await;
     }
 
     /// Dials an address.
@@ -405,11 +446,15 @@ pub async fn spawn(
                             })
                             .build()
                             .map_err(|e| P2pError::Network(e.to_string()))?;
-                        gossipsub::Behaviour::new(
+                        let mut gossip = gossipsub::Behaviour::new(
                             gossipsub::MessageAuthenticity::Signed(key.clone()),
                             config,
                         )
-                        .map_err(|e| P2pError::Network(e.to_string()))?
+                        .map_err(|e| P2pError::Network(e.to_string()))?;
+                        gossip
+                            .with_peer_score(peer_score_params(), peer_score_thresholds())
+                            .map_err(P2pError::Network)?;
+                        gossip
                     },
                     rpc: request_response::Behaviour::with_codec(
                         SmartCodec,
@@ -497,6 +542,9 @@ async fn swarm_loop(
                 }
                 Some(Command::Allow(peer)) => {
                     swarm.behaviour_mut().allow.allow_peer(peer);
+                }
+                Some(Command::Disallow(peer)) => {
+                    swarm.behaviour_mut().allow.disallow_peer(peer);
                 }
                 Some(Command::Publish { topic, data }) => {
                     if let Err(e) = swarm.behaviour_mut().gossip.publish(gossipsub::IdentTopic::new(topic), data) {

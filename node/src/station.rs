@@ -21,6 +21,9 @@ use crate::p2p::{self, P2pHandle, PeerStatus, Request, Response, Verdict};
 
 const RECORD_STATE: &str = "contract_state";
 const RECORD_HUBS: &str = "hub_set";
+/// Invalid gossip messages after which a peer is cut off (the same count
+/// that makes gossipsub's score graylist it).
+const MAX_REFUSED_GOSSIP: u32 = 2;
 
 /// A block with its certificate, as gossiped.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -429,9 +432,11 @@ pub async fn run(
         }
     });
 
-    // Gossip: check, apply, and tell gossipsub whether to forward.
+    // Gossip: check, apply, and tell gossipsub whether to forward. A peer
+    // whose gossip is refused twice is cut off.
     let stop = crate::run::wait_for_shutdown();
     tokio::pin!(stop);
+    let mut refused: std::collections::HashMap<PeerId, u32> = std::collections::HashMap::new();
     loop {
         tokio::select! {
             _ = &mut stop => break,
@@ -463,6 +468,14 @@ pub async fn run(
                     }
                 };
                 handle.validate(msg.id, msg.source, verdict).await;
+                if verdict == Verdict::Reject {
+                    let n = refused.entry(msg.source).or_insert(0);
+                    *n += 1;
+                    if *n >= MAX_REFUSED_GOSSIP {
+                        tracing::warn!(peer = %msg.source, "cutting off a peer that sent invalid blocks");
+                        handle.disallow(msg.source).await;
+                    }
+                }
             }
         }
     }

@@ -765,3 +765,53 @@ async fn a_station_keeps_deciding_with_every_hub_down_and_hands_off_later() {
     let (code, json) = verify_json(&station_dir);
     assert_eq!(code, 0, "{json}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_gossiping_invalid_blocks_is_cut_off() {
+    let net = Net::start().await;
+    let hubs: Vec<Multiaddr> = (0..3).map(|i| net.addr(i)).collect();
+    let (mut station, saddr) = spawn_station(&net.dir.join("station-1"), &hubs);
+    let speer = smart_node::run::split_p2p(&saddr).expect("peer id");
+    // A registered identity (allowed to connect) that gossips garbage.
+    let (handle, _inbound, _gossip) = p2p::spawn(&net.admin, None, [speer], Duration::from_secs(5))
+        .await
+        .expect("spawn");
+    handle.dial(saddr.clone()).await;
+    let first = handle
+        .request(speer, Some(saddr.clone()), Request::Status)
+        .await;
+    assert!(matches!(first, Ok(Response::Status(_))), "{first:?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await; // subscriptions exchanged
+    for i in 0..4u8 {
+        handle
+            .publish(p2p::BLOCKS_TOPIC, vec![1, 9, 9, i, 0xff, 0xfe])
+            .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = handle
+            .request(speer, Some(saddr.clone()), Request::Status)
+            .await;
+        if r.is_err() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the peer was never cut off");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The station itself is fine and still follows the hubs.
+    let status = Client::connect(
+        &Keypair::read_file(&net.dir.join("people/qa.key")).expect("qa key"),
+        saddr.clone(),
+    )
+    .await
+    .expect("connect")
+    .status()
+    .await
+    .expect("station still answers others");
+    assert_eq!(status.chain_id, net.chain);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &station.id().to_string()])
+        .status();
+    let _ = station.wait();
+}
