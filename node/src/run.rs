@@ -2,7 +2,7 @@
 //! (Station nodes and the gateway arrive with their issues.)
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,7 +69,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     }
     if role != PeerRole::Hub {
         bail!(
-            "{} is a {role:?}: only hubs run yet (station nodes and the gateway come with issues #5 and #6)",
+            "{} is a {role:?}: hubs and station nodes run; the gateway comes with issue #6",
             me.short()
         );
     }
@@ -356,9 +356,4 @@ async fn answer<T: smart_consensus::Transport>(
             })
         }
     }
-}
-
-/// For tests and tools: the hub folder's data path.
-pub fn data_dir(p: &Path) -> PathBuf {
-    p.to_path_buf()
 }
