@@ -177,6 +177,67 @@ impl request_response::Codec for SmartCodec {
 
 /// Gossip topic carrying certified blocks (block + certificate), published by hubs.
 pub const BLOCKS_TOPIC: &str = "smart/blocks/1";
+/// AlertBroadcast: internal alerts (safety, equivocation), from any peer.
+pub const ALERTS_TOPIC: &str = "smart/alerts/1";
+/// InfoBroadcast: public operational status, from any peer.
+pub const INFO_TOPIC: &str = "smart/info/1";
+
+/// An alert gossiped on [`ALERTS_TOPIC`]. The gossip layer signs it with the
+/// sender's key; alerts that concern the ledger are also recorded as txs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Alert {
+    /// A station's safety event (e-stop, door).
+    Safety {
+        /// The station.
+        station: String,
+        /// What happened.
+        what: String,
+    },
+    /// A hub signed two headers at one height; the evidence checks offline.
+    Equivocation(Box<smart_ledger::Equivocation>),
+}
+
+/// A peer's public status on [`INFO_TOPIC`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Info {
+    /// The peer's name in the genesis.
+    pub name: String,
+    /// Its role.
+    pub role: String,
+    /// Its tip height.
+    pub height: u64,
+    /// Its tip hash.
+    pub tip: Hash,
+}
+
+/// Largest alert or info message.
+pub const MAX_NOTICE_BYTES: usize = 64 * 1024;
+
+/// Checks and logs an alert or info message; the verdict for gossipsub.
+pub fn judge_notice(msg: &GossipMessage) -> Verdict {
+    match msg.topic.as_str() {
+        ALERTS_TOPIC => {
+            match smart_ledger::codec::decode_plain::<Alert>("alert", &msg.data, MAX_NOTICE_BYTES) {
+                Ok(Alert::Equivocation(e)) if !e.is_proven() => Verdict::Reject,
+                Ok(alert) => {
+                    tracing::warn!(from = %msg.source, ?alert, "alert");
+                    Verdict::Accept
+                }
+                Err(_) => Verdict::Reject,
+            }
+        }
+        INFO_TOPIC => {
+            match smart_ledger::codec::decode_plain::<Info>("info", &msg.data, MAX_NOTICE_BYTES) {
+                Ok(info) => {
+                    tracing::debug!(from = %msg.source, ?info, "peer status");
+                    Verdict::Accept
+                }
+                Err(_) => Verdict::Reject,
+            }
+        }
+        _ => Verdict::Ignore,
+    }
+}
 /// Largest gossip message.
 pub const MAX_GOSSIP_BYTES: usize = 16 * 1024 * 1024;
 
@@ -477,11 +538,13 @@ pub async fn spawn(
     for p in allowed {
         swarm.behaviour_mut().allow.allow_peer(p);
     }
-    swarm
-        .behaviour_mut()
-        .gossip
-        .subscribe(&gossipsub::IdentTopic::new(BLOCKS_TOPIC))
-        .map_err(|e| P2pError::Network(e.to_string()))?;
+    for topic in [BLOCKS_TOPIC, ALERTS_TOPIC, INFO_TOPIC] {
+        swarm
+            .behaviour_mut()
+            .gossip
+            .subscribe(&gossipsub::IdentTopic::new(topic))
+            .map_err(|e| P2pError::Network(e.to_string()))?;
+    }
     let mut listening = Vec::new();
     if let Some(addr) = listen {
         swarm
@@ -763,6 +826,89 @@ mod tests {
             let _ =
                 read_frame::<_, Response>(&mut Cursor::new(frame(body.len() as u32, &body))).await;
         }
+    }
+
+    fn notice(topic: &str, data: Vec<u8>) -> GossipMessage {
+        GossipMessage {
+            source: PeerId::random(),
+            id: gossipsub::MessageId::new(b"x"),
+            topic: topic.into(),
+            data,
+        }
+    }
+
+    #[test]
+    fn alerts_with_real_evidence_are_accepted_and_forged_ones_rejected() {
+        use smart_ledger::{BlockHeader, ChainTip, Equivocation, Outcome};
+        let hub = Keypair::from_seed([3; 32]);
+        let tip = ChainTip::genesis(Hash::of(b"chain"));
+        let a = tip
+            .next_block(
+                vec![],
+                vec![],
+                Hash::of(b"one"),
+                1,
+                smart_ledger::Timestamp(1),
+            )
+            .header;
+        let b = tip
+            .next_block(
+                vec![],
+                Vec::<Outcome>::new(),
+                Hash::of(b"two"),
+                1,
+                smart_ledger::Timestamp(1),
+            )
+            .header;
+        let sign = |h: &BlockHeader| hub.sign(&BlockHeader::cert_message(&h.hash()));
+        let real = Alert::Equivocation(Box::new(Equivocation {
+            hub: hub.id(),
+            first: (a.clone(), sign(&a)),
+            second: (b.clone(), sign(&b)),
+        }));
+        let forged = Alert::Equivocation(Box::new(Equivocation {
+            hub: hub.id(),
+            first: (a.clone(), sign(&a)),
+            second: (b.clone(), sign(&a)),
+        }));
+        let enc = |a: &Alert| smart_ledger::codec::encode_plain(a);
+        assert_eq!(
+            judge_notice(&notice(ALERTS_TOPIC, enc(&real))),
+            Verdict::Accept
+        );
+        assert_eq!(
+            judge_notice(&notice(ALERTS_TOPIC, enc(&forged))),
+            Verdict::Reject
+        );
+        assert_eq!(
+            judge_notice(&notice(ALERTS_TOPIC, vec![9; 40])),
+            Verdict::Reject
+        );
+        let safety = Alert::Safety {
+            station: "station-3".into(),
+            what: "EstopPressed".into(),
+        };
+        assert_eq!(
+            judge_notice(&notice(ALERTS_TOPIC, enc(&safety))),
+            Verdict::Accept
+        );
+        let info = Info {
+            name: "station-3".into(),
+            role: "node".into(),
+            height: 7,
+            tip: Hash::ZERO,
+        };
+        assert_eq!(
+            judge_notice(&notice(
+                INFO_TOPIC,
+                smart_ledger::codec::encode_plain(&info)
+            )),
+            Verdict::Accept
+        );
+        assert_eq!(
+            judge_notice(&notice("smart/other/1", vec![])),
+            Verdict::Ignore
+        );
     }
 
     #[test]

@@ -109,13 +109,19 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     tokio::spawn(serve(hub.clone(), handle.clone(), inbound));
     tokio::spawn(refresh_allow_list(hub.clone(), handle.clone()));
     tokio::spawn(publish_certified(hub.clone(), handle.clone()));
-    // Hubs get blocks through Raft: other hubs' gossip is acknowledged, not used.
+    // Hubs get blocks through Raft; alerts and status are checked and logged.
     let h = handle.clone();
     tokio::spawn(async move {
         while let Some(m) = gossip.recv().await {
-            h.validate(m.id, m.source, p2p::Verdict::Ignore).await;
+            let verdict = p2p::judge_notice(&m);
+            h.validate(m.id, m.source, verdict).await;
         }
     });
+    tokio::spawn(broadcast_notices(
+        hub.clone(),
+        handle.clone(),
+        genesis.name_of(&me).unwrap_or("hub").to_string(),
+    ));
     if let Some(addr) = opts.metrics {
         let probe_hub = hub.clone();
         let bound = crate::metrics::serve(addr, move || {
@@ -224,6 +230,44 @@ pub(crate) async fn wait_for_shutdown() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Gossips this hub's status every few seconds and every new equivocation once.
+async fn broadcast_notices<T: smart_consensus::Transport>(
+    hub: Hub<T>,
+    handle: P2pHandle,
+    name: String,
+) {
+    let mut told = 0usize;
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (info, new_alerts) = {
+            let l = hub.ledger.lock().unwrap_or_else(|p| p.into_inner());
+            let info = p2p::Info {
+                name: name.clone(),
+                role: "hub".into(),
+                height: l.store.tip().height,
+                tip: l.store.tip().hash,
+            };
+            let alerts: Vec<p2p::Alert> = l
+                .equivocations
+                .iter()
+                .skip(told)
+                .cloned()
+                .map(|e| p2p::Alert::Equivocation(Box::new(e)))
+                .collect();
+            (info, alerts)
+        };
+        handle
+            .publish(p2p::INFO_TOPIC, smart_ledger::codec::encode_plain(&info))
+            .await;
+        for a in new_alerts {
+            told += 1;
+            handle
+                .publish(p2p::ALERTS_TOPIC, smart_ledger::codec::encode_plain(&a))
+                .await;
+        }
     }
 }
 

@@ -378,6 +378,26 @@ pub async fn run(
         .unwrap_or_else(|| key.id().short());
     let mut controller = crate::station_io::Controller::new(station_io()?, &name);
     let r = replica.clone();
+    let alert_handle = handle.clone();
+    // InfoBroadcast: this station's status every few seconds.
+    let (info_r, info_h, info_name) = (replica.clone(), handle.clone(), name.clone());
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let info = {
+                let st = lock(&info_r);
+                p2p::Info {
+                    name: info_name.clone(),
+                    role: "node".into(),
+                    height: st.height(),
+                    tip: st.replica.store.tip().hash,
+                }
+            };
+            info_h
+                .publish(p2p::INFO_TOPIC, smart_ledger::codec::encode_plain(&info))
+                .await;
+        }
+    });
     tokio::spawn(async move {
         let mut seq = 0u64;
         loop {
@@ -392,6 +412,13 @@ pub async fn run(
                         seq += 1;
                         let text = format!("Safety alert at {name}: {e:?}");
                         tracing::warn!("{text}");
+                        let alert = p2p::Alert::Safety {
+                            station: name.clone(),
+                            what: format!("{e:?}"),
+                        };
+                        alert_handle
+                            .publish(p2p::ALERTS_TOPIC, smart_ledger::codec::encode_plain(&alert))
+                            .await;
                         let body = smart_ledger::TxBody {
                             chain_id,
                             author: key.id(),
@@ -442,6 +469,11 @@ pub async fn run(
             _ = &mut stop => break,
             msg = gossip.recv() => {
                 let Some(msg) = msg else { break };
+                if msg.topic != p2p::BLOCKS_TOPIC {
+                    let verdict = p2p::judge_notice(&msg);
+                    handle.validate(msg.id, msg.source, verdict).await;
+                    continue;
+                }
                 let verdict = match CertifiedBlock::decode(&msg.data) {
                     Err(e) => {
                         tracing::warn!(peer = %msg.source, error = %e, "undecodable block gossip");
