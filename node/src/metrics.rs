@@ -35,6 +35,10 @@ pub struct Snapshot {
     pub equivocations: u64,
     /// Signatures over headers that differ from this hub's.
     pub conflicts: u64,
+    /// Station: actions decided offline, waiting for a hub.
+    pub outbox_pending: u64,
+    /// Station: offline decisions the ledger overturned.
+    pub overturned: u64,
 }
 
 /// The peer's metrics.
@@ -49,6 +53,8 @@ pub struct Metrics {
     voters: Gauge,
     equivocations: Gauge,
     conflicts: Gauge,
+    outbox_pending: Gauge,
+    overturned: Gauge,
 }
 
 impl Metrics {
@@ -63,6 +69,8 @@ impl Metrics {
         let voters = Gauge::default();
         let equivocations = Gauge::default();
         let conflicts = Gauge::default();
+        let outbox_pending = Gauge::default();
+        let overturned = Gauge::default();
         registry.register("ledger_height", "Height of the last block", height.clone());
         registry.register("ledger_txs", "Txs in the ledger", txs.clone());
         registry.register(
@@ -87,6 +95,16 @@ impl Metrics {
             "Hub signatures over headers that differ from ours",
             conflicts.clone(),
         );
+        registry.register(
+            "outbox_pending",
+            "Station actions decided offline, waiting for a hub",
+            outbox_pending.clone(),
+        );
+        registry.register(
+            "outbox_overturned",
+            "Station decisions the ledger overturned",
+            overturned.clone(),
+        );
         Metrics {
             registry,
             height,
@@ -97,6 +115,8 @@ impl Metrics {
             voters,
             equivocations,
             conflicts,
+            outbox_pending,
+            overturned,
         }
     }
 
@@ -110,6 +130,8 @@ impl Metrics {
         self.voters.set(i(s.voters));
         self.equivocations.set(i(s.equivocations));
         self.conflicts.set(i(s.conflicts));
+        self.outbox_pending.set(i(s.outbox_pending));
+        self.overturned.set(i(s.overturned));
     }
 
     fn render(&self) -> String {

@@ -64,6 +64,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
             genesis,
             opts.listen.clone(),
             opts.bootstrap.clone(),
+            opts.metrics,
         )
         .await;
     }
@@ -137,6 +138,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
                 voters: m.membership_config.membership().voter_ids().count() as u64,
                 equivocations: l.equivocations.len() as u64,
                 conflicts: l.conflicts.len() as u64,
+                ..Default::default()
             }
         })
         .await

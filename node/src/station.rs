@@ -312,6 +312,7 @@ pub async fn run(
     genesis: Genesis,
     listen: Multiaddr,
     bootstrap: Vec<Multiaddr>,
+    metrics: Option<std::net::SocketAddr>,
 ) -> Result<()> {
     let replica = Arc::new(Mutex::new(Station::open(data, &genesis)?));
     let allowed: Vec<PeerId> = genesis
@@ -330,6 +331,24 @@ pub async fn run(
         .context("not listening")?
         .with(libp2p::multiaddr::Protocol::P2p(handle.local));
     crate::run::announce(&format!("listening {my_addr}"));
+    if let Some(addr) = metrics {
+        let probe = replica.clone();
+        let bound = crate::metrics::serve(addr, move || {
+            let st = lock(&probe);
+            crate::metrics::Snapshot {
+                height: st.height(),
+                txs: st.replica.store.tip().acc.size(),
+                certified: st.height(),
+                leader_known: true,
+                outbox_pending: st.outbox.pending().map(|p| p.len() as u64).unwrap_or(0),
+                overturned: st.outbox.overturned().map(|o| o.len() as u64).unwrap_or(0),
+                ..Default::default()
+            }
+        })
+        .await
+        .with_context(|| format!("serving metrics on {addr}"))?;
+        crate::run::announce(&format!("metrics http://{bound}/metrics"));
+    }
     for addr in &bootstrap {
         handle.dial(addr.clone()).await;
     }

@@ -571,6 +571,12 @@ async fn an_admin_adds_a_fourth_hub_process_and_removes_it() {
 }
 
 fn spawn_station(dir: &Path, hubs: &[Multiaddr]) -> (Child, Multiaddr) {
+    let (child, addr, _) = spawn_station_with_metrics(dir, hubs);
+    (child, addr)
+}
+
+/// A station process, its address and its metrics address.
+fn spawn_station_with_metrics(dir: &Path, hubs: &[Multiaddr]) -> (Child, Multiaddr, String) {
     let mut child = smart()
         .args([
             "run",
@@ -578,6 +584,8 @@ fn spawn_station(dir: &Path, hubs: &[Multiaddr]) -> (Child, Multiaddr) {
             s(dir),
             "--listen",
             "/ip4/127.0.0.1/tcp/0",
+            "--metrics",
+            "127.0.0.1:0",
             "--bootstrap",
         ])
         .args(hubs.iter().map(|a| a.to_string()))
@@ -585,17 +593,24 @@ fn spawn_station(dir: &Path, hubs: &[Multiaddr]) -> (Child, Multiaddr) {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn station");
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("listening");
+    reader.read_line(&mut line).expect("listening");
     let addr = line
         .trim()
         .strip_prefix("listening ")
         .expect("listening")
         .parse()
         .expect("multiaddr");
-    (child, addr)
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("metrics");
+    let metrics = line
+        .trim()
+        .strip_prefix("metrics http://")
+        .and_then(|a| a.strip_suffix("/metrics"))
+        .expect("metrics address")
+        .to_string();
+    (child, addr, metrics)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -692,7 +707,8 @@ async fn a_station_keeps_deciding_with_every_hub_down_and_hands_off_later() {
 
     // Every hub goes down. The station comes back alone and keeps deciding.
     net.terminate_all();
-    let (mut station, station_addr2) = spawn_station(&station_dir, &hubs);
+    let (mut station, station_addr2, station_metrics) =
+        spawn_station_with_metrics(&station_dir, &hubs);
     let _ = station_addr;
     let client = Client::connect(&net.admin, station_addr2.clone())
         .await
@@ -714,6 +730,7 @@ async fn a_station_keeps_deciding_with_every_hub_down_and_hands_off_later() {
         "{receipts:?}"
     );
     drop(client);
+    assert_eq!(scrape(&station_metrics, "smart_outbox_pending"), Some(11));
     // The outbox survives a restart of the station.
     stop(&mut station);
     let pending = smart_node::outbox::Outbox::open(&station_dir)
