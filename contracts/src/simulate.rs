@@ -232,13 +232,7 @@ pub fn run(
     for (name, roles) in &history.actors {
         state.identities.insert(
             actor_key(name).id(),
-            Identity {
-                name: name.clone(),
-                roles: roles.iter().copied().collect(),
-                active: true,
-                organisation: None,
-                rotated_to: None,
-            },
+            Identity::new(name.clone(), roles.iter().copied()),
         );
     }
     install_active(&mut state, contract, yaml);

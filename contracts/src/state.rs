@@ -71,6 +71,19 @@ pub struct Identity {
     pub rotated_to: Option<SmartId>,
 }
 
+impl Identity {
+    /// An active identity with these roles (no organisation, never rotated).
+    pub fn new(name: impl Into<String>, roles: impl IntoIterator<Item = Role>) -> Identity {
+        Identity {
+            name: name.into(),
+            roles: roles.into_iter().collect(),
+            active: true,
+            organisation: None,
+            rotated_to: None,
+        }
+    }
+}
+
 /// A token held by an identity.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {
@@ -310,28 +323,14 @@ impl State {
             ..State::default()
         };
         for p in &genesis.peers {
-            state.identities.insert(
-                p.id,
-                Identity {
-                    name: p.name.clone(),
-                    roles: BTreeSet::new(),
-                    active: true,
-                    organisation: None,
-                    rotated_to: None,
-                },
-            );
+            state
+                .identities
+                .insert(p.id, Identity::new(p.name.clone(), []));
         }
         for m in &genesis.members {
-            state.identities.insert(
-                m.id,
-                Identity {
-                    name: m.name.clone(),
-                    roles: m.roles.iter().copied().collect(),
-                    active: true,
-                    organisation: None,
-                    rotated_to: None,
-                },
-            );
+            state
+                .identities
+                .insert(m.id, Identity::new(m.name.clone(), m.roles.iter().copied()));
         }
         state
     }

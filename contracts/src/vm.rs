@@ -304,13 +304,10 @@ fn change_hubs(
                     format!("{} was deactivated", hub.short()),
                 ));
             }
-            state.identities.entry(*hub).or_insert_with(|| Identity {
-                name: format!("hub-{}", hub.short()),
-                roles: BTreeSet::new(),
-                active: true,
-                organisation: None,
-                rotated_to: None,
-            });
+            state
+                .identities
+                .entry(*hub)
+                .or_insert_with(|| Identity::new(format!("hub-{}", hub.short()), []));
             state.hubs.insert(*hub, addr.clone());
         }
         smart_ledger::membership::HubChange::Remove { hub } => {
@@ -489,11 +486,8 @@ fn register_identity(
     state.identities.insert(
         id,
         Identity {
-            name,
-            roles: roles.into_iter().collect(),
-            active: true,
             organisation,
-            rotated_to: None,
+            ..Identity::new(name, roles)
         },
     );
     Ok(())

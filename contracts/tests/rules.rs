@@ -607,15 +607,7 @@ fn the_delivery_window_closes_on_ledger_time() {
     let mut s = Shop::po_ready();
     s.run_until("client-approval");
     // 240 hours after assignment (day 2, ~07:xx). Any tx past the deadline closes it.
-    s.now = at(12, 9);
-    let applied = s.act(
-        "admin",
-        Action::RegisterEquipment {
-            id: "spare".into(),
-            description: "x".into(),
-            calibration_due: timestamp_of(2027, 1, 1, 0, 0),
-        },
-    );
+    let applied = s.pass_time(at(12, 9), "spare");
     let causes: Vec<&str> = applied.effects.iter().map(|f| f.cause.as_str()).collect();
     assert!(
         causes.contains(&"event delivery_window_closed"),
@@ -637,15 +629,7 @@ fn the_delivery_window_closes_on_ledger_time() {
             .all(|p| p.kind == PaymentKind::Payout)
     );
     // It fires once.
-    s.now = at(20, 0);
-    let again = s.act(
-        "admin",
-        Action::RegisterEquipment {
-            id: "spare-2".into(),
-            description: "x".into(),
-            calibration_due: timestamp_of(2027, 1, 1, 0, 0),
-        },
-    );
+    let again = s.pass_time(at(20, 0), "spare-2");
     assert!(again.effects.is_empty());
 }
 
@@ -653,15 +637,7 @@ fn the_delivery_window_closes_on_ledger_time() {
 fn a_job_completed_in_time_never_fires_the_window() {
     let mut s = Shop::po_ready();
     s.run_until("none");
-    s.now = at(25, 0);
-    let applied = s.act(
-        "admin",
-        Action::RegisterEquipment {
-            id: "spare".into(),
-            description: "x".into(),
-            calibration_due: timestamp_of(2027, 1, 1, 0, 0),
-        },
-    );
+    let applied = s.pass_time(at(25, 0), "spare");
     assert!(applied.effects.is_empty());
     assert!(s.state.deadlines.is_empty());
 }

@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     let mut state = State::default();
     state.identities.insert(
         admin,
-        smart_contracts::state::Identity { name: "admin".into(), roles: [Role::Admin].into_iter().collect(), active: true, organisation: None, rotated_to: None },
+        smart_contracts::state::Identity::new("admin", [Role::Admin]),
     );
     let kind = TxKind::ALL[k as usize % TxKind::ALL.len()];
     let _ = apply(&mut state, &TxInput { author: admin, kind, payload, time: Timestamp(1_790_000_000_000) });

@@ -294,16 +294,8 @@ pub(crate) fn vm(jobs: usize, runs: usize) -> Result<ExitCode> {
         ("client", Role::Client),
     ];
     for (name, role) in people {
-        base.identities.insert(
-            actor_key(name).id(),
-            Identity {
-                name: name.into(),
-                roles: [role].into_iter().collect(),
-                active: true,
-                organisation: None,
-                rotated_to: None,
-            },
-        );
+        base.identities
+            .insert(actor_key(name).id(), Identity::new(name, [role]));
     }
     install_active(&mut base, &contract, PO_EXAMPLE);
     let id = |n: &str| actor_key(n).id();

@@ -44,16 +44,9 @@ impl Shop {
             ("acme", Role::Client),
             ("globex", Role::Client),
         ] {
-            state.identities.insert(
-                id(name),
-                Identity {
-                    name: name.into(),
-                    roles: [role].into_iter().collect(),
-                    active: true,
-                    organisation: None,
-                    rotated_to: None,
-                },
-            );
+            state
+                .identities
+                .insert(id(name), Identity::new(name, [role]));
         }
         Shop {
             state,
@@ -246,6 +239,20 @@ impl Shop {
                 measurements: m,
             },
             code,
+        )
+    }
+
+    /// Lets ledger time reach `at`: any tx carries it (a spare equipment
+    /// registration here); returns what fired.
+    pub fn pass_time(&mut self, at: Timestamp, spare: &str) -> Applied {
+        self.now = at;
+        self.act(
+            "admin",
+            Action::RegisterEquipment {
+                id: spare.into(),
+                description: "x".into(),
+                calibration_due: timestamp_of(2027, 1, 1, 0, 0),
+            },
         )
     }
 
