@@ -104,7 +104,9 @@ pub struct Hub<T: Transport> {
     submissions: mpsc::Sender<Submission>,
     transport: T,
     stop: watch::Sender<bool>,
-    certified: Arc<std::sync::atomic::AtomicU64>,
+    /// Height up to which every certificate is final; moved forward as soon
+    /// as a signature completes a majority.
+    certified: Arc<watch::Sender<u64>>,
 }
 
 impl<T: Transport> std::fmt::Debug for Hub<T> {
@@ -164,7 +166,7 @@ impl<T: Transport> Hub<T> {
         .map_err(|e| HubError::Raft(e.to_string()))?;
         let (submissions, queue) = mpsc::channel(config.queue);
         let (stop, _) = watch::channel(false);
-        let certified = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let certified = Arc::new(watch::channel(0).0);
         let hub = Hub {
             id,
             peer,
@@ -250,10 +252,22 @@ impl<T: Transport> Hub<T> {
 
     /// Another hub's header signature.
     pub fn receive_signature(&self, signed: SignedHeader) -> Result<(), String> {
-        self.ledger
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .add_signature(signed)
+        let mut l = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+        let added = l.add_signature(signed);
+        self.advance_certified(&l);
+        added
+    }
+
+    /// Moves the certified height over every block that is final now.
+    fn advance_certified(&self, l: &Ledger) {
+        let start = *self.certified.borrow();
+        let mut h = start;
+        while h < l.store.tip().height && l.is_final(h + 1) {
+            h += 1;
+        }
+        if h > start {
+            self.certified.send_replace(h);
+        }
     }
 
     /// Blocks with certificates, for a hub or node catching up.
@@ -350,7 +364,12 @@ impl<T: Transport> Hub<T> {
 
     /// The height up to which every certificate this hub holds is final.
     pub fn certified_height(&self) -> u64 {
-        self.certified.load(std::sync::atomic::Ordering::Relaxed)
+        *self.certified.borrow()
+    }
+
+    /// Watches the certified height (see [`Hub::certified_height`]).
+    pub fn watch_certified(&self) -> watch::Receiver<u64> {
+        self.certified.subscribe()
     }
 
     /// Stops Raft and the hub's tasks; the stores close when the last task ends.
@@ -377,20 +396,15 @@ impl<T: Transport> Hub<T> {
     /// they were sent) until every certificate it holds is final.
     async fn certificate_repair(self) {
         let stop = self.stop.subscribe();
-        let mut cursor = 1u64;
         loop {
             tokio::select! {
                 _ = Self::stopped(stop.clone()) => return,
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {}
             }
-            let tip = {
+            let (cursor, tip) = {
                 let l = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
-                while cursor <= l.store.tip().height && l.is_final(cursor) {
-                    cursor += 1;
-                }
-                self.certified
-                    .store(cursor - 1, std::sync::atomic::Ordering::Relaxed);
-                l.store.tip().height
+                self.advance_certified(&l);
+                (self.certified_height() + 1, l.store.tip().height)
             };
             if cursor > tip {
                 continue;
@@ -523,6 +537,9 @@ impl<T: Transport> Hub<T> {
                 _ = Self::stopped(stop.clone()) => return,
                 s = signed.recv() => match s { Some(s) => s, None => return },
             };
+            // Our own signature may be the one that completes a majority
+            // (the others' arrived first and were buffered).
+            self.advance_certified(&self.ledger.lock().unwrap_or_else(|p| p.into_inner()));
             let members: Vec<(u64, HubNode)> = {
                 let m = self.raft.metrics().borrow().membership_config.clone();
                 m.nodes()

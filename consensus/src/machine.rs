@@ -219,26 +219,11 @@ impl Ledger {
         }
     }
 
-    /// Blocks `from..=to` with certificates, for a hub catching up.
+    /// Blocks `from..=to` with certificates, for a peer catching up.
     pub fn blocks(&self, from: u64, to: u64) -> Result<Vec<(Block, BlockCert)>, String> {
-        let to = to
-            .min(self.store.tip().height)
-            .min(from.saturating_add(255));
-        let mut out = Vec::new();
-        for h in from.max(1)..=to {
-            let block = self
-                .store
-                .block(h)
-                .map_err(|e| e.to_string())?
-                .ok_or("missing block")?;
-            let cert = self
-                .store
-                .cert(h)
-                .map_err(|e| e.to_string())?
-                .ok_or("missing certificate")?;
-            out.push((block, cert));
-        }
-        Ok(out)
+        self.store
+            .certified_range(from, to)
+            .map_err(|e| e.to_string())
     }
 
     fn applied_records(&self, state_bytes: &[u8]) -> [(&'static str, Vec<u8>); 2] {

@@ -143,7 +143,40 @@ pub trait BlockStore {
     fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError>;
     /// The ledger root at tree size `size` (≤ the tip's size).
     fn root_at(&self, size: u64) -> Result<Hash, StoreError>;
+
+    /// Certified blocks `from..=to` for a peer catching up, cut short so one
+    /// answer stays small: at most [`RANGE_MAX_BLOCKS`] blocks and, after the
+    /// first block, at most [`RANGE_MAX_TXS`] txs. Stops at the tip.
+    fn certified_range(&self, from: u64, to: u64) -> Result<Vec<(Block, BlockCert)>, StoreError> {
+        let to = to
+            .min(self.tip().height)
+            .min(from.saturating_add(RANGE_MAX_BLOCKS - 1));
+        let mut out = Vec::new();
+        let mut txs = 0usize;
+        for height in from.max(1)..=to {
+            let missing = |what: &str| StoreError::Corrupt {
+                what: format!("{what} {height}"),
+                reason: "missing below the tip".into(),
+            };
+            let block = self.block(height)?.ok_or_else(|| missing("block"))?;
+            let cert = self
+                .cert(height)?
+                .ok_or_else(|| missing("certificate of block"))?;
+            txs += block.txs.len();
+            if !out.is_empty() && txs > RANGE_MAX_TXS {
+                break;
+            }
+            out.push((block, cert));
+        }
+        Ok(out)
+    }
 }
+
+/// Most blocks in one [`BlockStore::certified_range`] answer.
+pub const RANGE_MAX_BLOCKS: u64 = 256;
+/// Most txs in one [`BlockStore::certified_range`] answer (about 4 MB of
+/// typical txs), so a catch-up answer never approaches the RPC size limit.
+pub const RANGE_MAX_TXS: usize = 8192;
 
 /// The redb implementation of [`BlockStore`].
 #[derive(Debug)]
@@ -186,6 +219,11 @@ fn merkle_key(level: u32, index: u64) -> u64 {
     (u64::from(level) << 58) | index
 }
 
+/// redb's page cache. Its default (1 GiB) lets a node that catches up a
+/// large ledger grow to hundreds of MB; a station runs on a Raspberry Pi.
+/// Reads the store serves (catch-up ranges, proofs) are mostly recent blocks.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 impl RedbStore {
     /// The file name of the store inside a peer's data folder.
     pub const FILE_NAME: &'static str = "ledger.redb";
@@ -193,7 +231,10 @@ impl RedbStore {
     /// Opens the store at `path`, creating it with `genesis` if it is new.
     /// An existing store must hold the same chain.
     pub fn open_or_create(path: &Path, genesis: &Genesis) -> Result<RedbStore, StoreError> {
-        let db = Database::create(path).map_err(|e| db_err(path, e))?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| db_err(path, e))?;
         let existing = read_meta(&db, path, META_GENESIS)?;
         match existing {
             Some(bytes) => {
@@ -232,7 +273,10 @@ impl RedbStore {
         if !path.exists() {
             return Err(StoreError::Uninitialised(path.to_path_buf()));
         }
-        let db = Database::open(path).map_err(|e| db_err(path, e))?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .open(path)
+            .map_err(|e| db_err(path, e))?;
         RedbStore::from_db(db, path)
     }
 

@@ -228,6 +228,28 @@ pub(crate) enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Commit → applied on every station node (gossip), and a stopped node's
+    /// catch-up, through real hub and station processes.
+    Gossip {
+        /// Hub processes.
+        #[arg(long, default_value_t = 3)]
+        hubs: usize,
+        /// Station node processes.
+        #[arg(long, default_value_t = 6)]
+        nodes: usize,
+        /// Offered load (tx/s, one tx per submission).
+        #[arg(long, default_value_t = 500)]
+        rate: u64,
+        /// Seconds of load.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Blocks committed while one node is stopped (0 skips the catch-up).
+        #[arg(long, default_value_t = 10_000)]
+        catch_up_blocks: u64,
+        /// Print JSON only.
+        #[arg(long)]
+        json: bool,
+    },
     /// Contract VM apply throughput on the SmartClientPO example (one core).
     Vm {
         /// Jobs per run (each is a full PO history).
@@ -283,6 +305,23 @@ pub fn main() -> ExitCode {
                 txs,
                 per_request,
                 offered,
+                json,
+            ))
+        }),
+        Command::Bench(BenchCommand::Gossip {
+            hubs,
+            nodes,
+            rate,
+            seconds,
+            catch_up_blocks,
+            json,
+        }) => runtime().and_then(|rt| {
+            rt.block_on(crate::bench::gossip(
+                hubs,
+                nodes,
+                rate,
+                seconds,
+                catch_up_blocks,
                 json,
             ))
         }),

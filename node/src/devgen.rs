@@ -13,9 +13,10 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use smart_ledger::store::{BlockStore, RedbStore};
 use smart_ledger::{
-    Block, BlockCert, Bytes, Genesis, Keypair, Outcome, PeerRole, SignedTx, Timestamp, TxBody,
-    TxKind,
+    Block, BlockCert, Bytes, Genesis, Keypair, PeerRole, SignedTx, Timestamp, TxBody, TxKind,
 };
+
+use smart_contracts::State;
 
 use crate::folders::find_key;
 
@@ -88,22 +89,41 @@ pub(crate) fn sign_txs(
         .collect()
 }
 
-/// Builds, certifies and durably appends one block of `txs`.
+/// The contract state stored with each block, under the key every peer
+/// reads (hubs and stations alike), so a dev ledger opens like a real one.
+const RECORD_STATE: &str = "contract_state";
+
+/// The contract state at the tip of a dev ledger's store.
+pub(crate) fn tip_state(store: &RedbStore) -> Result<State> {
+    Ok(match store.app_record(RECORD_STATE)? {
+        Some(b) => smart_ledger::codec::decode_versioned("contract state", &b, usize::MAX)?,
+        None if store.tip().height == 0 => State::from_genesis(store.genesis()),
+        None => {
+            bail!("this store has blocks but no contract state; it was not made by this version")
+        }
+    })
+}
+
+/// Runs `txs` through the contract VM (outcomes and state root are the
+/// real ones, so every replica re-computes the same block), certifies it
+/// with every hub key and durably appends it with the state.
 pub(crate) fn append_block(
     store: &mut RedbStore,
     signers: &DevSigners,
+    state: &mut State,
     txs: Vec<SignedTx>,
 ) -> Result<Block> {
     let tip = store.tip().clone();
-    let outcomes = vec![Outcome::Accepted; txs.len()];
-    let state_root = smart_ledger::Hash::of_parts(&[b"dev-state", &tip.hash.0]);
     let time = Timestamp(tip.time.0.max(1_790_000_000_000) + 1000);
+    let (outcomes, _) = smart_contracts::vm::apply_block(state, &txs, time);
+    let state_bytes = state.canonical_bytes();
+    let state_root = smart_ledger::Hash::of(&state_bytes);
     let block = tip.next_block(txs, outcomes, state_root, tip.height + 1, time);
     let mut cert = BlockCert::new(&block.header);
     for hub in &signers.hubs {
         cert.sign(hub);
     }
-    store.append(&block, Some(&cert))?;
+    store.append_with(&block, Some(&cert), &[(RECORD_STATE, &state_bytes)])?;
     Ok(block)
 }
 
@@ -132,12 +152,13 @@ pub(crate) fn generate(
     };
     let signers = DevSigners::load(&root, &genesis)?;
     let mut store = folder.open_store()?;
+    let mut state = tip_state(&store)?;
     let mut left = txs;
     let stdout = std::io::stdout();
     while left > 0 {
         let n = left.min(block_size as u64) as usize;
         let batch = sign_txs(&genesis, &signers, store.tip().acc.size(), n)?;
-        let block = append_block(&mut store, &signers, batch)?;
+        let block = append_block(&mut store, &signers, &mut state, batch)?;
         left -= n as u64;
         if print_durable {
             let mut out = stdout.lock();

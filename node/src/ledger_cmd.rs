@@ -1,6 +1,5 @@
 //! `smart ledger ...` and `smart proof verify`.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -71,17 +70,13 @@ pub(crate) fn verify(data: &Path, json: bool) -> Result<ExitCode> {
             return Ok(report_verify(json, Err(&failure)));
         }
     };
-    let bar = if !json && std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(store.tip().height);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "verifying {bar:40} {pos}/{len} blocks {per_sec} {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        Some(bar)
-    } else {
+    let bar = if json {
         None
+    } else {
+        crate::progress::bar(
+            store.tip().height,
+            "verifying {bar:40} {pos}/{len} blocks {per_sec} {eta}",
+        )
     };
     let result = audit::verify_ledger(&store, |done, _| {
         if let Some(b) = &bar {

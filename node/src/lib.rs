@@ -23,6 +23,7 @@ pub mod localnet;
 pub mod metrics;
 pub mod outbox;
 pub mod p2p;
+mod progress;
 pub mod run;
 pub mod station;
 pub mod station_io;

@@ -24,6 +24,8 @@ pub struct LocalHubs {
     /// Station nodes started with [`LocalHubs::start_stations`]: (name, address).
     pub stations: Vec<(String, Multiaddr)>,
     children: Vec<Child>,
+    /// Station processes, by index in `stations` (`None` while stopped).
+    station_children: Vec<Option<Child>>,
 }
 
 fn spawn_hub(exe: &Path, data: &Path, bootstrap: &[Multiaddr]) -> Result<(Child, Multiaddr)> {
@@ -75,6 +77,7 @@ impl LocalHubs {
             addrs: addrs.into_iter().flatten().collect(),
             stations: Vec::new(),
             children,
+            station_children: Vec::new(),
         })
     }
 
@@ -84,9 +87,30 @@ impl LocalHubs {
         for i in 1..=n {
             let name = format!("station-{i}");
             let (c, a) = spawn_hub(&exe, &self.dir.join(&name), &self.addrs)?;
-            self.children.push(c);
+            self.station_children.push(Some(c));
             self.stations.push((name, a));
         }
+        Ok(())
+    }
+
+    /// Stops station `i` (index in `stations`) with SIGTERM and waits for it.
+    pub fn stop_station(&mut self, i: usize) {
+        if let Some(mut c) = self.station_children.get_mut(i).and_then(Option::take) {
+            terminate(&mut c);
+        }
+    }
+
+    /// Starts station `i` again from its folder; its address is updated.
+    pub fn restart_station(&mut self, i: usize) -> Result<()> {
+        self.stop_station(i);
+        let name = self.stations.get(i).context("no such station")?.0.clone();
+        let (c, a) = spawn_hub(
+            &std::env::current_exe()?,
+            &self.dir.join(&name),
+            &self.addrs,
+        )?;
+        self.station_children[i] = Some(c);
+        self.stations[i].1 = a;
         Ok(())
     }
 
@@ -120,21 +144,34 @@ impl LocalHubs {
 
     /// Stops every hub with SIGTERM and waits for it.
     pub fn stop(&mut self) {
-        for c in &mut self.children {
+        let mut all: Vec<Child> = self
+            .station_children
+            .iter_mut()
+            .filter_map(Option::take)
+            .collect();
+        all.append(&mut self.children);
+        for c in &all {
             let _ = Command::new("kill")
                 .args(["-TERM", &c.id().to_string()])
                 .status();
         }
-        for c in &mut self.children {
+        for mut c in all {
             let _ = c.wait();
         }
-        self.children.clear();
     }
+}
+
+fn terminate(c: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &c.id().to_string()])
+        .status();
+    let _ = c.wait();
 }
 
 impl Drop for LocalHubs {
     fn drop(&mut self) {
-        for c in &mut self.children {
+        let stations = self.station_children.iter_mut().filter_map(Option::as_mut);
+        for c in self.children.iter_mut().chain(stations) {
             let _ = c.kill();
             let _ = c.wait();
         }

@@ -208,6 +208,9 @@ pub struct Info {
     pub height: u64,
     /// Its tip hash.
     pub tip: Hash,
+    /// When it said so (ms since the Unix epoch); also makes each status a
+    /// distinct gossip message, so an unchanged tip is still announced.
+    pub at_ms: u64,
 }
 
 /// Largest alert or info message.
@@ -897,6 +900,7 @@ mod tests {
             role: "node".into(),
             height: 7,
             tip: Hash::ZERO,
+            at_ms: 1,
         };
         assert_eq!(
             judge_notice(&notice(

@@ -251,6 +251,7 @@ async fn broadcast_notices<T: smart_consensus::Transport>(
                 role: "hub".into(),
                 height: l.store.tip().height,
                 tip: l.store.tip().hash,
+                at_ms: crate::run::now_ms(),
             };
             let alerts: Vec<p2p::Alert> = l
                 .equivocations
@@ -276,8 +277,11 @@ async fn broadcast_notices<T: smart_consensus::Transport>(
 /// Gossips every block once its certificate is final.
 async fn publish_certified<T: smart_consensus::Transport>(hub: Hub<T>, handle: P2pHandle) {
     let mut published = hub.certified_height();
+    let mut certified_rx = hub.watch_certified();
     loop {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Woken as soon as a block becomes final; the timeout only guards
+        // against a missed wake-up.
+        let _ = tokio::time::timeout(Duration::from_secs(1), certified_rx.changed()).await;
         let certified = hub.certified_height();
         while published < certified {
             let next = published + 1;

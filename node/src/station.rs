@@ -168,6 +168,33 @@ impl Station {
         Ok(())
     }
 
+    /// Applies a fetched range: blocks after the tip are checked and applied
+    /// one by one without their own fsync, then made durable together (a
+    /// crash loses at most this range, which is fetched again). Returns the
+    /// txs applied; stops at the first refused block.
+    fn apply_range(&mut self, range: Vec<(Block, BlockCert)>) -> (u64, Result<(), String>) {
+        let mut txs = 0u64;
+        self.replica.store.set_deferred_durability(true);
+        let mut result = Ok(());
+        for (block, cert) in range {
+            if block.header.height <= self.height() {
+                continue;
+            }
+            let n = block.txs.len() as u64;
+            if let Err(e) = self.replica.apply(&CertifiedBlock { block, cert }) {
+                result = Err(e);
+                break;
+            }
+            txs += n;
+        }
+        self.replica.store.set_deferred_durability(false);
+        if let Err(e) = self.replica.store.flush() {
+            result = result.and(Err(format!("making the fetched blocks durable: {e}")));
+        }
+        self.refresh();
+        (txs, result)
+    }
+
     /// Rebuilds the provisional state: confirmed state + pending actions not yet in the ledger.
     fn refresh(&mut self) {
         let mut state = self.replica.state.clone();
@@ -377,9 +404,12 @@ pub async fn run(
                         node_id: 0,
                         certified: rep.height(),
                     }),
-                    Request::Blocks { from, to } => blocks(&rep.replica.store, from, to)
+                    Request::Blocks { from, to } => rep
+                        .replica
+                        .store
+                        .certified_range(from, to)
                         .map(Response::Blocks)
-                        .unwrap_or_else(Response::Refused),
+                        .unwrap_or_else(|e| Response::Refused(e.to_string())),
                     _ => Response::Refused("station nodes answer Status and Blocks only".into()),
                 }
             };
@@ -410,6 +440,7 @@ pub async fn run(
                     role: "node".into(),
                     height: st.height(),
                     tip: st.replica.store.tip().hash,
+                    at_ms: crate::run::now_ms(),
                 }
             };
             info_h
@@ -546,23 +577,6 @@ fn station_io() -> Result<Box<dyn crate::station_io::StationIo>> {
     }
 }
 
-fn blocks(store: &RedbStore, from: u64, to: u64) -> Result<Vec<(Block, BlockCert)>, String> {
-    let to = to.min(store.tip().height).min(from.saturating_add(255));
-    (from.max(1)..=to)
-        .map(|h| {
-            let b = store
-                .block(h)
-                .map_err(|e| e.to_string())?
-                .ok_or("missing block")?;
-            let c = store
-                .cert(h)
-                .map_err(|e| e.to_string())?
-                .ok_or("missing certificate")?;
-            Ok((b, c))
-        })
-        .collect()
-}
-
 /// Sends the outbox to the first hub that answers; settles what is final.
 async fn hand_off(
     station: &Arc<Mutex<Station>>,
@@ -600,6 +614,10 @@ async fn hand_off(
     }
 }
 
+/// A catch-up longer than this many blocks draws a progress bar (on a
+/// terminal) and logs its rate.
+const CATCH_UP_BAR_BLOCKS: u64 = 64;
+
 async fn catch_up(
     replica: &Arc<Mutex<Station>>,
     handle: &P2pHandle,
@@ -612,9 +630,40 @@ async fn catch_up(
         else {
             continue;
         };
+        let first = lock(replica).height();
+        let started = std::time::Instant::now();
+        let bar = if status.height > first + CATCH_UP_BAR_BLOCKS {
+            tracing::info!(%peer, from = first, to = status.height, "catching up");
+            crate::progress::bar(
+                status.height - first,
+                "catching up {bar:40} {pos}/{len} blocks {per_sec} {eta}",
+            )
+        } else {
+            None
+        };
+        let mut txs = 0u64;
         loop {
             let mine = lock(replica).height();
+            if let Some(b) = &bar {
+                b.set_position(mine - first);
+            }
             if status.height <= mine {
+                if let Some(b) = &bar {
+                    b.finish_and_clear();
+                }
+                let secs = started.elapsed().as_secs_f64().max(1e-6);
+                let blocks = mine - first;
+                if blocks > CATCH_UP_BAR_BLOCKS {
+                    tracing::info!(
+                        blocks,
+                        txs,
+                        seconds = secs,
+                        blocks_per_s = blocks as f64 / secs,
+                        tx_per_s = txs as f64 / secs,
+                        "caught up"
+                    );
+                    crate::progress::release_free_memory();
+                }
                 return;
             }
             let Ok(Response::Blocks(range)) = handle
@@ -633,17 +682,11 @@ async fn catch_up(
             if range.is_empty() {
                 break;
             }
-            let mut rep = lock(replica);
-            for (block, cert) in range {
-                if block.header.height <= rep.height() {
-                    continue;
-                }
-                let height = block.header.height;
-                if let Err(e) = rep.apply(&CertifiedBlock { block, cert }) {
-                    tracing::error!(%peer, error = %e, "refused a fetched block");
-                    return;
-                }
-                tracing::debug!(height, "block applied from catch-up");
+            let (applied, result) = lock(replica).apply_range(range);
+            txs += applied;
+            if let Err(e) = result {
+                tracing::error!(%peer, error = %e, "refused a fetched block");
+                return;
             }
         }
     }

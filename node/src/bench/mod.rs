@@ -12,6 +12,9 @@ use smart_ledger::{
 
 use crate::devgen::{self, DevSigners};
 
+mod gossip;
+pub(crate) use gossip::gossip;
+
 /// Txs per block in the append and verify measurements.
 const BLOCK_TXS: usize = 256;
 
@@ -150,9 +153,10 @@ pub(crate) fn ledger(json: bool, txs: usize, runs: usize) -> Result<ExitCode> {
         let blocks: Vec<Vec<SignedTx>> =
             signed.chunks(BLOCK_TXS).map(<[SignedTx]>::to_vec).collect();
         let n_blocks = blocks.len();
+        let mut state = devgen::tip_state(&store)?;
         let t = Instant::now();
         for b in blocks {
-            devgen::append_block(&mut store, &signers, b)?;
+            devgen::append_block(&mut store, &signers, &mut state, b)?;
         }
         s.append.push(per_second(txs, t));
         s.blocks.push(per_second(n_blocks, t));
@@ -260,7 +264,7 @@ pub(crate) fn tempdir() -> Result<std::path::PathBuf> {
 }
 
 /// The SmartClientPO example, embedded so the bench needs no files.
-const PO_EXAMPLE: &str = include_str!("../../contracts/examples/smart-client-po.yaml");
+const PO_EXAMPLE: &str = include_str!("../../../contracts/examples/smart-client-po.yaml");
 
 #[derive(Debug, Serialize)]
 struct VmBench {
@@ -488,14 +492,37 @@ pub(crate) fn vm(jobs: usize, runs: usize) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A signed Alert tx with a 256-byte payload that reads like a furnace
+/// reading, sequence number `n`, by `author`.
+pub(crate) fn soak_reading_tx(
+    chain: smart_ledger::Hash,
+    author: &Keypair,
+    n: u64,
+) -> Result<smart_ledger::Bytes> {
+    use smart_ledger::{Bytes, TxBody, TxKind};
+    let mut payload = format!("furnace-3 soak reading {n}").into_bytes();
+    payload.resize(256, b' ');
+    let body = TxBody {
+        chain_id: chain,
+        author: author.id(),
+        kind: TxKind::Alert,
+        payload: Bytes(payload),
+        author_time: Timestamp(n),
+        location: None,
+        contract: None,
+        nonce: n,
+    };
+    Ok(Bytes(SignedTx::sign(body, author)?.encode()))
+}
+
 #[derive(Debug, Serialize)]
-struct Latency {
+pub(crate) struct Latency {
     p50_ms: f64,
     p99_ms: f64,
     max_ms: f64,
 }
 
-fn latency(mut samples: Vec<std::time::Duration>) -> Latency {
+pub(crate) fn latency(mut samples: Vec<std::time::Duration>) -> Latency {
     samples.sort();
     let at = |q: f64| {
         samples
@@ -537,7 +564,7 @@ pub(crate) async fn commit(
     json: bool,
 ) -> Result<ExitCode> {
     use smart_consensus::TxVerdict;
-    use smart_ledger::{Bytes, TxBody, TxKind};
+    use smart_ledger::Bytes;
     let dir = tempdir()?.join("net");
     let mut net = crate::localnet::LocalHubs::start(&dir, hubs, 0)?;
     let admin = Keypair::read_file(&dir.join("people/admin.key"))?;
@@ -547,21 +574,7 @@ pub(crate) async fn commit(
     if !json {
         eprintln!("{hubs} hubs up; signing {txs} txs");
     }
-    let sign = |n: u64| -> Result<Bytes> {
-        let mut payload = format!("furnace-3 soak reading {n}").into_bytes();
-        payload.resize(256, b' ');
-        let body = TxBody {
-            chain_id: chain,
-            author: admin.id(),
-            kind: TxKind::Alert,
-            payload: Bytes(payload),
-            author_time: Timestamp(n),
-            location: None,
-            contract: None,
-            nonce: n,
-        };
-        Ok(Bytes(SignedTx::sign(body, &admin)?.encode()))
-    };
+    let sign = |n: u64| soak_reading_tx(chain, &admin, n);
     let signed: Vec<Bytes> = (0..txs as u64).map(sign).collect::<Result<_>>()?;
     let conns = net.clients(&admin).await?;
 
