@@ -94,6 +94,31 @@ pub enum Action {
         /// Equipment id.
         id: String,
     },
+    // --- Client API credentials (Admin, Project Manager) ---
+    /// Issue an API credential to a client account. Only the hash of its
+    /// secret is recorded; the client holds the secret.
+    IssueApiCredential {
+        /// Credential id (unique; the public half of what the client presents).
+        id: String,
+        /// The client account it acts for.
+        client: SmartId,
+        /// blake3 of the secret half.
+        secret_hash: Hash,
+    },
+    /// Revoke an API credential (Admin, Project Manager, or its client).
+    RevokeApiCredential {
+        /// Credential id.
+        id: String,
+    },
+    /// A client's request relayed by the gateway: signed by a gateway peer,
+    /// judged as the client's own action. Only uploads and approvals exist:
+    /// nothing from outside can start, change or cancel a job.
+    ClientRequest {
+        /// The credential the client authenticated with.
+        credential: String,
+        /// What the client asked for.
+        request: ClientAction,
+    },
     // --- Documents (any active identity; a client only for its own jobs) ---
     /// File a document by content hash.
     FileDocument {
@@ -154,6 +179,63 @@ pub enum Action {
     },
 }
 
+/// What a client may ask for through the gateway (see [`Action::ClientRequest`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAction {
+    /// File an uploaded document (PO, certification, feedback, approval).
+    FileDocument {
+        /// blake3 of the document's bytes.
+        hash: Hash,
+        /// Its type.
+        doc_type: DocumentType,
+        /// The client's job it belongs to.
+        job: Option<String>,
+        /// Title.
+        title: String,
+    },
+    /// Complete a step the contract gives to the client (e.g. approve the report).
+    ApproveStep {
+        /// Job id.
+        job: String,
+        /// Step id.
+        step: String,
+    },
+}
+
+impl ClientAction {
+    /// The tx kind a request for this travels in.
+    pub fn kind(&self) -> TxKind {
+        match self {
+            ClientAction::FileDocument { .. } => TxKind::Document,
+            ClientAction::ApproveStep { .. } => TxKind::JobAction,
+        }
+    }
+
+    /// The same action as if the client had signed it.
+    pub fn into_action(self) -> Action {
+        match self {
+            ClientAction::FileDocument {
+                hash,
+                doc_type,
+                job,
+                title,
+            } => Action::FileDocument {
+                hash,
+                doc_type,
+                job,
+                title,
+            },
+            ClientAction::ApproveStep { job, step } => Action::CompleteStep {
+                job,
+                step,
+                station: None,
+                measurements: BTreeMap::new(),
+            },
+        }
+    }
+}
+
 /// Most bytes of an action payload.
 pub const MAX_ACTION_BYTES: usize = 256 * 1024;
 
@@ -164,7 +246,10 @@ impl Action {
             Action::RegisterIdentity { .. }
             | Action::SetRoles { .. }
             | Action::Deactivate { .. }
-            | Action::RotateKey { .. } => TxKind::Identity,
+            | Action::RotateKey { .. }
+            | Action::IssueApiCredential { .. }
+            | Action::RevokeApiCredential { .. } => TxKind::Identity,
+            Action::ClientRequest { request, .. } => request.kind(),
             Action::IssueToken { .. } | Action::RevokeToken { .. } => TxKind::Token,
             Action::RegisterEquipment { .. }
             | Action::Calibrate { .. }

@@ -67,6 +67,11 @@ pub enum RefusalCode {
     InvalidArgument = 28,
     /// The last active Admin cannot be removed.
     LastAdmin = 29,
+    /// A client request names no valid API credential (unknown, revoked, or
+    /// its client is no longer active).
+    BadCredential = 30,
+    /// A client request not signed by a gateway peer.
+    NotGateway = 31,
 }
 
 impl RefusalCode {

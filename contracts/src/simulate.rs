@@ -216,6 +216,7 @@ pub fn install_active(state: &mut State, contract: &Contract, yaml: &str) {
             contract: contract.clone(),
             status: VersionStatus::Active,
             proposed_by: actor_key("simulation").id(),
+            proposed_in: Hash::ZERO,
             approvals: BTreeMap::new(),
         },
     );
@@ -258,6 +259,7 @@ pub fn run(
                 kind: e.action.kind(),
                 payload: &payload,
                 time,
+                tx_hash: smart_ledger::Hash::ZERO,
             },
         );
         let action = serde_json::to_value(&e.action)

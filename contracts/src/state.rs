@@ -151,6 +151,8 @@ pub struct ContractVersion {
     pub status: VersionStatus,
     /// Who proposed it.
     pub proposed_by: SmartId,
+    /// The tx that proposed it.
+    pub proposed_in: Hash,
     /// Approvals: for each governance role, who approved in that role.
     pub approvals: BTreeMap<Role, SmartId>,
 }
@@ -202,6 +204,8 @@ pub struct Job {
     pub completed_at: Option<Timestamp>,
     /// Events fired so far.
     pub events: BTreeSet<Event>,
+    /// The tx that opened it.
+    pub opened_in: Hash,
 }
 
 /// What a payment is for.
@@ -309,6 +313,23 @@ pub struct State {
     pub governance: GovernancePolicy,
     /// The hub set and where each hub is reached (empty address: known to Raft from genesis).
     pub hubs: BTreeMap<SmartId, String>,
+    /// Gateway peers (from the genesis): the only authors of client requests.
+    pub gateways: BTreeSet<SmartId>,
+    /// Client API credentials by id.
+    pub credentials: BTreeMap<String, ApiCredential>,
+}
+
+/// A client's API credential. The secret itself is never in the ledger.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiCredential {
+    /// The client account it acts for.
+    pub client: SmartId,
+    /// blake3 of the secret.
+    pub secret_hash: Hash,
+    /// Ledger time of issue.
+    pub issued_at: Timestamp,
+    /// Ledger time of revocation, once revoked.
+    pub revoked_at: Option<Timestamp>,
 }
 
 impl State {
@@ -326,6 +347,9 @@ impl State {
             state
                 .identities
                 .insert(p.id, Identity::new(p.name.clone(), []));
+            if p.role == smart_ledger::PeerRole::Gateway {
+                state.gateways.insert(p.id);
+            }
         }
         for m in &genesis.members {
             state

@@ -15,8 +15,9 @@ use crate::action::Action;
 use crate::model::{Effect, Event, Step};
 use crate::refusal::{Refusal, RefusalCode as Code, format_date, format_time};
 use crate::state::{
-    ContractVersion, Document, Equipment, GovernancePolicy, Identity, Interlock, InvoiceRecord,
-    Job, JobStatus, PaymentKind, PaymentRecord, State, StepRecord, Token, TokenKind, VersionStatus,
+    ApiCredential, ContractVersion, Document, Equipment, GovernancePolicy, Identity, Interlock,
+    InvoiceRecord, Job, JobStatus, PaymentKind, PaymentRecord, State, StepRecord, Token, TokenKind,
+    VersionStatus,
 };
 use crate::validate::{is_valid_id, parse_token_requirement};
 
@@ -31,6 +32,8 @@ pub struct TxInput<'a> {
     pub payload: &'a [u8],
     /// Ledger time of the block that orders it (never the author's clock).
     pub time: Timestamp,
+    /// The tx's hash (records point back at the tx that made them).
+    pub tx_hash: Hash,
 }
 
 impl<'a> TxInput<'a> {
@@ -41,6 +44,7 @@ impl<'a> TxInput<'a> {
             kind: tx.body().kind,
             payload: &tx.body().payload.0,
             time,
+            tx_hash: tx.hash(),
         }
     }
 }
@@ -154,7 +158,124 @@ fn judge(state: &mut State, tx: &TxInput<'_>, fired: &mut Vec<Fired>) -> Result<
         roles: &roles,
         name: state.name_of(&author),
     };
+    perform(state, &actor, action, tx, fired)
+}
+
+/// Judges and applies one action by `actor`.
+fn perform(
+    state: &mut State,
+    actor: &Actor<'_>,
+    action: Action,
+    tx: &TxInput<'_>,
+    fired: &mut Vec<Fired>,
+) -> Result<(), Refusal> {
+    let actor = actor.clone();
     match action {
+        Action::IssueApiCredential {
+            id,
+            client,
+            secret_hash,
+        } => {
+            actor.require_any(
+                &[Role::Admin, Role::ProjectManager],
+                "issue an API credential",
+            )?;
+            check_id(&id, "credential id")?;
+            if state.credentials.contains_key(&id) {
+                return Err(Refusal::new(
+                    Code::AlreadyExists,
+                    format!("credential {id} already exists"),
+                ));
+            }
+            match state.active(&client) {
+                Some(i) if i.roles.contains(&Role::Client) => {}
+                _ => {
+                    return Err(Refusal::new(
+                        Code::UnknownIdentity,
+                        format!("{} is not an active client account", client.short()),
+                    ));
+                }
+            }
+            state.credentials.insert(
+                id,
+                ApiCredential {
+                    client,
+                    secret_hash,
+                    issued_at: tx.time,
+                    revoked_at: None,
+                },
+            );
+            Ok(())
+        }
+        Action::RevokeApiCredential { id } => {
+            let Some(c) = state.credentials.get_mut(&id) else {
+                return Err(Refusal::new(
+                    Code::BadCredential,
+                    format!("no credential {id}"),
+                ));
+            };
+            if c.client != actor.id {
+                actor.require_any(
+                    &[Role::Admin, Role::ProjectManager],
+                    "revoke another account's API credential",
+                )?;
+            }
+            if c.revoked_at.is_some() {
+                return Err(Refusal::new(
+                    Code::BadCredential,
+                    format!("credential {id} is already revoked"),
+                ));
+            }
+            c.revoked_at = Some(tx.time);
+            Ok(())
+        }
+        Action::ClientRequest {
+            credential,
+            request,
+        } => {
+            if !state.gateways.contains(&actor.id) {
+                return Err(Refusal::new(
+                    Code::NotGateway,
+                    format!(
+                        "{} is not a gateway peer; only the gateway relays client requests",
+                        actor.name
+                    ),
+                ));
+            }
+            let client = match state.credentials.get(&credential) {
+                Some(c) if c.revoked_at.is_none() => c.client,
+                Some(_) => {
+                    return Err(Refusal::new(
+                        Code::BadCredential,
+                        format!("credential {credential} is revoked"),
+                    ));
+                }
+                None => {
+                    return Err(Refusal::new(
+                        Code::BadCredential,
+                        format!("no credential {credential}"),
+                    ));
+                }
+            };
+            let roles = match state.active(&client) {
+                Some(i) => i.roles.clone(),
+                None => {
+                    return Err(Refusal::new(
+                        Code::BadCredential,
+                        format!(
+                            "credential {credential}: its client {} is not active",
+                            client.short()
+                        ),
+                    ));
+                }
+            };
+            let as_client = Actor {
+                id: client,
+                roles: &roles,
+                name: state.name_of(&client),
+            };
+            perform(state, &as_client, request.into_action(), tx, fired)
+        }
         Action::RegisterIdentity {
             id,
             name,
@@ -241,7 +362,7 @@ fn judge(state: &mut State, tx: &TxInput<'_>, fired: &mut Vec<Fired>) -> Result<
             job,
             title,
         } => file_document(state, &actor, hash, doc_type, job, title),
-        Action::ProposeContract { yaml } => propose_contract(state, &actor, yaml),
+        Action::ProposeContract { yaml } => propose_contract(state, &actor, yaml, tx.tx_hash),
         Action::ApproveContract { id, version, role } => {
             approve_contract(state, &actor, &id, version, role, fired)
         }
@@ -263,7 +384,9 @@ fn judge(state: &mut State, tx: &TxInput<'_>, fired: &mut Vec<Fired>) -> Result<
             contract,
             client,
             parts,
-        } => open_job(state, &actor, job, contract, client, parts, fired),
+        } => open_job(
+            state, &actor, job, contract, client, parts, tx.tx_hash, fired,
+        ),
         Action::CompleteStep {
             job,
             step,
@@ -335,6 +458,7 @@ fn change_hubs(
 }
 
 /// The author of the tx being judged.
+#[derive(Clone)]
 struct Actor<'a> {
     id: SmartId,
     roles: &'a BTreeSet<Role>,
@@ -720,7 +844,12 @@ fn file_document(
     Ok(())
 }
 
-fn propose_contract(state: &mut State, actor: &Actor<'_>, yaml: String) -> Result<(), Refusal> {
+fn propose_contract(
+    state: &mut State,
+    actor: &Actor<'_>,
+    yaml: String,
+    tx_hash: Hash,
+) -> Result<(), Refusal> {
     let approvers: Vec<Role> = state
         .governance
         .approvers
@@ -753,6 +882,7 @@ fn propose_contract(state: &mut State, actor: &Actor<'_>, yaml: String) -> Resul
             contract,
             status: VersionStatus::Proposed,
             proposed_by: actor.id,
+            proposed_in: tx_hash,
             approvals: BTreeMap::new(),
         },
     );
@@ -825,6 +955,8 @@ fn approve_contract(
     Ok(())
 }
 
+// The fields of `Action::OpenJob`, plus where it came from.
+#[allow(clippy::too_many_arguments)]
 fn open_job(
     state: &mut State,
     actor: &Actor<'_>,
@@ -832,6 +964,7 @@ fn open_job(
     contract: String,
     client: SmartId,
     parts: Vec<String>,
+    tx_hash: Hash,
     fired: &mut Vec<Fired>,
 ) -> Result<(), Refusal> {
     actor.require_any(&[Role::Admin, Role::ProjectManager], "open a job")?;
@@ -880,6 +1013,7 @@ fn open_job(
             status: JobStatus::Open,
             completed_at: None,
             events: BTreeSet::new(),
+            opened_in: tx_hash,
         },
     );
     fire_event(state, &job, Event::JobAssigned, fired);

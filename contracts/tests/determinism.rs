@@ -249,6 +249,7 @@ fn replay(history: &[Event]) -> (Hash, usize) {
                 kind: e.action.kind(),
                 payload: &payload,
                 time,
+                tx_hash: smart_ledger::Hash::ZERO,
             },
         );
         accepted += usize::from(applied.outcome == smart_ledger::Outcome::Accepted);

@@ -661,6 +661,7 @@ fn unknown_actors_malformed_payloads_and_wrong_kinds_are_refused() {
             kind: smart_ledger::TxKind::JobAction,
             payload: &[1, 250, 3],
             time: s.now,
+            tx_hash: smart_ledger::Hash::ZERO,
         },
     );
     assert!(matches!(
@@ -679,6 +680,7 @@ fn unknown_actors_malformed_payloads_and_wrong_kinds_are_refused() {
             kind: smart_ledger::TxKind::Token,
             payload: &action,
             time: s.now,
+            tx_hash: smart_ledger::Hash::ZERO,
         },
     );
     assert!(matches!(
@@ -696,6 +698,7 @@ fn unknown_actors_malformed_payloads_and_wrong_kinds_are_refused() {
             kind: smart_ledger::TxKind::Alert,
             payload: b"door open",
             time: s.now,
+            tx_hash: smart_ledger::Hash::ZERO,
         },
     );
     assert_eq!(note.outcome, smart_ledger::Outcome::Accepted);

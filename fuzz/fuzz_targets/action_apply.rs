@@ -14,5 +14,5 @@ fuzz_target!(|data: &[u8]| {
         smart_contracts::state::Identity::new("admin", [Role::Admin]),
     );
     let kind = TxKind::ALL[k as usize % TxKind::ALL.len()];
-    let _ = apply(&mut state, &TxInput { author: admin, kind, payload, time: Timestamp(1_790_000_000_000) });
+    let _ = apply(&mut state, &TxInput { author: admin, kind, payload, time: Timestamp(1_790_000_000_000), tx_hash: smart_ledger::Hash::ZERO });
 });

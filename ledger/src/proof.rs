@@ -107,6 +107,71 @@ pub struct ProvenTx {
 pub struct ProofFailure(pub String);
 
 impl TxProof {
+    /// Builds the proof of tx `hash` from a store, against the store's tip
+    /// (whose certificate must be stored), with a consistency proof from
+    /// ledger size `since` when given.
+    #[cfg(feature = "store")]
+    pub fn build<S: crate::store::BlockStore>(
+        store: &S,
+        hash: &Hash,
+        since: Option<u64>,
+    ) -> Result<TxProof, crate::store::StoreError> {
+        use crate::store::StoreError;
+        let fail = |s: String| StoreError::Proof(s);
+        let loc = store
+            .locate_tx(hash)?
+            .ok_or_else(|| fail(format!("tx {hash} is not in this ledger")))?;
+        let certified = |height: u64| -> Result<(Block, BlockCert), StoreError> {
+            let block = store
+                .block(height)?
+                .ok_or_else(|| fail(format!("no block {height}")))?;
+            let cert = store
+                .cert(height)?
+                .ok_or_else(|| fail(format!("block {height} has no certificate yet")))?;
+            Ok((block, cert))
+        };
+        let (block, block_cert) = certified(loc.height)?;
+        let tx = block
+            .txs
+            .get(loc.position as usize)
+            .cloned()
+            .ok_or_else(|| fail("tx index points outside its block".into()))?;
+        let block_part = TxProof::block_part(&block, block_cert, loc.position as usize)
+            .ok_or_else(|| fail("building the block path".into()))?;
+        let (tip, tip_cert) = certified(store.tip().height)?;
+        let size = tip.header.ledger_size;
+        let path = store.inclusion_proof(loc.leaf_index, size)?;
+        let consistency = match since {
+            None => None,
+            Some(old) => {
+                if old == 0 || old > size {
+                    return Err(fail(format!(
+                        "the earlier size must be between 1 and the ledger size {size}"
+                    )));
+                }
+                Some(ConsistencyPart {
+                    old_size: old,
+                    old_root: store.root_at(old)?,
+                    path: store.consistency_proof(old, size)?,
+                })
+            }
+        };
+        Ok(TxProof {
+            format: TX_PROOF_FORMAT.to_string(),
+            chain_id: store.genesis().chain_id(),
+            genesis: store.genesis().clone(),
+            tx,
+            block: block_part,
+            ledger: LedgerPart {
+                header: tip.header,
+                cert: tip_cert,
+                leaf_index: loc.leaf_index,
+                path,
+            },
+            consistency,
+        })
+    }
+
     /// Builds the block part from a stored block.
     pub fn block_part(block: &Block, cert: BlockCert, position: usize) -> Option<BlockPart> {
         let tree = merkle::MemoryTree::from_leaves(block.txs.iter().map(SignedTx::leaf_hash));

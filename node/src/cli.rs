@@ -65,6 +65,15 @@ enum Command {
         /// Serve /metrics and /health on this address (e.g. 127.0.0.1:9100).
         #[arg(long)]
         metrics: Option<std::net::SocketAddr>,
+        /// Gateway only: the public HTTPS address of SMART-API.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        https: std::net::SocketAddr,
+        /// Gateway only: TLS certificate (PEM); default: the folder's self-signed one.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// Gateway only: TLS private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Sign a tx described in YAML and submit it to a hub; prints the receipt.
     Submit {
@@ -332,6 +341,9 @@ pub fn main() -> ExitCode {
             listen,
             bootstrap,
             metrics,
+            https,
+            tls_cert,
+            tls_key,
         } => runtime().and_then(|rt| {
             rt.block_on(crate::run::run(crate::run::RunOptions {
                 data,
@@ -339,6 +351,8 @@ pub fn main() -> ExitCode {
                 bootstrap,
                 config: Default::default(),
                 metrics,
+                https,
+                tls: tls_cert.zip(tls_key),
             }))
             .map(|()| ExitCode::SUCCESS)
         }),

@@ -83,6 +83,11 @@ pub fn create(dir: &Path, hubs: usize, nodes: usize, chain_name: &str) -> Result
             .with_context(|| format!("creating {}", folder.display()))?;
         let key = Keypair::generate()?;
         key.write_file(&folder.join(PEER_KEY_FILE))?;
+        if *role == PeerRole::Gateway {
+            // A self-signed certificate until a real one is given (--tls-cert/--tls-key).
+            let (cert, tls_key) = smart_gateway::tls::default_paths(&folder);
+            smart_gateway::tls::ensure_self_signed(&cert, &tls_key, &["localhost", "127.0.0.1"])?;
+        }
         genesis_peers.push(GenesisPeer {
             name: name.clone(),
             id: key.id(),

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 use smart_ledger::audit::{self, AuditFailure};
-use smart_ledger::proof::{ConsistencyPart, LedgerPart, TX_PROOF_FORMAT, TxProof};
+use smart_ledger::proof::TxProof;
 use smart_ledger::store::{BlockStore, RedbStore};
 use smart_ledger::{Block, Hash, Outcome, SignedTx};
 
@@ -207,54 +207,7 @@ fn load_block(store: &RedbStore, height: u64) -> Result<Block> {
 
 /// Builds a proof of `hash` against the tip, with consistency from `since`.
 pub(crate) fn prove(store: &RedbStore, hash: &Hash, since: Option<u64>) -> Result<TxProof> {
-    let loc = store
-        .locate_tx(hash)?
-        .ok_or_else(|| anyhow!("tx {hash} is not in this ledger"))?;
-    let block = load_block(store, loc.height)?;
-    let block_cert = store
-        .cert(loc.height)?
-        .ok_or_else(|| anyhow!("block {} has no certificate yet", loc.height))?;
-    let tx = block
-        .txs
-        .get(loc.position as usize)
-        .cloned()
-        .context("tx index points outside its block")?;
-    let block_part = TxProof::block_part(&block, block_cert, loc.position as usize)
-        .context("building the block path")?;
-    let tip_height = store.tip().height;
-    let tip = load_block(store, tip_height)?;
-    let tip_cert = store
-        .cert(tip_height)?
-        .ok_or_else(|| anyhow!("tip block {tip_height} has no certificate yet"))?;
-    let size = tip.header.ledger_size;
-    let path = store.inclusion_proof(loc.leaf_index, size)?;
-    let consistency = match since {
-        None => None,
-        Some(old) => {
-            if old == 0 || old > size {
-                bail!("--since must be between 1 and the ledger size {size}");
-            }
-            Some(ConsistencyPart {
-                old_size: old,
-                old_root: store.root_at(old)?,
-                path: store.consistency_proof(old, size)?,
-            })
-        }
-    };
-    Ok(TxProof {
-        format: TX_PROOF_FORMAT.to_string(),
-        chain_id: store.genesis().chain_id(),
-        genesis: store.genesis().clone(),
-        tx,
-        block: block_part,
-        ledger: LedgerPart {
-            header: tip.header,
-            cert: tip_cert,
-            leaf_index: loc.leaf_index,
-            path,
-        },
-        consistency,
-    })
+    Ok(TxProof::build(store, hash, since)?)
 }
 
 pub(crate) fn run_proof(cmd: ProofCommand) -> Result<ExitCode> {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use libp2p::{Multiaddr, PeerId};
 use smart_consensus::transport::serve_raft;
 use smart_consensus::{Hub, HubConfig, HubNode, TxReceipt, TxVerdict, node_id};
@@ -30,6 +30,10 @@ pub struct RunOptions {
     pub config: HubConfig,
     /// Where to serve /metrics and /health.
     pub metrics: Option<std::net::SocketAddr>,
+    /// Gateway: the public HTTPS address.
+    pub https: std::net::SocketAddr,
+    /// Gateway: certificate and key files (default: the folder's self-signed pair).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// Inbound requests handled at once.
@@ -57,7 +61,27 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         .find(|p| p.id == me)
         .map(|p| p.role)
         .unwrap_or(PeerRole::Hub);
-    if role == PeerRole::Node {
+    if role == PeerRole::Node || role == PeerRole::Gateway {
+        let gateway = if role == PeerRole::Gateway {
+            let (cert, tls_key) = match &opts.tls {
+                Some(pair) => pair.clone(),
+                None => {
+                    let (c, k) = smart_gateway::tls::default_paths(&opts.data);
+                    if smart_gateway::tls::ensure_self_signed(&c, &k, &["localhost", "127.0.0.1"])?
+                    {
+                        tracing::info!(cert = %c.display(), "made a self-signed TLS certificate");
+                    }
+                    (c, k)
+                }
+            };
+            Some(crate::station::GatewayOptions {
+                https: opts.https,
+                cert,
+                key: tls_key,
+            })
+        } else {
+            None
+        };
         return crate::station::run(
             &opts.data,
             key,
@@ -65,14 +89,9 @@ pub async fn run(opts: RunOptions) -> Result<()> {
             opts.listen.clone(),
             opts.bootstrap.clone(),
             opts.metrics,
+            gateway,
         )
         .await;
-    }
-    if role != PeerRole::Hub {
-        bail!(
-            "{} is a {role:?}: hubs and station nodes run; the gateway comes with issue #6",
-            me.short()
-        );
     }
     let mut allowed: Vec<PeerId> = genesis
         .peers

@@ -3,7 +3,9 @@
 //! (chain link, a majority of the hub set at that height, every tx
 //! signature), re-run the same contract VM and require the same outcomes
 //! and state root, store the block, and fetch missing ranges from hubs.
-//! (Autonomy, the outbox and station I/O come with the rest of issue #5.)
+//! A station keeps deciding with no hub reachable (the outbox) and drives
+//! the station's interlock. The gateway is the same replica without station
+//! I/O, serving SMART-API (HTTPS) over it.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -142,6 +144,8 @@ pub struct Station {
     replica: Replica,
     outbox: crate::outbox::Outbox,
     provisional: State,
+    /// The tip height, for whoever watches (the gateway's event streams).
+    tip: tokio::sync::watch::Sender<u64>,
 }
 
 impl Station {
@@ -149,10 +153,12 @@ impl Station {
         let replica = Replica::open(dir, genesis)?;
         let outbox = crate::outbox::Outbox::open(dir)?;
         let provisional = replica.state.clone();
+        let tip = tokio::sync::watch::channel(replica.height()).0;
         let mut s = Station {
             replica,
             outbox,
             provisional,
+            tip,
         };
         s.refresh();
         Ok(s)
@@ -165,6 +171,7 @@ impl Station {
     fn apply(&mut self, cb: &CertifiedBlock) -> Result<(), String> {
         self.replica.apply(cb)?;
         self.refresh();
+        self.tip.send_replace(self.height());
         Ok(())
     }
 
@@ -192,6 +199,7 @@ impl Station {
             result = result.and(Err(format!("making the fetched blocks durable: {e}")));
         }
         self.refresh();
+        self.tip.send_replace(self.height());
         (txs, result)
     }
 
@@ -332,7 +340,70 @@ fn lock(r: &Mutex<Station>) -> std::sync::MutexGuard<'_, Station> {
     r.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Runs a station node until SIGINT/SIGTERM.
+/// What the gateway serves.
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
+    /// The public HTTPS address.
+    pub https: std::net::SocketAddr,
+    /// TLS certificate (PEM).
+    pub cert: std::path::PathBuf,
+    /// TLS key (PEM).
+    pub key: std::path::PathBuf,
+}
+
+/// The gateway's view of this peer (see [`smart_gateway::Backend`]).
+#[derive(Debug)]
+struct GatewayBackend {
+    station: Arc<Mutex<Station>>,
+    handle: P2pHandle,
+    hubs: Vec<(PeerId, Multiaddr)>,
+}
+
+impl smart_gateway::Backend for GatewayBackend {
+    fn read<R>(&self, f: impl FnOnce(&State, &RedbStore) -> R) -> R {
+        let st = lock(&self.station);
+        f(&st.replica.state, &st.replica.store)
+    }
+
+    fn tip(&self) -> tokio::sync::watch::Receiver<u64> {
+        lock(&self.station).tip.subscribe()
+    }
+
+    async fn submit(&self, tx: smart_ledger::Bytes) -> Result<smart_gateway::Submitted, String> {
+        use smart_consensus::TxVerdict;
+        use smart_gateway::Submitted;
+        let mut last = "no hub configured".to_string();
+        for (peer, addr) in &self.hubs {
+            match self
+                .handle
+                .request(*peer, Some(addr.clone()), Request::Submit(vec![tx.clone()]))
+                .await
+            {
+                Ok(Response::Receipts(r)) => {
+                    let Some(r) = r.into_iter().next() else {
+                        return Err("the hub answered no receipt".into());
+                    };
+                    return Ok(match r.verdict {
+                        TxVerdict::Included { height, outcome } => {
+                            Submitted::Included { height, outcome }
+                        }
+                        TxVerdict::Duplicate { height } => Submitted::Duplicate { height },
+                        TxVerdict::Rejected { reason } => Submitted::Rejected(reason),
+                        TxVerdict::Provisional { .. } => {
+                            Submitted::Rejected("a station answered instead of a hub".into())
+                        }
+                    });
+                }
+                Ok(Response::Refused(why)) => last = why,
+                Ok(_) => last = "an answer of the wrong kind".into(),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(last)
+    }
+}
+
+/// Runs a station node (or, with `gateway`, the gateway) until SIGINT/SIGTERM.
 pub async fn run(
     data: &Path,
     key: Keypair,
@@ -340,7 +411,9 @@ pub async fn run(
     listen: Multiaddr,
     bootstrap: Vec<Multiaddr>,
     metrics: Option<std::net::SocketAddr>,
+    gateway: Option<GatewayOptions>,
 ) -> Result<()> {
+    let role_name = if gateway.is_some() { "gateway" } else { "node" };
     let replica = Arc::new(Mutex::new(Station::open(data, &genesis)?));
     let allowed: Vec<PeerId> = genesis
         .peers
@@ -386,6 +459,7 @@ pub async fn run(
     let chain_id = genesis.chain_id();
 
     // Requests from others: status and block ranges; nothing is ordered here.
+    let is_gateway = gateway.is_some();
     let r = replica.clone();
     let h = handle.clone();
     tokio::spawn(async move {
@@ -393,6 +467,9 @@ pub async fn run(
             let response = {
                 let mut rep = lock(&r);
                 match req.request {
+                    Request::Submit(_) if is_gateway => Response::Refused(
+                        "the gateway takes no txs from peers; submit to a hub".into(),
+                    ),
                     Request::Submit(txs) => Response::Receipts(
                         txs.into_iter().map(|t| rep.decide(t, &chain_id)).collect(),
                     ),
@@ -425,9 +502,6 @@ pub async fn run(
         .find(|p| p.id == key.id())
         .map(|p| p.name.clone())
         .unwrap_or_else(|| key.id().short());
-    let mut controller = crate::station_io::Controller::new(station_io()?, &name);
-    let r = replica.clone();
-    let alert_handle = handle.clone();
     // InfoBroadcast: this station's status every few seconds.
     let (info_r, info_h, info_name) = (replica.clone(), handle.clone(), name.clone());
     tokio::spawn(async move {
@@ -437,7 +511,7 @@ pub async fn run(
                 let st = lock(&info_r);
                 p2p::Info {
                     name: info_name.clone(),
-                    role: "node".into(),
+                    role: role_name.into(),
                     height: st.height(),
                     tip: st.replica.store.tip().hash,
                     at_ms: crate::run::now_ms(),
@@ -448,55 +522,78 @@ pub async fn run(
                 .await;
         }
     });
-    tokio::spawn(async move {
-        let mut seq = 0u64;
-        loop {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let events = {
-                let st = lock(&r);
-                controller.tick(&st.provisional)
-            };
-            match events {
-                Ok(events) => {
-                    for e in events {
-                        seq += 1;
-                        let text = format!("Safety alert at {name}: {e:?}");
-                        tracing::warn!("{text}");
-                        let alert = p2p::Alert::Safety {
-                            station: name.clone(),
-                            what: format!("{e:?}"),
-                        };
-                        alert_handle
-                            .publish(p2p::ALERTS_TOPIC, smart_ledger::codec::encode_plain(&alert))
-                            .await;
-                        let body = smart_ledger::TxBody {
-                            chain_id,
-                            author: key.id(),
-                            kind: smart_ledger::TxKind::Alert,
-                            payload: smart_ledger::Bytes(text.into_bytes()),
-                            author_time: smart_ledger::Timestamp(crate::run::now_ms()),
-                            location: Some(name.clone()),
-                            contract: None,
-                            nonce: crate::run::now_ms().wrapping_mul(1000).wrapping_add(seq),
-                        };
-                        match smart_ledger::SignedTx::sign(body, &key) {
-                            Ok(tx) => {
-                                let receipt =
-                                    lock(&r).decide(smart_ledger::Bytes(tx.encode()), &chain_id);
-                                tracing::info!(?receipt, "safety alert recorded");
-                            }
-                            Err(e) => {
-                                tracing::error!(error = %e, "could not sign the safety alert")
+    let sources_for_gateway: Vec<(PeerId, Multiaddr)> = bootstrap
+        .iter()
+        .filter_map(|a| crate::run::split_p2p(a).map(|p| (p, a.clone())))
+        .collect();
+    if let Some(g) = gateway {
+        let backend = Arc::new(GatewayBackend {
+            station: replica.clone(),
+            handle: handle.clone(),
+            hubs: sources_for_gateway,
+        });
+        let tls = smart_gateway::tls::load(&g.cert, &g.key).await?;
+        let config = smart_gateway::GatewayConfig::new(data.join("uploads"));
+        let app = smart_gateway::App::new(backend, key, config);
+        let running = smart_gateway::serve(app, g.https, tls).await?;
+        crate::run::announce(&format!("https https://{}/", running.addr));
+    } else {
+        let mut controller = crate::station_io::Controller::new(station_io()?, &name);
+        let r = replica.clone();
+        let alert_handle = handle.clone();
+        tokio::spawn(async move {
+            let mut seq = 0u64;
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let events = {
+                    let st = lock(&r);
+                    controller.tick(&st.provisional)
+                };
+                match events {
+                    Ok(events) => {
+                        for e in events {
+                            seq += 1;
+                            let text = format!("Safety alert at {name}: {e:?}");
+                            tracing::warn!("{text}");
+                            let alert = p2p::Alert::Safety {
+                                station: name.clone(),
+                                what: format!("{e:?}"),
+                            };
+                            alert_handle
+                                .publish(
+                                    p2p::ALERTS_TOPIC,
+                                    smart_ledger::codec::encode_plain(&alert),
+                                )
+                                .await;
+                            let body = smart_ledger::TxBody {
+                                chain_id,
+                                author: key.id(),
+                                kind: smart_ledger::TxKind::Alert,
+                                payload: smart_ledger::Bytes(text.into_bytes()),
+                                author_time: smart_ledger::Timestamp(crate::run::now_ms()),
+                                location: Some(name.clone()),
+                                contract: None,
+                                nonce: crate::run::now_ms().wrapping_mul(1000).wrapping_add(seq),
+                            };
+                            match smart_ledger::SignedTx::sign(body, &key) {
+                                Ok(tx) => {
+                                    let receipt = lock(&r)
+                                        .decide(smart_ledger::Bytes(tx.encode()), &chain_id);
+                                    tracing::info!(?receipt, "safety alert recorded");
+                                }
+                                Err(e) => {
+                                    tracing::error!(error = %e, "could not sign the safety alert")
+                                }
                             }
                         }
                     }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "station I/O failed; the interlock stays as it was")
+                    Err(e) => {
+                        tracing::error!(error = %e, "station I/O failed; the interlock stays as it was")
+                    }
                 }
             }
-        }
-    });
+        });
+    }
 
     // Catch-up from the hubs it was given, and the outbox handed off.
     let r = replica.clone();

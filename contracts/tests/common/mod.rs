@@ -64,6 +64,7 @@ impl Shop {
                 kind: action.kind(),
                 payload: &payload,
                 time: self.now,
+                tx_hash: smart_ledger::Hash::ZERO,
             },
         );
         self.now = Timestamp(self.now.0 + 60_000);

@@ -362,6 +362,7 @@ pub(crate) fn vm(jobs: usize, runs: usize) -> Result<ExitCode> {
                 kind: action.kind(),
                 payload: &payload,
                 time: start,
+                tx_hash: smart_ledger::Hash::ZERO,
             },
         );
         anyhow::ensure!(
@@ -460,6 +461,7 @@ pub(crate) fn vm(jobs: usize, runs: usize) -> Result<ExitCode> {
                     kind: *kind,
                     payload,
                     time,
+                    tx_hash: smart_ledger::Hash::ZERO,
                 },
             );
             accepted += usize::from(applied.outcome == smart_ledger::Outcome::Accepted);

@@ -1,0 +1,106 @@
+//! Every API call, recorded in the ledger: records are queued (a bounded
+//! queue: a full queue slows callers down, nothing is dropped) and written
+//! every second as one `AccessLogBatch` tx signed by the gateway.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use smart_ledger::{Bytes, Hash, Keypair, SignedTx, Timestamp, TxBody, TxKind};
+use tokio::sync::mpsc;
+
+use crate::{Backend, Submitted};
+
+/// One API call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRecord {
+    /// When (ms since the Unix epoch, the gateway's clock).
+    pub at_ms: u64,
+    /// The credential id, or `-` for calls without one.
+    pub client: String,
+    /// Method.
+    pub method: String,
+    /// The route (its pattern, not the raw path).
+    pub route: String,
+    /// HTTP status.
+    pub status: u16,
+    /// Request body bytes.
+    pub bytes_in: u64,
+    /// blake3 of an uploaded document, when there was one.
+    pub body_hash: Option<Hash>,
+}
+
+/// Records per tx (well under the action size limit).
+pub const MAX_BATCH: usize = 512;
+/// Queued records before callers wait.
+pub const QUEUE: usize = 16_384;
+
+/// The sending side, cloned into every request.
+#[derive(Clone, Debug)]
+pub struct AccessLog {
+    tx: mpsc::Sender<AccessRecord>,
+}
+
+impl AccessLog {
+    /// Queues a record; waits while the queue is full (back-pressure).
+    pub async fn record(&self, r: AccessRecord) {
+        if self.tx.send(r).await.is_err() {
+            tracing::error!("the access-log writer has stopped; a record could not be queued");
+        }
+    }
+}
+
+/// Starts the writer task. Batches are signed by `key` and submitted
+/// through `backend`; a batch that cannot be submitted is retried, and
+/// while it waits the queue fills and requests slow down.
+pub fn start<B: Backend>(backend: Arc<B>, key: Arc<Keypair>, chain_id: Hash) -> AccessLog {
+    let (tx, mut rx) = mpsc::channel::<AccessRecord>(QUEUE);
+    tokio::spawn(async move {
+        let mut nonce = 0u64;
+        loop {
+            let Some(first) = rx.recv().await else { return };
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            nonce += 1;
+            let body = TxBody {
+                chain_id,
+                author: key.id(),
+                kind: TxKind::AccessLogBatch,
+                payload: Bytes(serde_json::to_vec(&batch).unwrap_or_default()),
+                author_time: Timestamp(batch[0].at_ms),
+                location: Some("gateway".into()),
+                contract: None,
+                nonce: batch[0].at_ms.wrapping_mul(1000).wrapping_add(nonce % 1000),
+            };
+            let signed = match SignedTx::sign(body, &key) {
+                Ok(s) => Bytes(s.encode()),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not sign an access-log batch");
+                    continue;
+                }
+            };
+            let mut wait = Duration::from_millis(200);
+            loop {
+                match backend.submit(signed.clone()).await {
+                    Ok(Submitted::Included { .. }) | Ok(Submitted::Duplicate { .. }) => break,
+                    Ok(Submitted::Rejected(why)) => {
+                        tracing::error!(%why, records = batch.len(), "an access-log batch was rejected");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "access-log batch not delivered; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        }
+    });
+    AccessLog { tx }
+}

@@ -1,0 +1,484 @@
+//! SMART-API end to end: three hub processes, the gateway process serving
+//! real HTTPS (its self-signed certificate from `smart init`), and curl as
+//! the client. A client reads its contract and verifies the proof offline,
+//! uploads a PO and resolves the receipt, watches its job over server-sent
+//! events; bad input gets the right status and leaves nothing behind.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use libp2p::Multiaddr;
+use smart_consensus::TxVerdict;
+use smart_contracts::action::Action;
+use smart_ledger::{Bytes, Hash, Keypair, Outcome, Role, SignedTx, Timestamp, TxBody};
+use smart_node::client::Client;
+
+const PO: &str = include_str!("../../contracts/examples/smart-client-po.yaml");
+
+/// Kills its processes when dropped.
+struct Procs(Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Starts `smart run` on `folder`; returns the child and its stdout lines
+/// reader (first line: `listening ADDR`).
+fn spawn(
+    folder: &Path,
+    extra: &[String],
+) -> (Child, BufReader<std::process::ChildStdout>, Multiaddr) {
+    let mut child = smart()
+        .args([
+            "run",
+            "--data",
+            s(folder),
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn peer");
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("listening line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening ")
+        .expect("listening")
+        .parse()
+        .expect("multiaddr");
+    (child, reader, addr)
+}
+
+struct Shop {
+    dir: PathBuf,
+    hub: Client,
+    chain: Hash,
+    nonce: u64,
+}
+
+impl Shop {
+    fn key(&self, who: &str) -> Keypair {
+        Keypair::read_file(&self.dir.join(format!("people/{who}.key"))).expect("key")
+    }
+
+    async fn act_as(&mut self, key: &Keypair, action: Action) -> Outcome {
+        self.nonce += 1;
+        let body = TxBody {
+            chain_id: self.chain,
+            author: key.id(),
+            kind: action.kind(),
+            payload: Bytes(action.encode()),
+            author_time: Timestamp(self.nonce),
+            location: None,
+            contract: None,
+            nonce: self.nonce,
+        };
+        let tx = SignedTx::sign(body, key).expect("sign");
+        let r = self
+            .hub
+            .submit(vec![Bytes(tx.encode())])
+            .await
+            .expect("submit");
+        match &r[0].verdict {
+            TxVerdict::Included { outcome, .. } => outcome.clone(),
+            other => panic!("not included: {other:?}"),
+        }
+    }
+
+    async fn act(&mut self, who: &str, action: Action) {
+        let key = self.key(who);
+        let outcome = self.act_as(&key, action.clone()).await;
+        assert_eq!(outcome, Outcome::Accepted, "{who}: {action:?}");
+    }
+}
+
+/// An HTTPS call with curl, trusting only the gateway's certificate.
+struct Api {
+    base: String,
+    port: u16,
+    cacert: PathBuf,
+}
+
+impl Api {
+    fn call(&self, args: &[&str], path: &str) -> (u16, String) {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "20", "--cacert", s(&self.cacert)])
+            .args(["--resolve", &format!("localhost:{}:127.0.0.1", self.port)])
+            .args(["-w", "\n%{http_code}"])
+            .args(args)
+            .arg(format!("{}{path}", self.base))
+            .output()
+            .expect("run curl");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+
+    fn get(&self, cred: Option<&str>, path: &str) -> (u16, String) {
+        let header = cred.map(|c| format!("Authorization: Bearer {c}"));
+        let mut args: Vec<&str> = Vec::new();
+        if let Some(h) = &header {
+            args.extend(["-H", h]);
+        }
+        self.call(&args, path)
+    }
+
+    fn json(&self, cred: &str, path: &str) -> (u16, serde_json::Value) {
+        let (code, body) = self.get(Some(cred), path);
+        (
+            code,
+            serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    fn upload(&self, cred: &str, query: &str, file: &Path) -> (u16, serde_json::Value) {
+        let header = format!("Authorization: Bearer {cred}");
+        let data = format!("@{}", s(file));
+        let (code, body) = self.call(
+            &["-X", "POST", "-H", &header, "--data-binary", &data],
+            &format!("/api/uploads?{query}"),
+        );
+        (
+            code,
+            serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+fn files_in(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+fn verify_proof(proof: &serde_json::Value, dir: &Path, name: &str) {
+    let file = dir.join(name);
+    std::fs::write(&file, serde_json::to_vec_pretty(proof).expect("json")).expect("write proof");
+    let out = smart()
+        .args(["proof", "verify", s(&file)])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "smart proof verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_reads_uploads_and_watches_its_job_through_the_https_gateway() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = init_network(tmp.path(), 1);
+    let mut procs = Procs(Vec::new());
+    let (c1, _r1, a1) = spawn(&dir.join("floor-hub"), &[]);
+    let (c2, _r2, a2) = spawn(&dir.join("business-hub"), &[]);
+    let mut boot = vec!["--bootstrap".to_string(), a1.to_string(), a2.to_string()];
+    let (c0, _r0, a0) = spawn(&dir.join("vault-hub"), &boot);
+    procs.0.extend([c1, c2, c0]);
+    let admin = Keypair::read_file(&dir.join("people/admin.key")).expect("admin");
+    let hub = Client::connect(&admin, a0.clone()).await.expect("connect");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !hub.status().await.is_ok_and(|s| s.leader.is_some()) {
+        assert!(Instant::now() < deadline, "no leader");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let chain = hub.status().await.expect("status").chain_id;
+
+    // The gateway: a gossip-following peer serving HTTPS on a free port.
+    boot.insert(1, a0.to_string());
+    let mut args = vec!["--https".to_string(), "127.0.0.1:0".to_string()];
+    args.extend(boot);
+    let gw_dir = dir.join("gateway");
+    let (gw, mut gw_out, _) = spawn(&gw_dir, &args);
+    procs.0.push(gw);
+    let mut line = String::new();
+    gw_out.read_line(&mut line).expect("https line");
+    let url = line
+        .trim()
+        .strip_prefix("https ")
+        .expect("https url")
+        .to_string();
+    let port: u16 = url
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let api = Api {
+        base: format!("https://localhost:{port}"),
+        port,
+        cacert: gw_dir.join("tls/cert.pem"),
+    };
+
+    // The shop: two clients, the PO contract approved, a job for each.
+    let mut shop = Shop {
+        dir: dir.clone(),
+        hub,
+        chain,
+        nonce: 0,
+    };
+    let acme = Keypair::generate().expect("key");
+    let globex = Keypair::generate().expect("key");
+    for (k, name) in [(&acme, "acme-aero"), (&globex, "globex")] {
+        shop.act(
+            "admin",
+            Action::RegisterIdentity {
+                id: k.id(),
+                name: name.into(),
+                roles: vec![Role::Client],
+                organisation: Some(name.into()),
+            },
+        )
+        .await;
+    }
+    shop.act("admin", Action::ProposeContract { yaml: PO.into() })
+        .await;
+    for (who, role) in [
+        ("admin", Role::Admin),
+        ("compliance", Role::Compliance),
+        ("qa", Role::Qa),
+        ("project-manager", Role::ProjectManager),
+    ] {
+        shop.act(
+            who,
+            Action::ApproveContract {
+                id: "po-4471-heat-treat".into(),
+                version: 1,
+                role,
+            },
+        )
+        .await;
+    }
+    for (job, client) in [("job-4471", acme.id()), ("job-9", globex.id())] {
+        shop.act(
+            "project-manager",
+            Action::OpenJob {
+                job: job.into(),
+                contract: "po-4471-heat-treat".into(),
+                client,
+                parts: vec!["AA-88213-C x120".into()],
+            },
+        )
+        .await;
+    }
+    let (cred, c, secret_hash) = smart_gateway::auth::Credential::mint().expect("mint");
+    shop.act(
+        "project-manager",
+        Action::IssueApiCredential {
+            id: c.id.clone(),
+            client: acme.id(),
+            secret_hash,
+        },
+    )
+    .await;
+
+    // The gateway follows the ledger: the credential works once it arrives.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (code, _) = api.get(Some(&cred), "/api/whoami");
+        if code == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the credential never worked ({code})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(api.get(None, "/health").0, 200);
+    assert_eq!(api.get(None, "/api/contracts").0, 401, "no credential");
+    let (_, wrong, _) = smart_gateway::auth::Credential::mint().expect("mint");
+    let forged = format!("smart_{}_{}", c.id, "00".repeat(32));
+    assert_eq!(
+        api.get(Some(&forged), "/api/contracts").0,
+        401,
+        "wrong secret"
+    );
+    let unknown = format!("smart_{}_{}", wrong.id, "11".repeat(32));
+    assert_eq!(
+        api.get(Some(&unknown), "/api/contracts").0,
+        401,
+        "unknown id"
+    );
+
+    // Contract delivery: only its own, with proofs that verify offline.
+    let (code, list) = api.json(&cred, "/api/contracts");
+    assert_eq!(code, 200, "{list}");
+    let jobs: Vec<&str> = list["contracts"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|j| j["job"].as_str())
+        .collect();
+    assert_eq!(jobs, vec!["job-4471"]);
+    assert_eq!(
+        api.get(Some(&cred), "/api/contracts/job-9").0,
+        404,
+        "another client's job"
+    );
+    assert_eq!(api.get(Some(&cred), "/api/contracts/..%2F..%2Fetc").0, 404);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let contract = loop {
+        let (code, v) = api.json(&cred, "/api/contracts/job-4471");
+        if code == 200 {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "no contract proof: {code} {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(contract["contract"]["yaml"].as_str(), Some(PO));
+    verify_proof(&contract["proofs"]["job_opened"], tmp.path(), "job.json");
+    verify_proof(
+        &contract["proofs"]["contract_proposed"],
+        tmp.path(),
+        "contract.json",
+    );
+
+    // Upload a PO: a receipt that resolves to a committed tx with its proof.
+    let uploads = gw_dir.join("uploads");
+    let po = tmp.path().join("po-4471.txt");
+    std::fs::write(
+        &po,
+        "PURCHASE ORDER 4471\n120 x AA-88213 rev C, 36-40 HRC\n",
+    )
+    .expect("po");
+    let (code, receipt) = api.upload(
+        &cred,
+        "doc_type=client_po&job=job-4471&title=PO%204471",
+        &po,
+    );
+    assert!(code == 201 || code == 202, "{code} {receipt}");
+    let doc = Hash::of(&std::fs::read(&po).expect("read"));
+    assert_eq!(receipt["document"].as_str(), Some(doc.to_string().as_str()));
+    let tx = receipt["tx"].as_str().expect("tx").to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let resolved = loop {
+        let (code, v) = api.json(&cred, &format!("/api/receipts/{tx}"));
+        if code == 200 && v["proof"].is_object() {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the receipt never resolved: {code} {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(resolved["outcome"], "accepted");
+    verify_proof(&resolved["proof"], tmp.path(), "upload.json");
+    assert_eq!(files_in(&uploads), 1);
+
+    // Bad uploads: the right status, nothing stored.
+    let big = tmp.path().join("big.pdf");
+    let mut bytes = b"%PDF-1.7\n".to_vec();
+    bytes.resize(17 * 1024 * 1024, b'x');
+    std::fs::write(&big, bytes).expect("big");
+    // The size is refused from the Content-Length, before the body is sent
+    // (HTTP/1.1 with Expect: 100-continue, so curl waits for the verdict).
+    let h = format!("Authorization: Bearer {cred}");
+    let data = format!("@{}", s(&big));
+    let (code, body) = api.call(
+        &[
+            "--http1.1",
+            "-X",
+            "POST",
+            "-H",
+            &h,
+            "-H",
+            "Expect: 100-continue",
+            "--data-binary",
+            &data,
+        ],
+        "/api/uploads?doc_type=client_po&job=job-4471",
+    );
+    assert_eq!(code, 413, "{body}");
+    let elf = tmp.path().join("tool.bin");
+    std::fs::write(&elf, b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0").expect("elf");
+    assert_eq!(
+        api.upload(&cred, "doc_type=client_po&job=job-4471", &elf).0,
+        415
+    );
+    assert_eq!(
+        api.upload(&cred, "doc_type=client_po&job=..%2F..%2Fetc", &po)
+            .0,
+        404
+    );
+    assert_eq!(api.upload(&cred, "doc_type=..%2Fprocedure", &po).0, 400);
+    assert_eq!(
+        api.upload(&cred, "doc_type=client_po&job=job-9", &po).0,
+        404
+    );
+    assert_eq!(files_in(&uploads), 1, "a refused upload left a file");
+    let (code, _) = api.call(
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "--data",
+            "{\"credential\":",
+        ],
+        "/api/session",
+    );
+    assert_eq!(code, 400, "malformed JSON");
+
+    // Approvals: only the client's own step, judged by the contract.
+    let approve = |step: &str| {
+        let h = format!("Authorization: Bearer {cred}");
+        api.call(
+            &["-X", "POST", "-H", &h],
+            &format!("/api/jobs/job-4471/steps/{step}/approve"),
+        )
+    };
+    assert_eq!(approve("harden").0, 403, "a shop step");
+    let (code, body) = approve("client-approval");
+    assert_eq!(code, 409, "the report is not ready: {body}");
+    assert!(body.contains("refused"), "{body}");
+
+    // LiveStatus: the snapshot, and the stream replayed from height 0.
+    let (code, status) = api.json(&cred, "/api/jobs");
+    assert_eq!(code, 200);
+    assert_eq!(status["jobs"][0]["job"], "job-4471");
+    let h = format!("Authorization: Bearer {cred}");
+    let (_, events) = api.call(
+        &["-N", "--max-time", "3", "-H", &h, "-H", "Last-Event-ID: 0"],
+        "/api/events",
+    );
+    assert!(events.contains("event: jobs"), "{events}");
+    assert!(events.contains("job opened"), "{events}");
+    assert!(events.contains("ClientPo filed"), "{events}");
+    assert!(
+        !events.contains("job-9"),
+        "another client's job leaked: {events}"
+    );
+    let (code, doc) = api.get(None, "/api/openapi.json");
+    assert_eq!(code, 200);
+    assert!(doc.contains("/api/uploads"));
+
+    // Revocation in the ledger shuts the credential out.
+    shop.act(
+        "project-manager",
+        Action::RevokeApiCredential { id: c.id.clone() },
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while api.get(Some(&cred), "/api/whoami").0 != 401 {
+        assert!(
+            Instant::now() < deadline,
+            "a revoked credential still works"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(procs);
+}
