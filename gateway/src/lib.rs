@@ -12,6 +12,7 @@
 //!
 //! # Layout
 //! - [`auth`]: API credentials (the ledger keeps only a hash of the secret).
+//! - [`client`]: a small HTTPS client of the API (demo, bench, tests).
 //! - [`routes`]: the route table (router, OpenAPI and the no-trigger test
 //!   all come from it) and the handlers.
 //! - [`uploads`]: streamed, hashed, size-limited, type-checked uploads.
@@ -29,6 +30,7 @@ use smart_ledger::{Bytes, Outcome};
 
 pub mod access_log;
 pub mod auth;
+pub mod client;
 pub mod limits;
 pub mod routes;
 pub mod tls;

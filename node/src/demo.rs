@@ -157,6 +157,81 @@ impl Shop {
     }
 }
 
+impl Shop {
+    /// The client uploads a document for job-4471 through the gateway.
+    async fn upload(
+        &mut self,
+        api: &smart_gateway::client::ApiClient,
+        doc_type: &str,
+        title: &str,
+        bytes: &[u8],
+    ) -> Result<()> {
+        let t = Instant::now();
+        let path = format!(
+            "/api/uploads?doc_type={doc_type}&job=job-4471&title={}",
+            title.replace(' ', "%20")
+        );
+        let (code, receipt) = api.call("POST", &path, bytes.to_vec()).await?;
+        let what = format!("upload {title} (HTTPS)");
+        println!(
+            "   {}  block {:>3}  acme-aero        {what}\n            receipt: document {} tx {}",
+            if code == 201 { "ok     " } else { "REFUSED" },
+            receipt["height"].as_u64().unwrap_or(0),
+            short(&receipt["document"]),
+            short(&receipt["tx"]),
+        );
+        if code != 201 {
+            bail!("{what}: {code} {receipt}");
+        }
+        self.steps.push((what, t.elapsed()));
+        Ok(())
+    }
+
+    /// The client approves a step through the gateway.
+    async fn approve(&mut self, api: &smart_gateway::client::ApiClient, step: &str) -> Result<()> {
+        let t = Instant::now();
+        let (code, r) = api
+            .call(
+                "POST",
+                &format!("/api/jobs/job-4471/steps/{step}/approve"),
+                Vec::new(),
+            )
+            .await?;
+        let what = format!("step {step} (HTTPS)");
+        println!(
+            "   {}  block {:>3}  acme-aero        {what}",
+            if code == 201 { "ok     " } else { "REFUSED" },
+            r["height"].as_u64().unwrap_or(0)
+        );
+        if code != 201 {
+            bail!("{what}: {code} {r}");
+        }
+        self.steps.push((what, t.elapsed()));
+        Ok(())
+    }
+}
+
+/// The first 12 characters of a JSON string.
+fn short(v: &serde_json::Value) -> String {
+    v.as_str().unwrap_or("?").chars().take(12).collect()
+}
+
+/// Waits until the gateway has the client's credential; returns its height.
+async fn wait_for_gateway(api: &smart_gateway::client::ApiClient) -> Result<u64> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok((200, _)) = api.call("GET", "/api/whoami", Vec::new()).await
+            && let Ok((200, h)) = api.call("GET", "/health", Vec::new()).await
+        {
+            return Ok(h["height"].as_u64().unwrap_or(0));
+        }
+        if Instant::now() > deadline {
+            bail!("the gateway did not accept the client's credential");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn person(dir: &Path, name: &str) -> Result<Keypair> {
     Ok(Keypair::read_file(
         &dir.join("people").join(format!("{name}.key")),
@@ -188,6 +263,8 @@ async fn shop_day(dir: &Path, records: u64) -> Result<ExitCode> {
     }
     net.start_stations(6)?;
     println!("   station-1..6  follow the hubs by gossip (not Raft members)");
+    let gateway_addr = net.start_gateway()?;
+    println!("   gateway       https://{gateway_addr}/ (SMART-API and the client dashboard)");
     let genesis = crate::folders::read_genesis(&dir.join("genesis.json"))?;
     let mut keys = BTreeMap::new();
     for p in ["admin", "compliance", "qa", "project-manager"] {
@@ -254,6 +331,25 @@ async fn shop_day(dir: &Path, records: u64) -> Result<ExitCode> {
         )
         .await?;
     }
+
+    let (credential, cred, secret_hash) =
+        smart_gateway::auth::Credential::mint().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let acme_id = id(&shop, "acme-aero")?;
+    shop.act(
+        "project-manager",
+        "issue an API credential to acme-aero (the ledger keeps its hash)",
+        Action::IssueApiCredential {
+            id: cred.id.clone(),
+            client: acme_id,
+            secret_hash,
+        },
+    )
+    .await?;
+    let api = smart_gateway::client::ApiClient::new(
+        gateway_addr,
+        &smart_gateway::tls::default_paths(&dir.join("gateway")).0,
+    )?
+    .with_credential(&credential);
 
     println!("\n== 3. tokens, equipment, shop documents");
     let year = Timestamp(now_ms() + 365 * 86_400_000);
@@ -357,20 +453,33 @@ async fn shop_day(dir: &Path, records: u64) -> Result<ExitCode> {
         },
     )
     .await?;
-    shop.document(
-        "acme-aero",
-        DocumentType::ClientPo,
-        Some("job-4471"),
+    // The client, from outside: signs in over HTTPS, watches its job live.
+    let live = wait_for_gateway(&api).await?;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let watcher = {
+        let seen = seen.clone();
+        let conn = api.connect().await?;
+        tokio::spawn(conn.events(Some(live), move |event, id, data| {
+            if let Ok(mut s) = seen.lock() {
+                s.push(format!("{event} {id} {data}"));
+            }
+            true
+        }))
+    };
+    shop.upload(
+        &api,
+        "client_po",
         "PO 4471",
+        b"PURCHASE ORDER 4471\n120 x AA-88213 rev C\n",
     )
     .await?;
     shop.step("tech-7", "receive-parts", &[("part_count", 120)])
         .await?;
-    shop.document(
-        "acme-aero",
-        DocumentType::MaterialCert,
-        Some("job-4471"),
+    shop.upload(
+        &api,
+        "material_cert",
         "Mill cert heat 88127",
+        b"%PDF-1.7\nMill certificate, heat 88127, AISI 4340\n",
     )
     .await?;
     shop.step("tech-7", "receive-parts", &[("part_count", 120)])
@@ -418,9 +527,30 @@ async fn shop_day(dir: &Path, records: u64) -> Result<ExitCode> {
     shop.step("qa", "qa-signoff", &[]).await?;
     shop.step("qa", "report", &[]).await?;
     shop.step("project-manager", "invoice", &[]).await?;
-    shop.step("acme-aero", "client-approval", &[]).await?;
+    shop.approve(&api, "client-approval").await?;
     let invoice = shop.step("project-manager", "invoice", &[]).await?;
     shop.invoice_tx = Some(invoice.tx);
+
+    let (code, contract) = api
+        .call("GET", "/api/contracts/job-4471", Vec::new())
+        .await?;
+    if code != 200 {
+        bail!("the client could not fetch its contract: {code} {contract}");
+    }
+    let opening: smart_ledger::proof::TxProof =
+        serde_json::from_value(contract["proofs"]["job_opened"].clone())?;
+    let proven = opening.verify(Some(&genesis.chain_id()))?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    watcher.abort();
+    let events = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    println!(
+        "   client over HTTPS: contract job-4471 with its proof (opened in block {}, verified offline); {} live status events received",
+        proven.height,
+        events.len()
+    );
+    if events.is_empty() {
+        bail!("the client saw no live status event");
+    }
 
     println!("\n== 5. the rest of the day: {records} access-log records from the stations");
     let t = Instant::now();
@@ -495,6 +625,17 @@ async fn shop_day(dir: &Path, records: u64) -> Result<ExitCode> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    loop {
+        if let Ok((200, h)) = api.call("GET", "/health", Vec::new()).await
+            && h["height"].as_u64() == Some(target.height)
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the gateway did not reach height {}", target.height);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     net.stop();
 
     println!(
@@ -506,6 +647,7 @@ async fn shop_day(dir: &Path, records: u64) -> Result<ExitCode> {
         .iter()
         .cloned()
         .chain(net.stations.iter().map(|(n, _)| n.clone()))
+        .chain(["gateway".to_string()])
         .collect();
     for name in &peers {
         let store = RedbStore::open(&dir.join(name).join(RedbStore::FILE_NAME))?;

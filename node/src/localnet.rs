@@ -93,6 +93,35 @@ impl LocalHubs {
         Ok(())
     }
 
+    /// Starts the gateway (folder `gateway`) following the hubs, serving
+    /// HTTPS on a free 127.0.0.1 port; returns that address.
+    pub fn start_gateway(&mut self) -> Result<std::net::SocketAddr> {
+        let exe = std::env::current_exe()?;
+        let mut cmd = Command::new(exe);
+        cmd.args(["run", "--data"])
+            .arg(self.dir.join("gateway"))
+            .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--https", "127.0.0.1:0"])
+            .arg("--bootstrap")
+            .args(self.addrs.iter().map(|a| a.to_string()));
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting the gateway")?;
+        let out = child.stdout.take().context("gateway stdout")?;
+        let mut reader = BufReader::new(out);
+        let mut https = None;
+        for _ in 0..2 {
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            if let Some(url) = line.trim().strip_prefix("https https://") {
+                https = Some(url.trim_end_matches('/').parse()?);
+            }
+        }
+        self.children.push(child);
+        https.context("the gateway did not say where it serves HTTPS")
+    }
+
     /// Stops station `i` (index in `stations`) with SIGTERM and waits for it.
     pub fn stop_station(&mut self, i: usize) {
         if let Some(mut c) = self.station_children.get_mut(i).and_then(Option::take) {
