@@ -149,14 +149,22 @@ impl Default for Metrics {
     }
 }
 
+impl Metrics {
+    /// The registry, for others to register into (libp2p's metrics).
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+}
+
 /// Serves `/metrics` and `/health` on `addr`; `probe` reads the peer's state.
 pub async fn serve(
     addr: SocketAddr,
+    metrics: Metrics,
     probe: impl Fn() -> Snapshot + Send + Sync + 'static,
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(metrics);
     let probe = Arc::new(probe);
     let permits = Arc::new(Semaphore::new(64));
     tokio::spawn(async move {

@@ -465,20 +465,33 @@ impl P2pHandle {
     }
 }
 
+/// What [`spawn`] gives back: the handle, inbound requests, gossip messages.
+pub type Spawned = (
+    P2pHandle,
+    mpsc::Receiver<Inbound>,
+    mpsc::Receiver<GossipMessage>,
+);
+
 /// Starts the swarm task. Only `allowed` peers may connect (both ways).
 pub async fn spawn(
     key: &Keypair,
     listen: Option<Multiaddr>,
     allowed: impl IntoIterator<Item = PeerId>,
     request_timeout: Duration,
-) -> Result<
-    (
-        P2pHandle,
-        mpsc::Receiver<Inbound>,
-        mpsc::Receiver<GossipMessage>,
-    ),
-    P2pError,
-> {
+) -> Result<Spawned, P2pError> {
+    spawn_with_metrics(key, listen, allowed, request_timeout, None).await
+}
+
+/// Like [`spawn`], recording libp2p's own metrics (connections, identify,
+/// ping, gossipsub, bandwidth) under `libp2p_` in `registry`.
+pub async fn spawn_with_metrics(
+    key: &Keypair,
+    listen: Option<Multiaddr>,
+    allowed: impl IntoIterator<Item = PeerId>,
+    request_timeout: Duration,
+    registry: Option<&mut prometheus_client::registry::Registry>,
+) -> Result<Spawned, P2pError> {
+    let recorder = registry.map(libp2p::metrics::Metrics::new);
     let keypair = libp2p_keypair(key)?;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
@@ -571,7 +584,9 @@ pub async fn spawn(
     let (commands, command_rx) = mpsc::channel(4096);
     let (inbound_tx, inbound) = mpsc::channel(INBOUND_QUEUE);
     let (gossip_tx, gossip) = mpsc::channel(INBOUND_QUEUE);
-    tokio::spawn(swarm_loop(swarm, command_rx, inbound_tx, gossip_tx));
+    tokio::spawn(swarm_loop(
+        swarm, command_rx, inbound_tx, gossip_tx, recorder,
+    ));
     Ok((
         P2pHandle {
             commands,
@@ -589,7 +604,9 @@ async fn swarm_loop(
     mut commands: mpsc::Receiver<Command>,
     inbound: mpsc::Sender<Inbound>,
     gossip: mpsc::Sender<GossipMessage>,
+    recorder: Option<libp2p::metrics::Metrics>,
 ) {
+    use libp2p::metrics::Recorder;
     let mut pending: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, TransportError>>> =
         HashMap::new();
     loop {
@@ -631,7 +648,17 @@ async fn swarm_loop(
                     }
                 }
             },
-            event = swarm.select_next_some() => match event {
+            event = swarm.select_next_some() => {
+                if let Some(m) = &recorder {
+                    m.record(&event);
+                    match &event {
+                        SwarmEvent::Behaviour(SmartBehaviourEvent::Gossip(e)) => m.record(e),
+                        SwarmEvent::Behaviour(SmartBehaviourEvent::Identify(e)) => m.record(e),
+                        SwarmEvent::Behaviour(SmartBehaviourEvent::Ping(e)) => m.record(e),
+                        _ => {}
+                    }
+                }
+                match event {
                 SwarmEvent::Behaviour(SmartBehaviourEvent::Rpc(e)) => match e {
                     request_response::Event::Message { peer, message, .. } => match message {
                         request_response::Message::Request { request, channel, .. } => {
@@ -669,7 +696,7 @@ async fn swarm_loop(
                     tracing::debug!(peer = %peer_id, "connected");
                 }
                 _ => {}
-            },
+            }},
         }
     }
 }

@@ -101,11 +101,13 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         .filter_map(|id| p2p::peer_id(&id).ok())
         .collect();
     allowed.sort();
-    let (handle, inbound, mut gossip) = p2p::spawn(
+    let mut registry = opts.metrics.map(|_| crate::metrics::Metrics::new());
+    let (handle, inbound, mut gossip) = p2p::spawn_with_metrics(
         &key,
         Some(opts.listen.clone()),
         allowed,
         Duration::from_secs(30),
+        registry.as_mut().map(crate::metrics::Metrics::registry_mut),
     )
     .await?;
     let my_addr = handle
@@ -142,9 +144,9 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         handle.clone(),
         genesis.name_of(&me).unwrap_or("hub").to_string(),
     ));
-    if let Some(addr) = opts.metrics {
+    if let (Some(addr), Some(registry)) = (opts.metrics, registry) {
         let probe_hub = hub.clone();
-        let bound = crate::metrics::serve(addr, move || {
+        let bound = crate::metrics::serve(addr, registry, move || {
             let m = probe_hub.raft.metrics().borrow().clone();
             let l = probe_hub.ledger.lock().unwrap_or_else(|p| p.into_inner());
             crate::metrics::Snapshot {

@@ -422,8 +422,15 @@ pub async fn run(
         .chain(genesis.members.iter().map(|m| m.id))
         .filter_map(|id| p2p::peer_id(&id).ok())
         .collect();
-    let (handle, mut inbound, mut gossip) =
-        p2p::spawn(&key, Some(listen), allowed, Duration::from_secs(30)).await?;
+    let mut registry = metrics.map(|_| crate::metrics::Metrics::new());
+    let (handle, mut inbound, mut gossip) = p2p::spawn_with_metrics(
+        &key,
+        Some(listen),
+        allowed,
+        Duration::from_secs(30),
+        registry.as_mut().map(crate::metrics::Metrics::registry_mut),
+    )
+    .await?;
     let my_addr = handle
         .listening
         .first()
@@ -431,9 +438,9 @@ pub async fn run(
         .context("not listening")?
         .with(libp2p::multiaddr::Protocol::P2p(handle.local));
     crate::run::announce(&format!("listening {my_addr}"));
-    if let Some(addr) = metrics {
+    if let (Some(addr), Some(registry)) = (metrics, registry) {
         let probe = replica.clone();
-        let bound = crate::metrics::serve(addr, move || {
+        let bound = crate::metrics::serve(addr, registry, move || {
             let st = lock(&probe);
             crate::metrics::Snapshot {
                 height: st.height(),
@@ -786,5 +793,87 @@ async fn catch_up(
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devgen::{self, DevSigners};
+
+    /// A fresh network folder, its signers and an empty replica of station-1.
+    fn setup() -> (tempfile::TempDir, Genesis, DevSigners, Replica) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("net");
+        let genesis = crate::init::create(&root, 3, 1, "replica-test").expect("init");
+        let signers = DevSigners::load(&root, &genesis).expect("signers");
+        let replica = Replica::open(&root.join("station-1"), &genesis).expect("open");
+        (tmp, genesis, signers, replica)
+    }
+
+    /// Block 1: real signed txs, the VM's outcomes and state root, no signatures yet.
+    fn next_block(genesis: &Genesis, signers: &DevSigners, replica: &Replica) -> Block {
+        let txs = devgen::sign_txs(genesis, signers, 0, 8).expect("sign");
+        let mut state = replica.state.clone();
+        let time = smart_ledger::Timestamp(1_790_000_001_000);
+        let (outcomes, _) = vm::apply_block(&mut state, &txs, time);
+        let tip = replica.store.tip().clone();
+        tip.next_block(txs, outcomes, state.root(), 1, time)
+    }
+
+    fn certified(block: &Block, signers: &[&Keypair]) -> CertifiedBlock {
+        let mut cert = BlockCert::new(&block.header);
+        for k in signers {
+            cert.sign(k);
+        }
+        CertifiedBlock {
+            block: block.clone(),
+            cert,
+        }
+    }
+
+    #[test]
+    fn a_replica_refuses_blocks_without_a_hub_majority_or_with_a_forgery_and_stores_nothing() {
+        let (_tmp, genesis, signers, mut replica) = setup();
+        let block = next_block(&genesis, &signers, &replica);
+        let hubs: Vec<&Keypair> = signers.hubs.iter().collect();
+
+        // Too few hub signatures: one of three.
+        let err = replica
+            .apply(&certified(&block, &hubs[..1]))
+            .expect_err("one signature of three");
+        assert!(err.contains("block 1"), "{err}");
+
+        // Enough signers, but not hubs (people's keys).
+        let people: Vec<&Keypair> = signers.authors.iter().collect();
+        assert!(replica.apply(&certified(&block, &people)).is_err());
+
+        // Two hub signatures, one of them forged.
+        let mut forged = certified(&block, &hubs[..2]);
+        forged.cert.signatures[1].signature.0[7] ^= 1;
+        assert!(replica.apply(&forged).is_err());
+
+        // A tx signature forged inside a well-certified block: its header
+        // no longer matches (the tx root), and the tx fails on its own.
+        let mut bad = block.clone();
+        let mut signature = *bad.txs[3].signature();
+        signature.0[5] ^= 1;
+        bad.txs[3] =
+            smart_ledger::SignedTx::from_parts(bad.txs[3].body_bytes().to_vec(), signature)
+                .expect("same body");
+        assert!(replica.apply(&certified(&bad, &hubs)).is_err());
+
+        // A block whose state root the VM here does not reproduce.
+        let mut wrong_root = block.clone();
+        wrong_root.header.state_root = Hash::of(b"another state");
+        assert!(replica.apply(&certified(&wrong_root, &hubs)).is_err());
+
+        assert_eq!(replica.height(), 0, "a refused block was stored");
+
+        // The honest block with a majority (two of three) is applied.
+        replica
+            .apply(&certified(&block, &hubs[..2]))
+            .expect("a majority of hubs");
+        assert_eq!(replica.height(), 1);
     }
 }

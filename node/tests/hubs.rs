@@ -313,6 +313,11 @@ async fn three_hub_processes_commit_ten_thousand_txs_with_identical_verified_led
             .expect("smart_ledger_txs");
         assert!(txs > 0, "{metrics}");
         assert!(metrics.contains("smart_raft_voters 3"), "{metrics}");
+        // libp2p's own metrics, in the same registry.
+        assert!(
+            metrics.contains("smart_libp2p_swarm_connections_established_total"),
+            "{metrics}"
+        );
         assert!(http_get(&addr, "/health").starts_with("HTTP/1.1 200"));
     }
     net.verify_all(10_000).await;
