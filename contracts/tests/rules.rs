@@ -823,3 +823,102 @@ fn tokens_cannot_be_issued_already_expired_or_to_strangers() {
         Code::InvalidArgument,
     );
 }
+
+/// Client requests relayed by the gateway: only a gateway peer may sign
+/// them, only with a live credential, and they are judged as the client's
+/// own action (its own jobs only, its own steps only).
+#[test]
+fn client_requests_need_the_gateway_a_live_credential_and_the_clients_own_job() {
+    use smart_contracts::action::ClientAction;
+    let mut s = Shop::new();
+    s.state.identities.insert(
+        id("gateway"),
+        smart_contracts::state::Identity::new("gateway", []),
+    );
+    s.state.gateways.insert(id("gateway"));
+    s.propose_and_approve(PO);
+    for (job, client) in [("job-1", "acme"), ("job-2", "globex")] {
+        s.ok(
+            "pm",
+            Action::OpenJob {
+                job: job.into(),
+                contract: "po-4471-heat-treat".into(),
+                client: id(client),
+                parts: vec!["P-1".into()],
+            },
+        );
+    }
+    let secret = smart_ledger::Hash::of(b"secret");
+    s.refused(
+        "tech",
+        Action::IssueApiCredential {
+            id: "c1".into(),
+            client: id("acme"),
+            secret_hash: secret,
+        },
+        Code::RoleRequired,
+    );
+    s.refused(
+        "pm",
+        Action::IssueApiCredential {
+            id: "c0".into(),
+            client: id("tech"),
+            secret_hash: secret,
+        },
+        Code::UnknownIdentity,
+    );
+    s.ok(
+        "pm",
+        Action::IssueApiCredential {
+            id: "c1".into(),
+            client: id("acme"),
+            secret_hash: secret,
+        },
+    );
+    let upload = |job: &str| Action::ClientRequest {
+        credential: "c1".into(),
+        request: ClientAction::FileDocument {
+            hash: smart_ledger::Hash::of(job.as_bytes()),
+            doc_type: DocumentType::ClientPo,
+            job: Some(job.into()),
+            title: "PO".into(),
+        },
+    };
+    // Not the gateway: refused, even by an Admin.
+    s.refused("admin", upload("job-1"), Code::NotGateway);
+    // The gateway, for the client's own job: filed as the client's.
+    s.ok("gateway", upload("job-1"));
+    // Another client's job: refused as it would be for the client itself.
+    s.refused("gateway", upload("job-2"), Code::NotClientOfJob);
+    // A shop step is not the client's to do.
+    s.refused(
+        "gateway",
+        Action::ClientRequest {
+            credential: "c1".into(),
+            request: ClientAction::ApproveStep {
+                job: "job-1".into(),
+                step: "harden".into(),
+            },
+        },
+        Code::RoleRequired,
+    );
+    // Unknown or revoked credentials.
+    s.refused(
+        "gateway",
+        Action::ClientRequest {
+            credential: "nope".into(),
+            request: ClientAction::ApproveStep {
+                job: "job-1".into(),
+                step: "client-approval".into(),
+            },
+        },
+        Code::BadCredential,
+    );
+    s.refused(
+        "globex",
+        Action::RevokeApiCredential { id: "c1".into() },
+        Code::RoleRequired,
+    );
+    s.ok("acme", Action::RevokeApiCredential { id: "c1".into() });
+    s.refused("gateway", upload("job-1"), Code::BadCredential);
+}
