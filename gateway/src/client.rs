@@ -154,13 +154,9 @@ impl Connection {
         ))
     }
 
-    /// Opens the event stream (after height `after`, when given) and hands
-    /// each event (`event`, `id`, `data`) to `on_event` until it returns false.
-    pub async fn events(
-        mut self,
-        after: Option<u64>,
-        mut on_event: impl FnMut(&str, &str, &str) -> bool,
-    ) -> Result<(), ClientError> {
+    /// Opens the event stream, after height `after` when given (else it
+    /// starts with a snapshot of the current status).
+    pub async fn open_events(mut self, after: Option<u64>) -> Result<EventStream, ClientError> {
         let last = after.map(|a| a.to_string());
         let mut extra = vec![("accept", "text/event-stream")];
         if let Some(l) = &last {
@@ -172,34 +168,82 @@ impl Connection {
         if res.status() != 200 {
             return Err(ClientError::Transport(format!("events: {}", res.status())));
         }
-        let mut body = res.into_body();
-        let mut buf = String::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(transport)?;
-            let Some(data) = frame.data_ref() else {
-                continue;
-            };
-            buf.push_str(&String::from_utf8_lossy(data));
-            while let Some(end) = buf.find("\n\n") {
-                let block: String = buf.drain(..end + 2).collect();
-                let (mut event, mut id, mut data) = ("message", "", String::new());
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        event = v.trim();
-                    } else if let Some(v) = line.strip_prefix("id:") {
-                        id = v.trim();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.trim_start());
-                    }
-                }
-                if data.is_empty() {
-                    continue; // a keep-alive comment
-                }
-                if !on_event(event, id, &data) {
-                    return Ok(());
-                }
+        Ok(EventStream {
+            body: res.into_body(),
+            buf: String::new(),
+            _send: self.send,
+        })
+    }
+
+    /// Opens the event stream and hands each event (`event`, `id`, `data`) to
+    /// `on_event` until it returns false or the stream ends.
+    pub async fn events(
+        self,
+        after: Option<u64>,
+        mut on_event: impl FnMut(&str, &str, &str) -> bool,
+    ) -> Result<(), ClientError> {
+        let mut stream = self.open_events(after).await?;
+        while let Some(e) = stream.next().await? {
+            if !on_event(&e.event, &e.id, &e.data) {
+                break;
             }
         }
         Ok(())
+    }
+}
+
+/// One server-sent event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerEvent {
+    /// Its type (`snapshot`, `jobs`).
+    pub event: String,
+    /// Its id (a ledger height).
+    pub id: String,
+    /// Its data (JSON).
+    pub data: String,
+}
+
+/// An open event stream.
+#[derive(Debug)]
+pub struct EventStream {
+    body: hyper::body::Incoming,
+    buf: String,
+    _send: SendRequest<Full<HttpBytes>>,
+}
+
+impl EventStream {
+    /// The next event; `None` when the stream ends.
+    pub async fn next(&mut self) -> Result<Option<ServerEvent>, ClientError> {
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut e = ServerEvent {
+                    event: "message".into(),
+                    id: String::new(),
+                    data: String::new(),
+                };
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        e.event = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("id:") {
+                        e.id = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        e.data.push_str(v.trim_start());
+                    }
+                }
+                if !e.data.is_empty() {
+                    return Ok(Some(e)); // (blocks without data are keep-alives)
+                }
+            }
+            match self.body.frame().await {
+                None => return Ok(None),
+                Some(frame) => {
+                    let frame = frame.map_err(transport)?;
+                    if let Some(data) = frame.data_ref() {
+                        self.buf.push_str(&String::from_utf8_lossy(data));
+                    }
+                }
+            }
+        }
     }
 }

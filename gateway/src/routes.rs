@@ -906,13 +906,20 @@ fn relayed(hash: Hash, submitted: Option<Submitted>, extra: Value) -> Response {
     (status, Json(v)).into_response()
 }
 
-async fn upload<B: Backend>(
-    AxState(app): AxState<Arc<App<B>>>,
-    headers: HeaderMap,
+type UploadChecked = (
+    Caller,
+    smart_contracts::model::DocumentType,
+    String,
+    Option<String>,
+);
+
+/// Everything about an upload that can be refused before its body is read.
+fn check_upload<B: Backend>(
+    app: &App<B>,
+    headers: &HeaderMap,
     query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let me = authenticate(&app, &headers)?;
+) -> Result<UploadChecked, ApiError> {
+    let me = authenticate(app, headers)?;
     let Query(q) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     let doc_type = uploads::parse_type(&q.doc_type).ok_or_else(|| {
         ApiError::new(
@@ -950,6 +957,40 @@ async fn upload<B: Backend>(
             ),
         ));
     }
+    Ok((me, doc_type, title, q.job))
+}
+
+/// Reads and discards up to `limit` bytes of a body.
+async fn drain(body: Body, limit: usize) {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut seen = 0usize;
+    while seen < limit {
+        match stream.next().await {
+            Some(Ok(chunk)) => seen += chunk.len(),
+            _ => break,
+        }
+    }
+}
+
+async fn upload<B: Backend>(
+    AxState(app): AxState<Arc<App<B>>>,
+    headers: HeaderMap,
+    query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let checked = check_upload(&app, &headers, query);
+    let (me, doc_type, title, job) = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            // Read a small body to its end before answering, so the client
+            // sees the answer rather than a reset stream.
+            if e.0 != StatusCode::PAYLOAD_TOO_LARGE {
+                drain(body, 64 * 1024).await;
+            }
+            return Err(e);
+        }
+    };
     let stored = uploads::store(&app.config.uploads_dir, body, app.config.max_upload_bytes)
         .await
         .map_err(|e| match e {
@@ -971,7 +1012,7 @@ async fn upload<B: Backend>(
     let request = ClientAction::FileDocument {
         hash: stored.hash,
         doc_type,
-        job: q.job,
+        job,
         title,
     };
     let relay = app.relay(&me, request).await;

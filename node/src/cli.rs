@@ -74,6 +74,9 @@ enum Command {
         /// Gateway only: TLS private key (PEM).
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Gateway only: requests per second per client credential (bursts of twice that).
+        #[arg(long, default_value_t = 200)]
+        api_rate: u32,
     },
     /// Sign a tx described in YAML and submit it to a hub; prints the receipt.
     Submit {
@@ -259,6 +262,25 @@ pub(crate) enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// SMART-API over HTTPS (3 hubs and the gateway as processes): status
+    /// GETs per second, and server-sent-event fan-out latency.
+    Gateway {
+        /// Kept-alive HTTPS connections for the GETs.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Seconds of GETs.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Event-stream subscribers.
+        #[arg(long, default_value_t = 1000)]
+        sse_clients: usize,
+        /// Status changes committed while they listen.
+        #[arg(long, default_value_t = 20)]
+        updates: usize,
+        /// Print JSON only.
+        #[arg(long)]
+        json: bool,
+    },
     /// Contract VM apply throughput on the SmartClientPO example (one core).
     Vm {
         /// Jobs per run (each is a full PO history).
@@ -334,6 +356,21 @@ pub fn main() -> ExitCode {
                 json,
             ))
         }),
+        Command::Bench(BenchCommand::Gateway {
+            connections,
+            seconds,
+            sse_clients,
+            updates,
+            json,
+        }) => runtime().and_then(|rt| {
+            rt.block_on(crate::bench::gateway(
+                connections,
+                seconds,
+                sse_clients,
+                updates,
+                json,
+            ))
+        }),
         Command::Contract(cmd) => crate::contract_cmd::run(cmd),
         Command::Demo { dir, txs } => crate::demo::run(dir, txs),
         Command::Run {
@@ -344,6 +381,7 @@ pub fn main() -> ExitCode {
             https,
             tls_cert,
             tls_key,
+            api_rate,
         } => runtime().and_then(|rt| {
             rt.block_on(crate::run::run(crate::run::RunOptions {
                 data,
@@ -353,6 +391,7 @@ pub fn main() -> ExitCode {
                 metrics,
                 https,
                 tls: tls_cert.zip(tls_key),
+                api_rate,
             }))
             .map(|()| ExitCode::SUCCESS)
         }),

@@ -263,7 +263,7 @@ async fn shop_day(dir: &Path, records: u64) -> Result<ExitCode> {
     }
     net.start_stations(6)?;
     println!("   station-1..6  follow the hubs by gossip (not Raft members)");
-    let gateway_addr = net.start_gateway()?;
+    let gateway_addr = net.start_gateway(&[])?;
     println!("   gateway       https://{gateway_addr}/ (SMART-API and the client dashboard)");
     let genesis = crate::folders::read_genesis(&dir.join("genesis.json"))?;
     let mut keys = BTreeMap::new();

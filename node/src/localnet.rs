@@ -95,12 +95,13 @@ impl LocalHubs {
 
     /// Starts the gateway (folder `gateway`) following the hubs, serving
     /// HTTPS on a free 127.0.0.1 port; returns that address.
-    pub fn start_gateway(&mut self) -> Result<std::net::SocketAddr> {
+    pub fn start_gateway(&mut self, extra: &[&str]) -> Result<std::net::SocketAddr> {
         let exe = std::env::current_exe()?;
         let mut cmd = Command::new(exe);
         cmd.args(["run", "--data"])
             .arg(self.dir.join("gateway"))
             .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--https", "127.0.0.1:0"])
+            .args(extra)
             .arg("--bootstrap")
             .args(self.addrs.iter().map(|a| a.to_string()));
         let mut child = cmd

@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub https: std::net::SocketAddr,
     /// Gateway: certificate and key files (default: the folder's self-signed pair).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Gateway: requests per second per client.
+    pub api_rate: u32,
 }
 
 /// Inbound requests handled at once.
@@ -78,6 +80,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
                 https: opts.https,
                 cert,
                 key: tls_key,
+                rate: opts.api_rate,
             })
         } else {
             None

@@ -349,6 +349,8 @@ pub struct GatewayOptions {
     pub cert: std::path::PathBuf,
     /// TLS key (PEM).
     pub key: std::path::PathBuf,
+    /// Requests per second per client.
+    pub rate: u32,
 }
 
 /// The gateway's view of this peer (see [`smart_gateway::Backend`]).
@@ -540,7 +542,8 @@ pub async fn run(
             hubs: sources_for_gateway,
         });
         let tls = smart_gateway::tls::load(&g.cert, &g.key).await?;
-        let config = smart_gateway::GatewayConfig::new(data.join("uploads"));
+        let mut config = smart_gateway::GatewayConfig::new(data.join("uploads"));
+        config.client_rate = g.rate;
         let app = smart_gateway::App::new(backend, key, config);
         let running = smart_gateway::serve(app, g.https, tls).await?;
         crate::run::announce(&format!("https https://{}/", running.addr));

@@ -180,9 +180,13 @@ fn demo_runs_end_to_end() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         text.matches(" intact: ").count(),
-        9,
-        "3 hubs and 6 stations: {text}"
+        10,
+        "3 hubs, 6 stations and the gateway: {text}"
     );
+    // The client's part went through the gateway over HTTPS.
+    assert!(text.contains("upload PO 4471 (HTTPS)"), "{text}");
+    assert!(text.contains("step client-approval (HTTPS)"), "{text}");
+    assert!(text.contains("verified offline); "), "{text}");
     assert!(text.contains("6 refused (each by its rule)"), "{text}");
     assert!(
         text.contains("invoice  job-4471 final: 4860.00 USD to acme-aero"),

@@ -12,7 +12,9 @@ use smart_ledger::{
 
 use crate::devgen::{self, DevSigners};
 
+mod gateway;
 mod gossip;
+pub(crate) use gateway::gateway;
 pub(crate) use gossip::gossip;
 
 /// Txs per block in the append and verify measurements.
