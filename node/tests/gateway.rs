@@ -494,6 +494,58 @@ async fn a_client_reads_uploads_and_watches_its_job_through_the_https_gateway() 
         eprintln!("schemathesis is not installed here: the API fuzzing part is skipped");
     }
 
+    // The dashboard in headless Chromium: sign in, see a job appear live
+    // (server-sent events, no reload), save a screenshot. CI installs
+    // Chromium, its driver and selenium.
+    let browser = Command::new("python3")
+        .args(["-c", "import selenium"])
+        .status()
+        .is_ok_and(|s| s.success())
+        && Path::new("/usr/bin/chromedriver").exists();
+    if browser {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/dashboard.py");
+        let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+        let _ = std::fs::remove_file(&shot);
+        let mut child = Command::new("python3")
+            .arg(&script)
+            .args([&format!("{}/", api.base), &cred, "job-77", s(&shot)])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run the browser script");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let ready = lines.next().and_then(Result::ok);
+        assert_eq!(
+            ready.as_deref(),
+            Some("READY"),
+            "the dashboard did not sign in"
+        );
+        shop.act(
+            "project-manager",
+            Action::OpenJob {
+                job: "job-77".into(),
+                contract: "po-4471-heat-treat".into(),
+                client: acme.id(),
+                parts: vec!["AA-88213-C x12".into()],
+            },
+        )
+        .await;
+        let done = lines.next().and_then(Result::ok);
+        let status = child.wait().expect("browser script");
+        assert!(
+            status.success() && done.as_deref() == Some("DONE"),
+            "the dashboard did not show the new job live: {done:?}"
+        );
+        let png = std::fs::read(&shot).expect("screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "not a PNG screenshot");
+        eprintln!("dashboard screenshot: {}", shot.display());
+    } else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install chromium, chromium-driver and selenium (see .ci/run)"
+        );
+        eprintln!("no headless Chromium with selenium here: the browser part is skipped");
+    }
+
     // Revocation in the ledger shuts the credential out.
     shop.act(
         "project-manager",
