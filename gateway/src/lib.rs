@@ -17,6 +17,8 @@
 //!   all come from it) and the handlers.
 //! - [`uploads`]: streamed, hashed, size-limited, type-checked uploads.
 //! - [`access_log`]: every call, batched into signed ledger txs.
+//! - [`anomaly`]: advisory flags on API use (auth-failure bursts, rate
+//!   spikes, unusual uploads).
 //! - [`tls`]: certificates (self-signed when none is given).
 //! - [`limits`]: connection and per-client rate limits.
 
@@ -29,6 +31,7 @@ use smart_ledger::store::RedbStore;
 use smart_ledger::{Bytes, Outcome};
 
 pub mod access_log;
+pub mod anomaly;
 pub mod auth;
 pub mod client;
 pub mod limits;
@@ -66,6 +69,10 @@ pub trait Backend: Send + Sync + 'static {
     /// Submits a signed tx to the hubs; answers once it is in a block (or
     /// refused). `Err` when no hub could be reached.
     fn submit(&self, tx: Bytes) -> impl Future<Output = Result<Submitted, String>> + Send;
+    /// Raises an internal alert (the AlertBroadcast topic). Default: only logged.
+    fn broadcast_alert(&self, text: String) {
+        tracing::warn!(%text, "alert");
+    }
 }
 
 /// How the gateway runs.
@@ -88,6 +95,8 @@ pub struct GatewayConfig {
     /// How long an upload or approval waits for its block before answering
     /// 202 (the receipt resolves later).
     pub commit_wait: Duration,
+    /// Anomaly flags raised (shared with the peer's metrics).
+    pub anomalies_flagged: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl GatewayConfig {
@@ -102,6 +111,7 @@ impl GatewayConfig {
             max_connections: 4096,
             client_rate: 200,
             commit_wait: Duration::from_secs(5),
+            anomalies_flagged: Default::default(),
         }
     }
 }

@@ -27,6 +27,7 @@ use smart_ledger::store::{BlockStore, RedbStore};
 use smart_ledger::{Bytes, Hash, Keypair, Outcome, SignedTx, SmartId, Timestamp, TxBody, TxKind};
 
 use crate::access_log::{AccessLog, AccessRecord};
+use crate::anomaly::{Anomalies, Finding};
 use crate::auth::{AuthError, Credential};
 use crate::limits::{ConnectionLimit, RateLimit};
 use crate::uploads::{self, UploadError};
@@ -182,6 +183,7 @@ pub struct App<B> {
     rate: RateLimit,
     /// Txs relayed but not yet seen in a block: tx → credential id.
     pending: Mutex<HashMap<Hash, String>>,
+    anomalies: Anomalies,
 }
 
 /// Most relayed txs remembered as pending.
@@ -194,6 +196,7 @@ impl<B: Backend> App<B> {
         let key = Arc::new(key);
         let access = crate::access_log::start(backend.clone(), key.clone(), chain_id);
         Arc::new(App {
+            anomalies: Anomalies::new(config.anomalies_flagged.clone()),
             rate: RateLimit::new(config.client_rate),
             backend,
             config,
@@ -260,14 +263,67 @@ struct Caller {
     client: SmartId,
 }
 
-fn authenticate<B: Backend>(app: &App<B>, headers: &HeaderMap) -> Result<Caller, ApiError> {
+fn authenticate<B: Backend>(app: &Arc<App<B>>, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let text = presented(headers).ok_or(AuthError::Missing)?;
-    let cred = Credential::parse(&text)?;
-    let client = app.backend.read(|state, _| cred.check(state))?;
-    Ok(Caller {
-        credential: cred.id,
-        client,
-    })
+    let checked = Credential::parse(&text).and_then(|cred| {
+        app.backend
+            .read(|state, _| cred.check(state))
+            .map(|c| (cred, c))
+    });
+    match checked {
+        Ok((cred, client)) => Ok(Caller {
+            credential: cred.id,
+            client,
+        }),
+        Err(e) => {
+            let caller = Credential::parse(&text)
+                .map(|c| c.id)
+                .unwrap_or_else(|_| "-".into());
+            if let Some(f) = app.anomalies.auth_failure(&caller, Instant::now()) {
+                app.flag(f);
+            }
+            Err(e.into())
+        }
+    }
+}
+
+impl<B: Backend> App<B> {
+    /// Records an advisory anomaly flag: an `AnomalyFlagged` alert tx signed
+    /// by the gateway, and an alert on the AlertBroadcast topic.
+    fn flag(self: &Arc<Self>, finding: Finding) {
+        let text = serde_json::to_string(&json!({ "AnomalyFlagged": finding, "advisory": true }))
+            .unwrap_or_default();
+        tracing::warn!(%text, "API anomaly flagged (advisory)");
+        self.backend.broadcast_alert(text.clone());
+        let app = self.clone();
+        tokio::spawn(async move {
+            let body = TxBody {
+                chain_id: app.chain_id,
+                author: app.key.id(),
+                kind: TxKind::Alert,
+                payload: Bytes(text.into_bytes()),
+                author_time: Timestamp(now_ms()),
+                location: Some("gateway".into()),
+                contract: None,
+                nonce: now_ms().wrapping_mul(1_000_000) ^ u64::from(rand_u32()),
+            };
+            match SignedTx::sign(body, &app.key) {
+                Ok(tx) => {
+                    if let Err(e) = app.backend.submit(Bytes(tx.encode())).await {
+                        tracing::warn!(error = %e, "the anomaly flag could not be recorded yet");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "signing an anomaly flag"),
+            }
+        });
+    }
+
+    /// Anomaly flags raised so far.
+    pub fn anomalies_flagged(&self) -> u64 {
+        self.anomalies
+            .flagged
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Builds the router from [`ROUTES`].
@@ -342,6 +398,11 @@ async fn guard<B: Backend>(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
+    if client != "-"
+        && let Some(f) = app.anomalies.request(&client, Instant::now())
+    {
+        app.flag(f);
+    }
     let response = if !app.rate.allow(&client) {
         ApiError::new(StatusCode::TOO_MANY_REQUESTS, "slow down").into_response()
     } else if route == "/api/events" || route == "/api/uploads" {
@@ -387,7 +448,10 @@ async fn dashboard() -> impl IntoResponse {
 
 async fn health<B: Backend>(AxState(app): AxState<Arc<App<B>>>) -> Json<Value> {
     let height = *app.backend.tip().borrow();
-    Json(json!({ "ok": true, "height": height, "chain_id": app.chain_id.to_string() }))
+    Json(
+        json!({ "ok": true, "height": height, "chain_id": app.chain_id.to_string(),
+                 "anomalies_flagged": app.anomalies_flagged() }),
+    )
 }
 
 /// The OpenAPI document, generated from [`ROUTES`].
@@ -915,7 +979,7 @@ type UploadChecked = (
 
 /// Everything about an upload that can be refused before its body is read.
 fn check_upload<B: Backend>(
-    app: &App<B>,
+    app: &Arc<App<B>>,
     headers: &HeaderMap,
     query: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<UploadChecked, ApiError> {
@@ -1009,6 +1073,12 @@ async fn upload<B: Backend>(
                 )
             }
         })?;
+    if let Some(f) = app
+        .anomalies
+        .upload(&me.credential, stored.bytes, Instant::now())
+    {
+        app.flag(f);
+    }
     let request = ClientAction::FileDocument {
         hash: stored.hash,
         doc_type,

@@ -39,6 +39,8 @@ pub struct Snapshot {
     pub outbox_pending: u64,
     /// Station: offline decisions the ledger overturned.
     pub overturned: u64,
+    /// Gateway: advisory anomaly flags raised on API use.
+    pub anomalies: u64,
 }
 
 /// The peer's metrics.
@@ -55,6 +57,7 @@ pub struct Metrics {
     conflicts: Gauge,
     outbox_pending: Gauge,
     overturned: Gauge,
+    anomalies: Gauge,
 }
 
 impl Metrics {
@@ -71,6 +74,7 @@ impl Metrics {
         let conflicts = Gauge::default();
         let outbox_pending = Gauge::default();
         let overturned = Gauge::default();
+        let anomalies = Gauge::default();
         registry.register("ledger_height", "Height of the last block", height.clone());
         registry.register("ledger_txs", "Txs in the ledger", txs.clone());
         registry.register(
@@ -105,6 +109,11 @@ impl Metrics {
             "Station decisions the ledger overturned",
             overturned.clone(),
         );
+        registry.register(
+            "gateway_anomalies_flagged",
+            "Advisory anomaly flags raised on API use (gateway)",
+            anomalies.clone(),
+        );
         Metrics {
             registry,
             height,
@@ -117,6 +126,7 @@ impl Metrics {
             conflicts,
             outbox_pending,
             overturned,
+            anomalies,
         }
     }
 
@@ -132,6 +142,7 @@ impl Metrics {
         self.conflicts.set(i(s.conflicts));
         self.outbox_pending.set(i(s.outbox_pending));
         self.overturned.set(i(s.overturned));
+        self.anomalies.set(i(s.anomalies));
     }
 
     fn render(&self) -> String {

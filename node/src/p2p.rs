@@ -195,6 +195,13 @@ pub enum Alert {
     },
     /// A hub signed two headers at one height; the evidence checks offline.
     Equivocation(Box<smart_ledger::Equivocation>),
+    /// An advisory flag from the gateway's API monitoring (SMART-Audit).
+    Anomaly {
+        /// The peer that raised it.
+        source: String,
+        /// The finding (JSON).
+        what: String,
+    },
 }
 
 /// A peer's public status on [`INFO_TOPIC`].

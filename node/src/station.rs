@@ -362,6 +362,19 @@ struct GatewayBackend {
 }
 
 impl smart_gateway::Backend for GatewayBackend {
+    fn broadcast_alert(&self, text: String) {
+        let alert = p2p::Alert::Anomaly {
+            source: "gateway".into(),
+            what: text,
+        };
+        let handle = self.handle.clone();
+        tokio::spawn(async move {
+            handle
+                .publish(p2p::ALERTS_TOPIC, smart_ledger::codec::encode_plain(&alert))
+                .await;
+        });
+    }
+
     fn read<R>(&self, f: impl FnOnce(&State, &RedbStore) -> R) -> R {
         let st = lock(&self.station);
         f(&st.replica.state, &st.replica.store)
@@ -424,6 +437,7 @@ pub async fn run(
         .chain(genesis.members.iter().map(|m| m.id))
         .filter_map(|id| p2p::peer_id(&id).ok())
         .collect();
+    let anomalies_flagged: Arc<std::sync::atomic::AtomicU64> = Arc::default();
     let mut registry = metrics.map(|_| crate::metrics::Metrics::new());
     let (handle, mut inbound, mut gossip) = p2p::spawn_with_metrics(
         &key,
@@ -442,9 +456,11 @@ pub async fn run(
     crate::run::announce(&format!("listening {my_addr}"));
     if let (Some(addr), Some(registry)) = (metrics, registry) {
         let probe = replica.clone();
+        let flagged = anomalies_flagged.clone();
         let bound = crate::metrics::serve(addr, registry, move || {
             let st = lock(&probe);
             crate::metrics::Snapshot {
+                anomalies: flagged.load(std::sync::atomic::Ordering::Relaxed),
                 height: st.height(),
                 txs: st.replica.store.tip().acc.size(),
                 certified: st.height(),
@@ -544,6 +560,7 @@ pub async fn run(
         let tls = smart_gateway::tls::load(&g.cert, &g.key).await?;
         let mut config = smart_gateway::GatewayConfig::new(data.join("uploads"));
         config.client_rate = g.rate;
+        config.anomalies_flagged = anomalies_flagged.clone();
         let app = smart_gateway::App::new(backend, key, config);
         let running = smart_gateway::serve(app, g.https, tls).await?;
         crate::run::announce(&format!("https https://{}/", running.addr));

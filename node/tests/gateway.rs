@@ -313,6 +313,17 @@ async fn a_client_reads_uploads_and_watches_its_job_through_the_https_gateway() 
         "unknown id"
     );
 
+    // A burst of refused credentials is flagged (advisory: nothing is blocked).
+    for _ in 0..smart_gateway::anomaly::AUTH_BURST {
+        assert_eq!(api.get(Some(&forged), "/api/jobs").0, 401);
+    }
+    let (_, health) = api.get(None, "/health");
+    let health: serde_json::Value = serde_json::from_str(&health).expect("health json");
+    assert!(
+        health["anomalies_flagged"].as_u64() >= Some(1),
+        "no anomaly flagged: {health}"
+    );
+
     // Contract delivery: only its own, with proofs that verify offline.
     let (code, list) = api.json(&cred, "/api/contracts");
     assert_eq!(code, 200, "{list}");
