@@ -41,6 +41,12 @@ pub struct Snapshot {
     pub overturned: u64,
     /// Gateway: advisory anomaly flags raised on API use.
     pub anomalies: u64,
+    /// This peer's name and role.
+    pub name: String,
+    /// Other peers as last heard on the info topic.
+    pub peers: Vec<crate::p2p::PeerSeen>,
+    /// Recent alerts heard (newest last).
+    pub alerts: Vec<String>,
 }
 
 /// The peer's metrics.
@@ -167,7 +173,12 @@ impl Metrics {
     }
 }
 
-/// Serves `/metrics` and `/health` on `addr`; `probe` reads the peer's state.
+/// The internal staff dashboard (this peer, Raft, tips, peers, alerts),
+/// served on the metrics address, which stays on the internal network.
+const STAFF_DASHBOARD: &str = include_str!("staff.html");
+
+/// Serves `/metrics`, `/health`, `/status` (JSON) and `/` (the staff
+/// dashboard) on `addr`; `probe` reads the peer's state.
 pub async fn serve(
     addr: SocketAddr,
     metrics: Metrics,
@@ -233,6 +244,16 @@ pub async fn serve(
                             serde_json::to_string(&snapshot).unwrap_or_default(),
                         )
                     }
+                    "/status" => (
+                        "200 OK",
+                        "application/json",
+                        serde_json::to_string(&snapshot).unwrap_or_default(),
+                    ),
+                    "/" => (
+                        "200 OK",
+                        "text/html; charset=utf-8",
+                        STAFF_DASHBOARD.to_string(),
+                    ),
                     _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
                 };
                 let response = format!(

@@ -248,6 +248,81 @@ pub fn judge_notice(msg: &GossipMessage) -> Verdict {
         _ => Verdict::Ignore,
     }
 }
+/// What a peer has heard on the notice topics, for the staff dashboard:
+/// every peer's latest status and the most recent alerts.
+#[derive(Debug, Default)]
+pub struct NoticeBoard {
+    peers: std::collections::BTreeMap<String, (Info, std::time::Instant)>,
+    alerts: std::collections::VecDeque<String>,
+}
+
+/// Alerts kept on a [`NoticeBoard`].
+const BOARD_ALERTS: usize = 50;
+
+/// A peer's status as last heard.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PeerSeen {
+    /// Its name.
+    pub name: String,
+    /// Its role.
+    pub role: String,
+    /// Its tip height.
+    pub height: u64,
+    /// Milliseconds since it was heard.
+    pub heard_ms_ago: u64,
+}
+
+impl NoticeBoard {
+    /// Records an accepted notice.
+    pub fn record(&mut self, msg: &GossipMessage) {
+        match msg.topic.as_str() {
+            INFO_TOPIC => {
+                if let Ok(info) =
+                    smart_ledger::codec::decode_plain::<Info>("info", &msg.data, MAX_NOTICE_BYTES)
+                {
+                    self.peers
+                        .insert(info.name.clone(), (info, std::time::Instant::now()));
+                }
+            }
+            ALERTS_TOPIC => {
+                if let Ok(alert) =
+                    smart_ledger::codec::decode_plain::<Alert>("alert", &msg.data, MAX_NOTICE_BYTES)
+                {
+                    let text = match alert {
+                        Alert::Safety { station, what } => format!("safety at {station}: {what}"),
+                        Alert::Equivocation(e) => format!(
+                            "equivocation by hub {} at height {}",
+                            e.hub.short(),
+                            e.first.0.height
+                        ),
+                        Alert::Anomaly { source, what } => format!("anomaly from {source}: {what}"),
+                    };
+                    if self.alerts.len() == BOARD_ALERTS {
+                        self.alerts.pop_front();
+                    }
+                    self.alerts.push_back(text);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Every peer heard of, and the recent alerts (newest last).
+    pub fn view(&self) -> (Vec<PeerSeen>, Vec<String>) {
+        let peers = self
+            .peers
+            .values()
+            .map(|(i, at)| PeerSeen {
+                name: i.name.clone(),
+                role: i.role.clone(),
+                height: i.height,
+                heard_ms_ago: at.elapsed().as_millis() as u64,
+            })
+            .collect();
+        (peers, self.alerts.iter().cloned().collect())
+    }
+}
+
 /// Largest gossip message.
 pub const MAX_GOSSIP_BYTES: usize = 16 * 1024 * 1024;
 

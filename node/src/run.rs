@@ -136,9 +136,14 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     tokio::spawn(publish_certified(hub.clone(), handle.clone()));
     // Hubs get blocks through Raft; alerts and status are checked and logged.
     let h = handle.clone();
+    let board: Arc<std::sync::Mutex<p2p::NoticeBoard>> = Arc::default();
+    let b = board.clone();
     tokio::spawn(async move {
         while let Some(m) = gossip.recv().await {
             let verdict = p2p::judge_notice(&m);
+            if verdict == p2p::Verdict::Accept {
+                b.lock().unwrap_or_else(|p| p.into_inner()).record(&m);
+            }
             h.validate(m.id, m.source, verdict).await;
         }
     });
@@ -149,8 +154,12 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     ));
     if let (Some(addr), Some(registry)) = (opts.metrics, registry) {
         let probe_hub = hub.clone();
+        let probe_board = board.clone();
+        let probe_name = genesis.name_of(&me).unwrap_or("hub").to_string();
         let bound = crate::metrics::serve(addr, registry, move || {
             let m = probe_hub.raft.metrics().borrow().clone();
+            let (peers_heard, alerts) =
+                probe_board.lock().unwrap_or_else(|p| p.into_inner()).view();
             let l = probe_hub.ledger.lock().unwrap_or_else(|p| p.into_inner());
             crate::metrics::Snapshot {
                 height: l.store.tip().height,
@@ -162,6 +171,9 @@ pub async fn run(opts: RunOptions) -> Result<()> {
                 voters: m.membership_config.membership().voter_ids().count() as u64,
                 equivocations: l.equivocations.len() as u64,
                 conflicts: l.conflicts.len() as u64,
+                name: probe_name.clone(),
+                peers: peers_heard,
+                alerts,
                 ..Default::default()
             }
         })

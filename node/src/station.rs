@@ -438,6 +438,7 @@ pub async fn run(
         .filter_map(|id| p2p::peer_id(&id).ok())
         .collect();
     let anomalies_flagged: Arc<std::sync::atomic::AtomicU64> = Arc::default();
+    let board: Arc<Mutex<p2p::NoticeBoard>> = Arc::default();
     let mut registry = metrics.map(|_| crate::metrics::Metrics::new());
     let (handle, mut inbound, mut gossip) = p2p::spawn_with_metrics(
         &key,
@@ -457,9 +458,15 @@ pub async fn run(
     if let (Some(addr), Some(registry)) = (metrics, registry) {
         let probe = replica.clone();
         let flagged = anomalies_flagged.clone();
+        let probe_board = board.clone();
+        let probe_name = format!("{role_name} {}", key.id().short());
         let bound = crate::metrics::serve(addr, registry, move || {
+            let (peers, alerts) = probe_board.lock().unwrap_or_else(|p| p.into_inner()).view();
             let st = lock(&probe);
             crate::metrics::Snapshot {
+                name: probe_name.clone(),
+                peers,
+                alerts,
                 anomalies: flagged.load(std::sync::atomic::Ordering::Relaxed),
                 height: st.height(),
                 txs: st.replica.store.tip().acc.size(),
@@ -645,6 +652,9 @@ pub async fn run(
                 let Some(msg) = msg else { break };
                 if msg.topic != p2p::BLOCKS_TOPIC {
                     let verdict = p2p::judge_notice(&msg);
+                    if verdict == Verdict::Accept {
+                        board.lock().unwrap_or_else(|p| p.into_inner()).record(&msg);
+                    }
                     handle.validate(msg.id, msg.source, verdict).await;
                     continue;
                 }

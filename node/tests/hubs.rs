@@ -319,6 +319,10 @@ async fn three_hub_processes_commit_ten_thousand_txs_with_identical_verified_led
             "{metrics}"
         );
         assert!(http_get(&addr, "/health").starts_with("HTTP/1.1 200"));
+        // The staff dashboard and its data: the other hubs heard by gossip.
+        assert!(http_get(&addr, "/").contains("staff dashboard"));
+        let status = http_get(&addr, "/status");
+        assert!(status.contains("\"peers\":[{"), "{status}");
     }
     net.verify_all(10_000).await;
 }
