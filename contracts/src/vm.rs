@@ -187,15 +187,7 @@ fn perform(
                     format!("credential {id} already exists"),
                 ));
             }
-            match state.active(&client) {
-                Some(i) if i.roles.contains(&Role::Client) => {}
-                _ => {
-                    return Err(Refusal::new(
-                        Code::UnknownIdentity,
-                        format!("{} is not an active client account", client.short()),
-                    ));
-                }
-            }
+            require_active_client(state, &client)?;
             state.credentials.insert(
                 id,
                 ApiCredential {
@@ -955,6 +947,17 @@ fn approve_contract(
     Ok(())
 }
 
+/// Refuses unless `client` is an active identity with the Client role.
+fn require_active_client(state: &State, client: &SmartId) -> Result<(), Refusal> {
+    match state.active(client) {
+        Some(i) if i.roles.contains(&Role::Client) => Ok(()),
+        _ => Err(Refusal::new(
+            Code::UnknownIdentity,
+            format!("{} is not an active client account", client.short()),
+        )),
+    }
+}
+
 // The fields of `Action::OpenJob`, plus where it came from.
 #[allow(clippy::too_many_arguments)]
 fn open_job(
@@ -986,15 +989,7 @@ fn open_job(
         .delivery
         .as_ref()
         .map(|d| u64::from(d.window_hours) * 3_600_000);
-    match state.active(&client) {
-        Some(i) if i.roles.contains(&Role::Client) => {}
-        _ => {
-            return Err(Refusal::new(
-                Code::UnknownIdentity,
-                format!("{} is not an active client account", client.short()),
-            ));
-        }
-    }
+    require_active_client(state, &client)?;
     let deadline = window.map(|w| Timestamp(state.time.0.saturating_add(w)));
     if let Some(d) = deadline {
         state.deadlines.insert((d, job.clone()));
