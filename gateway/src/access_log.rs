@@ -50,8 +50,13 @@ impl AccessLog {
     }
 }
 
-/// Starts the writer task. Batches are signed by `key` and submitted
-/// through `backend`; a batch that cannot be submitted is retried, and
+/// Most records written per tick (as many txs of [`MAX_BATCH`] as needed):
+/// more than the queue holds, so every tick empties it.
+const MAX_PER_TICK: usize = 2 * QUEUE;
+
+/// Starts the writer task: every second, everything queued is written as
+/// txs of at most [`MAX_BATCH`] records, signed by `key` and submitted
+/// through `backend` together. A batch that cannot be submitted is retried;
 /// while it waits the queue fills and requests slow down.
 pub fn start<B: Backend>(backend: Arc<B>, key: Arc<Keypair>, chain_id: Hash) -> AccessLog {
     let (tx, mut rx) = mpsc::channel::<AccessRecord>(QUEUE);
@@ -60,47 +65,52 @@ pub fn start<B: Backend>(backend: Arc<B>, key: Arc<Keypair>, chain_id: Hash) -> 
         loop {
             let Some(first) = rx.recv().await else { return };
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
+            let mut records = vec![first];
+            while records.len() < MAX_PER_TICK {
                 match rx.try_recv() {
-                    Ok(r) => batch.push(r),
+                    Ok(r) => records.push(r),
                     Err(_) => break,
                 }
             }
-            nonce += 1;
-            let body = TxBody {
-                chain_id,
-                author: key.id(),
-                kind: TxKind::AccessLogBatch,
-                payload: Bytes(serde_json::to_vec(&batch).unwrap_or_default()),
-                author_time: Timestamp(batch[0].at_ms),
-                location: Some("gateway".into()),
-                contract: None,
-                nonce: batch[0].at_ms.wrapping_mul(1000).wrapping_add(nonce % 1000),
-            };
-            let signed = match SignedTx::sign(body, &key) {
-                Ok(s) => Bytes(s.encode()),
-                Err(e) => {
-                    tracing::error!(error = %e, "could not sign an access-log batch");
-                    continue;
-                }
-            };
-            let mut wait = Duration::from_millis(200);
-            loop {
-                match backend.submit(signed.clone()).await {
-                    Ok(Submitted::Included { .. }) | Ok(Submitted::Duplicate { .. }) => break,
-                    Ok(Submitted::Rejected(why)) => {
-                        tracing::error!(%why, records = batch.len(), "an access-log batch was rejected");
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "access-log batch not delivered; retrying");
-                        tokio::time::sleep(wait).await;
-                        wait = (wait * 2).min(Duration::from_secs(5));
-                    }
+            let mut writes = Vec::new();
+            for batch in records.chunks(MAX_BATCH) {
+                nonce += 1;
+                let body = TxBody {
+                    chain_id,
+                    author: key.id(),
+                    kind: TxKind::AccessLogBatch,
+                    payload: Bytes(serde_json::to_vec(batch).unwrap_or_default()),
+                    author_time: Timestamp(batch[0].at_ms),
+                    location: Some("gateway".into()),
+                    contract: None,
+                    nonce: batch[0].at_ms.wrapping_mul(1000).wrapping_add(nonce % 1000),
+                };
+                match SignedTx::sign(body, &key) {
+                    Ok(s) => writes.push(write(backend.as_ref(), Bytes(s.encode()), batch.len())),
+                    Err(e) => tracing::error!(error = %e, "could not sign an access-log batch"),
                 }
             }
+            futures::future::join_all(writes).await;
         }
     });
     AccessLog { tx }
+}
+
+/// Submits one access-log tx until a hub takes it.
+async fn write<B: Backend>(backend: &B, signed: Bytes, records: usize) {
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match backend.submit(signed.clone()).await {
+            Ok(Submitted::Included { .. }) | Ok(Submitted::Duplicate { .. }) => return,
+            Ok(Submitted::Rejected(why)) => {
+                tracing::error!(%why, records, "an access-log batch was rejected");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "access-log batch not delivered; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
 }
