@@ -49,6 +49,45 @@ pub fn split_p2p(addr: &Multiaddr) -> Option<PeerId> {
     })
 }
 
+/// Starts a peer's libp2p side as every role does: only the genesis peers and
+/// people may connect (hubs add later identities as the ledger grows), libp2p's
+/// metrics go into the peer's registry when `/metrics` is served, and
+/// `listening ADDR` is printed. Returns the registry, the swarm's channels and
+/// this peer's address.
+pub(crate) async fn start_network(
+    key: &Keypair,
+    genesis: &smart_ledger::Genesis,
+    listen: Multiaddr,
+    metrics: bool,
+) -> Result<(Option<crate::metrics::Metrics>, p2p::Spawned, Multiaddr)> {
+    let mut allowed: Vec<PeerId> = genesis
+        .peers
+        .iter()
+        .map(|p| p.id)
+        .chain(genesis.members.iter().map(|m| m.id))
+        .filter_map(|id| p2p::peer_id(&id).ok())
+        .collect();
+    allowed.sort();
+    let mut registry = metrics.then(crate::metrics::Metrics::new);
+    let spawned = p2p::spawn_with_metrics(
+        key,
+        Some(listen),
+        allowed,
+        Duration::from_secs(30),
+        registry.as_mut().map(crate::metrics::Metrics::registry_mut),
+    )
+    .await?;
+    let my_addr = spawned
+        .0
+        .listening
+        .first()
+        .cloned()
+        .context("not listening")?
+        .with(libp2p::multiaddr::Protocol::P2p(spawned.0.local));
+    announce(&format!("listening {my_addr}"));
+    Ok((registry, spawned, my_addr))
+}
+
 /// Runs a hub until SIGINT/SIGTERM.
 pub async fn run(opts: RunOptions) -> Result<()> {
     let folder = PeerFolder::new(&opts.data);
@@ -96,31 +135,9 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         )
         .await;
     }
-    let mut allowed: Vec<PeerId> = genesis
-        .peers
-        .iter()
-        .map(|p| p.id)
-        .chain(genesis.members.iter().map(|m| m.id))
-        .filter_map(|id| p2p::peer_id(&id).ok())
-        .collect();
-    allowed.sort();
-    let mut registry = opts.metrics.map(|_| crate::metrics::Metrics::new());
-    let (handle, inbound, mut gossip) = p2p::spawn_with_metrics(
-        &key,
-        Some(opts.listen.clone()),
-        allowed,
-        Duration::from_secs(30),
-        registry.as_mut().map(crate::metrics::Metrics::registry_mut),
-    )
-    .await?;
-    let my_addr = handle
-        .listening
-        .first()
-        .cloned()
-        .context("not listening")?
-        .with(libp2p::multiaddr::Protocol::P2p(handle.local));
+    let (registry, (handle, inbound, mut gossip), my_addr) =
+        start_network(&key, &genesis, opts.listen.clone(), opts.metrics.is_some()).await?;
     tracing::info!(peer = %me, addr = %my_addr, "hub listening");
-    announce(&format!("listening {my_addr}"));
 
     let hub = Hub::start(
         &opts.data,

@@ -430,31 +430,10 @@ pub async fn run(
 ) -> Result<()> {
     let role_name = if gateway.is_some() { "gateway" } else { "node" };
     let replica = Arc::new(Mutex::new(Station::open(data, &genesis)?));
-    let allowed: Vec<PeerId> = genesis
-        .peers
-        .iter()
-        .map(|p| p.id)
-        .chain(genesis.members.iter().map(|m| m.id))
-        .filter_map(|id| p2p::peer_id(&id).ok())
-        .collect();
     let anomalies_flagged: Arc<std::sync::atomic::AtomicU64> = Arc::default();
     let board: Arc<Mutex<p2p::NoticeBoard>> = Arc::default();
-    let mut registry = metrics.map(|_| crate::metrics::Metrics::new());
-    let (handle, mut inbound, mut gossip) = p2p::spawn_with_metrics(
-        &key,
-        Some(listen),
-        allowed,
-        Duration::from_secs(30),
-        registry.as_mut().map(crate::metrics::Metrics::registry_mut),
-    )
-    .await?;
-    let my_addr = handle
-        .listening
-        .first()
-        .cloned()
-        .context("not listening")?
-        .with(libp2p::multiaddr::Protocol::P2p(handle.local));
-    crate::run::announce(&format!("listening {my_addr}"));
+    let (registry, (handle, mut inbound, mut gossip), _my_addr) =
+        crate::run::start_network(&key, &genesis, listen, metrics.is_some()).await?;
     if let (Some(addr), Some(registry)) = (metrics, registry) {
         let probe = replica.clone();
         let flagged = anomalies_flagged.clone();
