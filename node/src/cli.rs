@@ -89,9 +89,12 @@ enum Command {
         /// The tx (see `smart submit --help` in the README).
         tx: PathBuf,
     },
-    /// A shop day through a real local network: 3 hub processes order a
-    /// PO's job (contract governance, refusals, invoice, payouts), then every
-    /// ledger is verified and a proof is checked offline.
+    /// A local network of peer processes (`smart testnet up`).
+    #[command(subcommand)]
+    Testnet(TestnetCommand),
+    /// `smart testnet up --demo --for 0s` in a new temporary folder: a shop
+    /// day through 3 hubs, 6 stations and the gateway, then every ledger is
+    /// verified and a proof is checked offline.
     Demo {
         /// Folder to use (default: a new temporary folder).
         #[arg(long)]
@@ -99,6 +102,34 @@ enum Command {
         /// Access-log records the stations add during the day.
         #[arg(long, default_value_t = 5_000)]
         txs: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TestnetCommand {
+    /// Start a whole network on 127.0.0.1 (made on first use): hubs, station
+    /// nodes and the gateway as processes; prints where everything is; runs
+    /// until Ctrl-C (or --for), then stops every peer and verifies every ledger.
+    Up {
+        /// Hubs of a new network folder.
+        #[arg(long, default_value_t = 3)]
+        hubs: usize,
+        /// Station nodes of a new network folder.
+        #[arg(long, default_value_t = 6)]
+        nodes: usize,
+        /// The network folder (made when it holds no network yet).
+        #[arg(long, default_value = "smart-testnet")]
+        dir: PathBuf,
+        /// Run a shop day through the network: a client PO over HTTPS, the
+        /// job from receiving to invoice, refusals, payouts.
+        #[arg(long)]
+        demo: bool,
+        /// Access-log records the stations add after the shop day.
+        #[arg(long, default_value_t = 0)]
+        records: u64,
+        /// Stop after this long (e.g. 90s, 10m; 0s: as soon as the demo is done).
+        #[arg(long = "for", value_parser = crate::testnet_cmd::parse_duration)]
+        run_for: Option<std::time::Duration>,
     },
 }
 
@@ -372,7 +403,25 @@ pub fn main() -> ExitCode {
             ))
         }),
         Command::Contract(cmd) => crate::contract_cmd::run(cmd),
-        Command::Demo { dir, txs } => crate::demo::run(dir, txs),
+        Command::Demo { dir, txs } => crate::testnet_cmd::demo(dir, txs),
+        Command::Testnet(TestnetCommand::Up {
+            hubs,
+            nodes,
+            dir,
+            demo,
+            records,
+            run_for,
+        }) => crate::testnet_cmd::up(crate::testnet_cmd::UpOptions {
+            shape: crate::localnet::Shape {
+                hubs,
+                nodes,
+                gateway: true,
+            },
+            dir,
+            demo,
+            records,
+            run_for,
+        }),
         Command::Run {
             data,
             listen,

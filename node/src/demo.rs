@@ -1,18 +1,20 @@
-//! `smart demo`: a shop day through a real local network.
+//! The shop day: what `smart testnet up --demo` and `smart demo` run through
+//! a real network.
 //!
-//! Three hub processes (the `smart` binary in `run` mode, real libp2p on
-//! 127.0.0.1, real redb stores) order every action. The SmartClientPO for
-//! PO 4471 is proposed and approved by every governance role, then the job
-//! flows: receiving, pre-checks, heat treat, temper, hardness, QA, report,
-//! client approval, invoice and payouts. Six actions are refused on the way,
-//! each by the rule the contract names (material cert missing, test before
-//! pre-checks, an expired certification, soak temperature out of limits,
-//! report before QA, invoice before client approval). Then every hub's ledger
-//! is verified, and a proof of the invoice is checked offline.
+//! Once per network folder the shop is made ready ([`ready`]): people are
+//! registered, the SmartClientPO for PO 4471 is proposed and approved by
+//! every governance role, the client Acme Aero gets an API credential, tokens,
+//! equipment and shop documents are filed. Each demo run then takes one job
+//! through the day ([`job_day`]): the client uploads its PO over HTTPS, the
+//! job runs from receiving to invoice, and six actions are refused on the
+//! way, each by the rule the contract names (material cert missing, test
+//! before pre-checks, an expired certification, soak temperature out of
+//! limits, report before QA, invoice before client approval). The client
+//! approves the report over HTTPS, watches the job over server-sent events
+//! and fetches its contract with a proof it checks offline.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -20,13 +22,16 @@ use smart_consensus::{TxReceipt, TxVerdict};
 use smart_contracts::action::Action;
 use smart_contracts::model::DocumentType;
 use smart_contracts::state::TokenKind;
-use smart_ledger::store::RedbStore;
+use smart_gateway::client::ApiClient;
 use smart_ledger::{Bytes, Hash, Keypair, Outcome, Role, SignedTx, Timestamp, TxBody, TxKind};
+use smart_testnet::Network;
 
 use crate::client::Client;
-use crate::localnet::LocalHubs;
 
 const PO_CONTRACT: &str = include_str!("../../contracts/examples/smart-client-po.yaml");
+
+/// The refusals a job day must meet, one per rule it exercises.
+pub(crate) const EXPECTED_REFUSALS: usize = 6;
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -36,6 +41,7 @@ fn now_ms() -> u64 {
 }
 
 /// The people of the demo and a way to act as them.
+#[derive(Debug)]
 struct Shop {
     clients: Vec<Client>,
     chain: Hash,
@@ -44,7 +50,8 @@ struct Shop {
     submitted: usize,
     refusals: Vec<String>,
     steps: Vec<(String, Duration)>,
-    invoice_tx: Option<Hash>,
+    /// The job the day's actions are for.
+    job: String,
 }
 
 impl Shop {
@@ -84,7 +91,10 @@ impl Shop {
             TxVerdict::Included {
                 height,
                 outcome: Outcome::Accepted,
-            } => println!("   ok       block {height:>3}  {who:<16} {what}"),
+            } => println!(
+                "   ok       block {height:>3}  {who:<16} {what}  ({} ms)",
+                took.as_millis()
+            ),
             TxVerdict::Included {
                 height,
                 outcome: Outcome::Refused { code, reason },
@@ -126,7 +136,7 @@ impl Shop {
             who,
             &what,
             Action::CompleteStep {
-                job: "job-4471".into(),
+                job: self.job.clone(),
                 step: step.into(),
                 station: None,
                 measurements: m,
@@ -158,7 +168,7 @@ impl Shop {
 }
 
 impl Shop {
-    /// The client uploads a document for job-4471 through the gateway.
+    /// The client uploads a document for the job through the gateway.
     async fn upload(
         &mut self,
         api: &smart_gateway::client::ApiClient,
@@ -168,7 +178,8 @@ impl Shop {
     ) -> Result<()> {
         let t = Instant::now();
         let path = format!(
-            "/api/uploads?doc_type={doc_type}&job=job-4471&title={}",
+            "/api/uploads?doc_type={doc_type}&job={}&title={}",
+            self.job,
             title.replace(' ', "%20")
         );
         let (code, receipt) = api.call("POST", &path, bytes.to_vec()).await?;
@@ -193,7 +204,7 @@ impl Shop {
         let (code, r) = api
             .call(
                 "POST",
-                &format!("/api/jobs/job-4471/steps/{step}/approve"),
+                &format!("/api/jobs/{}/steps/{step}/approve", self.job),
                 Vec::new(),
             )
             .await?;
@@ -238,62 +249,102 @@ fn person(dir: &Path, name: &str) -> Result<Keypair> {
     )?)
 }
 
-pub(crate) fn run(dir: Option<PathBuf>, records: u64) -> Result<ExitCode> {
-    let dir = match dir {
-        Some(d) => d,
-        None => crate::bench::tempdir()?.join("network"),
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(shop_day(&dir, records))
+/// What a network folder keeps of its shop between runs (`shop.json`).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct ShopFile {
+    /// The client's API credential (a local testnet prints it; the ledger holds only its hash).
+    credential: String,
+    /// When tech-9's certification lapses (ms since the epoch).
+    lapse_ms: u64,
+    /// Job days run so far.
+    jobs: u32,
 }
 
-async fn shop_day(dir: &Path, records: u64) -> Result<ExitCode> {
-    let started = Instant::now();
-    println!(
-        "== 1. a network: 3 hubs (Vault, Floor, Business), 6 stations, gateway in {}",
-        dir.display()
-    );
-    let mut net = LocalHubs::start(dir, 3, 6)?;
-    let admin = person(dir, "admin")?;
-    net.wait_leader(&admin, Duration::from_secs(20)).await?;
-    for (name, addr) in net.names.iter().zip(&net.addrs) {
-        println!("   {name:<13} {addr}");
-    }
-    net.start_stations(6)?;
-    println!("   station-1..6  follow the hubs by gossip (not Raft members)");
-    let gateway_addr = net.start_gateway(&[])?;
-    println!("   gateway       https://{gateway_addr}/ (SMART-API and the client dashboard)");
+/// The shop of a running network, ready for job days.
+#[derive(Debug)]
+pub(crate) struct Ready {
+    shop: Shop,
+    file: ShopFile,
+    path: PathBuf,
+    /// The client's API client (with its credential) for the gateway.
+    pub(crate) api: ApiClient,
+    /// The client's credential.
+    pub(crate) credential: String,
+}
+
+/// Makes the shop of network folder `dir` ready: the first time, registers
+/// people, approves the contract, issues the client's credential and files
+/// tokens, equipment and documents (printing each action); later, reads what
+/// that left in `shop.json`.
+pub(crate) async fn ready(net: &Network, dir: &Path) -> Result<Ready> {
     let genesis = crate::folders::read_genesis(&dir.join("genesis.json"))?;
+    let admin = person(dir, "admin")?;
+    let path = dir.join("shop.json");
+    let existing: Option<ShopFile> = match std::fs::read(&path) {
+        Ok(b) => Some(serde_json::from_slice(&b).with_context(|| format!("{}", path.display()))?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("{}", path.display())),
+    };
     let mut keys = BTreeMap::new();
     for p in ["admin", "compliance", "qa", "project-manager"] {
         keys.insert(p, person(dir, p)?);
     }
     for p in ["tech-7", "tech-9", "acme-aero"] {
-        let k = Keypair::generate()?;
-        k.write_file(&dir.join("people").join(format!("{p}.key")))?;
+        let k = if existing.is_some() {
+            person(dir, p)?
+        } else {
+            let k = Keypair::generate()?;
+            let file = dir.join("people").join(format!("{p}.key"));
+            if file.exists() {
+                std::fs::remove_file(&file)?;
+            }
+            k.write_file(&file)?;
+            k
+        };
         keys.insert(p, k);
     }
     let mut shop = Shop {
-        clients: net.clients(&admin).await?,
+        clients: crate::localnet::hub_clients(net, &admin).await?,
         chain: genesis.chain_id(),
         keys,
-        nonce: 0,
+        nonce: now_ms() * 1000,
         submitted: 0,
         refusals: Vec::new(),
         steps: Vec::new(),
-        invoice_tx: None,
+        job: String::new(),
     };
+    let file = match existing {
+        Some(f) => f,
+        None => setup(&mut shop).await?,
+    };
+    std::fs::write(&path, serde_json::to_string_pretty(&file)?)?;
+    let gateway = net.gateway_addr().context("the network has no gateway")?;
+    let api = ApiClient::new(
+        gateway,
+        &smart_gateway::tls::default_paths(&dir.join("gateway")).0,
+    )?
+    .with_credential(&file.credential);
+    Ok(Ready {
+        credential: file.credential.clone(),
+        shop,
+        file,
+        path,
+        api,
+    })
+}
+
+async fn setup(shop: &mut Shop) -> Result<ShopFile> {
     let id = |shop: &Shop, n: &str| shop.keys.get(n).map(|k| k.id()).context("key");
 
-    println!("\n== 2. people and the contract (proposed, approved by every governance role)");
+    println!(
+        "\n== the shop: people, the contract (proposed, approved by every governance role), a client credential"
+    );
     for (n, role, org) in [
         ("tech-7", Role::Technician, None),
         ("tech-9", Role::Technician, None),
         ("acme-aero", Role::Client, Some("Acme Aero")),
     ] {
-        let new_id = id(&shop, n)?;
+        let new_id = id(shop, n)?;
         shop.act(
             "admin",
             &format!("register {n} as {role:?}"),
@@ -334,7 +385,7 @@ async fn shop_day(dir: &Path, records: u64) -> Result<ExitCode> {
 
     let (credential, cred, secret_hash) =
         smart_gateway::auth::Credential::mint().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let acme_id = id(&shop, "acme-aero")?;
+    let acme_id = id(shop, "acme-aero")?;
     shop.act(
         "project-manager",
         "issue an API credential to acme-aero (the ledger keeps its hash)",
@@ -345,15 +396,10 @@ async fn shop_day(dir: &Path, records: u64) -> Result<ExitCode> {
         },
     )
     .await?;
-    let api = smart_gateway::client::ApiClient::new(
-        gateway_addr,
-        &smart_gateway::tls::default_paths(&dir.join("gateway")).0,
-    )?
-    .with_credential(&credential);
 
-    println!("\n== 3. tokens, equipment, shop documents");
+    println!("\n== tokens, equipment, shop documents");
     let year = Timestamp(now_ms() + 365 * 86_400_000);
-    let tech7 = id(&shop, "tech-7")?;
+    let tech7 = id(shop, "tech-7")?;
     for (t, kind, scope) in [
         ("t7-recv", TokenKind::Access, "receiving"),
         ("t7-furnace", TokenKind::Training, "furnace-operation"),
@@ -374,7 +420,7 @@ async fn shop_day(dir: &Path, records: u64) -> Result<ExitCode> {
         )
         .await?;
     }
-    let qa = id(&shop, "qa")?;
+    let qa = id(shop, "qa")?;
     shop.act(
         "compliance",
         "token Certified:qa-inspector for qa",
@@ -389,7 +435,7 @@ async fn shop_day(dir: &Path, records: u64) -> Result<ExitCode> {
     .await?;
     // tech-9's certification lapses in two seconds.
     let lapse = Timestamp(now_ms() + 2_000);
-    let tech9 = id(&shop, "tech-9")?;
+    let tech9 = id(shop, "tech-9")?;
     shop.act(
         "compliance",
         "token Certified:heat-treat-operator for tech-9 (lapses in 2 s)",
@@ -440,13 +486,54 @@ async fn shop_day(dir: &Path, records: u64) -> Result<ExitCode> {
     )
     .await?;
 
-    println!("\n== 4. PO 4471 arrives and the job runs");
-    let client = id(&shop, "acme-aero")?;
+    Ok(ShopFile {
+        credential,
+        lapse_ms: lapse.0,
+        jobs: 0,
+    })
+}
+
+/// What one job day did.
+#[derive(Debug)]
+pub(crate) struct JobReport {
+    /// The job.
+    pub(crate) job: String,
+    /// Shop actions taken (each a tx, or an HTTPS call that made one).
+    pub(crate) actions: usize,
+    /// The refusals, with their codes and reasons.
+    pub(crate) refusals: Vec<String>,
+    /// Each action and how long it took from submission to commit.
+    pub(crate) steps: Vec<(String, Duration)>,
+    /// The invoice's tx.
+    pub(crate) invoice_tx: Hash,
+    /// Live status events the client received.
+    pub(crate) events: usize,
+}
+
+/// Runs one job through the day; the job is new on every run of the folder.
+pub(crate) async fn job_day(ready: &mut Ready) -> Result<JobReport> {
+    let n = ready.file.jobs + 1;
+    ready.file.jobs = n;
+    std::fs::write(&ready.path, serde_json::to_string_pretty(&ready.file)?)?;
+    let job = if n == 1 {
+        "job-4471".to_string()
+    } else {
+        format!("job-4471-{n}")
+    };
+    let lapse = Timestamp(ready.file.lapse_ms);
+    let api = ready.api.clone();
+    let shop = &mut ready.shop;
+    shop.job = job.clone();
+    shop.refusals.clear();
+    shop.steps.clear();
+    let id = |shop: &Shop, n: &str| shop.keys.get(n).map(|k| k.id()).context("key");
+    println!("\n== a job day: PO 4471 arrives and {job} runs");
+    let client = id(shop, "acme-aero")?;
     shop.act(
         "project-manager",
-        "open job-4471 for acme-aero",
+        &format!("open {job} for acme-aero"),
         Action::OpenJob {
-            job: "job-4471".into(),
+            job: job.clone(),
             contract: "po-4471-heat-treat".into(),
             client,
             parts: vec!["AA-88213-C x120".into()],
@@ -470,7 +557,7 @@ async fn shop_day(dir: &Path, records: u64) -> Result<ExitCode> {
         &api,
         "client_po",
         "PO 4471",
-        b"PURCHASE ORDER 4471\n120 x AA-88213 rev C\n",
+        format!("PURCHASE ORDER 4471 ({job})\n120 x AA-88213 rev C\n").as_bytes(),
     )
     .await?;
     shop.step("tech-7", "receive-parts", &[("part_count", 120)])
@@ -479,7 +566,7 @@ async fn shop_day(dir: &Path, records: u64) -> Result<ExitCode> {
         &api,
         "material_cert",
         "Mill cert heat 88127",
-        b"%PDF-1.7\nMill certificate, heat 88127, AISI 4340\n",
+        format!("%PDF-1.7\nMill certificate, heat 88127, AISI 4340 ({job})\n").as_bytes(),
     )
     .await?;
     shop.step("tech-7", "receive-parts", &[("part_count", 120)])
@@ -529,30 +616,42 @@ async fn shop_day(dir: &Path, records: u64) -> Result<ExitCode> {
     shop.step("project-manager", "invoice", &[]).await?;
     shop.approve(&api, "client-approval").await?;
     let invoice = shop.step("project-manager", "invoice", &[]).await?;
-    shop.invoice_tx = Some(invoice.tx);
 
     let (code, contract) = api
-        .call("GET", "/api/contracts/job-4471", Vec::new())
+        .call("GET", &format!("/api/contracts/{job}"), Vec::new())
         .await?;
     if code != 200 {
         bail!("the client could not fetch its contract: {code} {contract}");
     }
     let opening: smart_ledger::proof::TxProof =
         serde_json::from_value(contract["proofs"]["job_opened"].clone())?;
-    let proven = opening.verify(Some(&genesis.chain_id()))?;
+    let proven = opening.verify(Some(&shop.chain))?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     watcher.abort();
     let events = seen.lock().map(|s| s.clone()).unwrap_or_default();
     println!(
-        "   client over HTTPS: contract job-4471 with its proof (opened in block {}, verified offline); {} live status events received",
+        "   client over HTTPS: contract {job} with its proof (opened in block {}, verified offline); {} live status events received",
         proven.height,
         events.len()
     );
     if events.is_empty() {
         bail!("the client saw no live status event");
     }
+    Ok(JobReport {
+        job,
+        actions: shop.steps.len(),
+        refusals: shop.refusals.clone(),
+        steps: shop.steps.clone(),
+        invoice_tx: invoice.tx,
+        events: events.len(),
+    })
+}
 
-    println!("\n== 5. the rest of the day: {records} access-log records from the stations");
+/// The rest of the day: `records` access-log records from the stations,
+/// submitted in batches of 64 to every hub at once; prints the rate.
+pub(crate) async fn access_records(ready: &mut Ready, records: u64) -> Result<()> {
+    let shop = &mut ready.shop;
+    println!("\n== the rest of the day: {records} access-log records from the stations");
     let t = Instant::now();
     let mut batch = Vec::new();
     for i in 0..records {
@@ -589,132 +688,5 @@ async fn shop_day(dir: &Path, records: u64) -> Result<ExitCode> {
         "   {accepted} of {records} committed in {:.2} s ({rate:.0} tx/s through Raft on this machine)",
         t.elapsed().as_secs_f64()
     );
-
-    // Let every certificate complete, then stop the hubs.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let mut st = Vec::new();
-        for c in &shop.clients {
-            if let Ok(s) = c.status().await {
-                st.push((s.height, s.certified));
-            }
-        }
-        if st.len() == 3
-            && st.windows(2).all(|w| w[0].0 == w[1].0)
-            && st.iter().all(|(h, c)| h == c)
-        {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("hubs did not agree on a certified tip: {st:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let target = shop.clients[0].status().await?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for (name, addr) in net.stations.clone() {
-        let station = Client::connect(&admin, addr).await?;
-        loop {
-            let st = station.status().await?;
-            if st.height == target.height && st.tip == target.tip {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("{name} is at {} of {}", st.height, target.height);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    loop {
-        if let Ok((200, h)) = api.call("GET", "/health", Vec::new()).await
-            && h["height"].as_u64() == Some(target.height)
-        {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("the gateway did not reach height {}", target.height);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    net.stop();
-
-    println!(
-        "\n== 6. every ledger verified (signatures, links, Merkle roots, certificates, VM re-run on stations)"
-    );
-    let mut tips = Vec::new();
-    let peers: Vec<String> = net
-        .names
-        .iter()
-        .cloned()
-        .chain(net.stations.iter().map(|(n, _)| n.clone()))
-        .chain(["gateway".to_string()])
-        .collect();
-    for name in &peers {
-        let store = RedbStore::open(&dir.join(name).join(RedbStore::FILE_NAME))?;
-        let report = smart_ledger::audit::verify_ledger(&store, |_, _| {})
-            .map_err(|f| anyhow::anyhow!("{name}: {f}"))?;
-        println!(
-            "   {name:<13} intact: {} blocks, {} txs, tip {}",
-            report.blocks,
-            report.txs,
-            report.tip_hash.short()
-        );
-        tips.push(report.tip_hash);
-    }
-    if !tips.windows(2).all(|w| w[0] == w[1]) {
-        bail!("peers hold different chains");
-    }
-    let business = dir.join(&net.names[2]);
-    let store = RedbStore::open(&business.join(RedbStore::FILE_NAME))?;
-    let state = smart_consensus::machine::stored_state(&store)
-        .map_err(anyhow::Error::msg)?
-        .context("no contract state")?;
-    crate::contract_cmd::print_money(&state, "   ");
-
-    println!("\n== 7. the client's proof of the invoice, checked offline");
-    let invoice_tx = shop.invoice_tx.context("no invoice")?;
-    let proof = crate::ledger_cmd::prove(&store, &invoice_tx, Some(1))?;
-    let proof_file = dir.join("invoice-proof.json");
-    std::fs::write(&proof_file, serde_json::to_string_pretty(&proof)?)?;
-    let proven = proof.verify(Some(&genesis.chain_id()))?;
-    println!(
-        "   tx {} in block {} with outcome {:?}, in a ledger of {} txs (root {}); written to {}",
-        proven.tx_hash.short(),
-        proven.height,
-        proven.outcome,
-        proven.ledger_size,
-        proven.ledger_root.short(),
-        proof_file.display()
-    );
-
-    println!("\n== summary");
-    println!(
-        "   {} shop actions, {} refused (each by its rule):",
-        shop.steps.len(),
-        shop.refusals.len()
-    );
-    for r in &shop.refusals {
-        println!("     {r}");
-    }
-    let slowest = shop
-        .steps
-        .iter()
-        .max_by_key(|(_, d)| *d)
-        .map(|(w, d)| format!("{w} ({} ms)", d.as_millis()))
-        .unwrap_or_default();
-    let mean = shop.steps.iter().map(|(_, d)| d.as_secs_f64()).sum::<f64>()
-        / shop.steps.len().max(1) as f64;
-    println!(
-        "   commit latency per action: mean {:.1} ms, slowest {slowest}",
-        mean * 1000.0
-    );
-    println!(
-        "   total {:.1} s; network folder {}",
-        started.elapsed().as_secs_f64(),
-        dir.display()
-    );
-    if shop.refusals.len() != 6 || state.invoices.len() != 1 {
-        bail!("the shop day did not go as the contract says");
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

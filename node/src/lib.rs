@@ -8,7 +8,9 @@
 //! - `ledger_cmd`: `smart ledger verify|show|prove|generate` and `smart proof verify`.
 //! - `devgen`: the development-only ledger generator (real keys, real store).
 //! - `bench`: `smart bench ledger`.
-//! - `demo`: the end-to-end walk-through the README starts with.
+//! - `localnet`: an init folder as a network of processes (`smart-testnet`).
+//! - `demo`: the shop day (shop set-up once per network, a job day per run).
+//! - `testnet_cmd`: `smart testnet up` (the README's main command) and `smart demo`.
 
 pub mod bench;
 pub mod cli;
@@ -28,3 +30,4 @@ pub mod run;
 pub mod station;
 pub mod station_io;
 pub mod submit;
+pub mod testnet_cmd;

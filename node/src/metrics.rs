@@ -19,6 +19,8 @@ use tokio::sync::Semaphore;
 pub struct Snapshot {
     /// Tip height.
     pub height: u64,
+    /// Tip header hash (hex).
+    pub tip: String,
     /// Txs in the ledger.
     pub txs: u64,
     /// Height up to which certificates are final.

@@ -180,6 +180,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
             let l = probe_hub.ledger.lock().unwrap_or_else(|p| p.into_inner());
             crate::metrics::Snapshot {
                 height: l.store.tip().height,
+                tip: l.store.tip().hash.to_string(),
                 txs: l.store.tip().acc.size(),
                 certified: probe_hub.certified_height(),
                 term: m.current_term,

@@ -448,6 +448,7 @@ pub async fn run(
                 alerts,
                 anomalies: flagged.load(std::sync::atomic::Ordering::Relaxed),
                 height: st.height(),
+                tip: st.replica.store.tip().hash.to_string(),
                 txs: st.replica.store.tip().acc.size(),
                 certified: st.height(),
                 leader_known: true,

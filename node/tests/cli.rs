@@ -194,3 +194,65 @@ fn demo_runs_end_to_end() {
     );
     assert!(text.contains("with outcome Accepted"), "{text}");
 }
+
+/// `smart testnet up` on an existing folder starts the same network again
+/// (same addresses, the ledger from disk) and runs a new job; without `--for`
+/// it runs until SIGINT, then stops every peer and verifies every ledger.
+#[test]
+fn testnet_up_restarts_from_its_folder_and_stops_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("net");
+    let args = [
+        "testnet",
+        "up",
+        "--hubs",
+        "3",
+        "--nodes",
+        "2",
+        "--dir",
+        s(&dir),
+        "--demo",
+    ];
+    let mut first: Vec<&str> = args.to_vec();
+    first.extend(["--for", "0s"]);
+    let out = run_ok(&first);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches(" intact: ").count(), 6, "{text}");
+    assert!(text.contains("summary of job-4471\n"), "{text}");
+    let layout = std::fs::read_to_string(dir.join("testnet.json")).expect("layout");
+
+    // Again, this time until SIGINT.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smart"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("smart testnet up");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut text = String::new();
+    loop {
+        let mut line = String::new();
+        if out.read_line(&mut line).expect("read") == 0 {
+            break;
+        }
+        text.push_str(&line);
+        if line.contains("the network is up") {
+            let _ = std::process::Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status();
+        }
+    }
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{text}");
+    assert!(text.contains("(existing folder)"), "{text}");
+    assert!(text.contains("summary of job-4471-2\n"), "{text}");
+    assert!(text.contains("6 refused (each by its rule)"), "{text}");
+    assert_eq!(text.matches(" intact: ").count(), 6, "{text}");
+    assert!(text.contains("invoice  job-4471-2 final"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("testnet.json")).expect("layout"),
+        layout,
+        "the network keeps its addresses"
+    );
+}

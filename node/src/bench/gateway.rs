@@ -16,7 +16,6 @@ use smart_ledger::{Bytes, Hash, Keypair, Outcome, Role, SignedTx, Timestamp, TxB
 
 use super::{Latency, latency, tempdir};
 use crate::client::Client;
-use crate::localnet::LocalHubs;
 
 const PO: &str = include_str!("../../../contracts/examples/smart-client-po.yaml");
 
@@ -76,14 +75,21 @@ pub(crate) async fn gateway(
 ) -> Result<ExitCode> {
     let root = tempdir()?;
     let dir = root.join("net");
-    let mut net = LocalHubs::start(&dir, 3, 0)?;
+    let shape = crate::localnet::Shape {
+        hubs: 3,
+        nodes: 0,
+        gateway: true,
+    };
+    let (mut net, _) = crate::localnet::open(&dir, shape, "smart-bench")?;
+    net.set_args("gateway", &["--api-rate", "1000000000"]);
+    net.start_all()?;
     let admin = Keypair::read_file(&dir.join("people/admin.key"))?;
-    net.wait_leader(&admin, Duration::from_secs(20)).await?;
-    let addr = net.start_gateway(&["--api-rate", "1000000000"])?;
+    net.wait_leader(Duration::from_secs(20)).await?;
+    let addr = net.gateway_addr().context("no gateway")?;
     let chain = crate::folders::read_genesis(&dir.join("genesis.json"))?.chain_id();
     let person = |n: &str| Keypair::read_file(&dir.join(format!("people/{n}.key")));
     let mut s = Signer {
-        hub: net.clients(&admin).await?.remove(0),
+        hub: crate::localnet::hub_clients(&net, &admin).await?.remove(0),
         chain,
         nonce: 0,
     };
@@ -240,7 +246,7 @@ pub(crate) async fn gateway(
     for r in readers {
         r.abort();
     }
-    net.stop();
+    net.stop_all();
     let report = GatewayBench {
         connections,
         seconds,

@@ -20,7 +20,6 @@ use smart_ledger::Keypair;
 
 use super::{Latency, latency, soak_reading_tx, tempdir};
 use crate::client::Client;
-use crate::localnet::LocalHubs;
 
 /// How often each station's height is read.
 const POLL: Duration = Duration::from_millis(2);
@@ -100,15 +99,21 @@ pub(crate) async fn gossip(
     }
     let root = tempdir()?;
     let dir = root.join("net");
-    let mut net = LocalHubs::start(&dir, hubs, nodes)?;
-    net.start_stations(nodes)?;
+    let shape = crate::localnet::Shape {
+        hubs,
+        nodes,
+        gateway: false,
+    };
+    let (mut net, _) = crate::localnet::open(&dir, shape, "smart-bench")?;
+    net.start_all()?;
     let admin = Keypair::read_file(&dir.join("people/admin.key"))?;
-    net.wait_leader(&admin, Duration::from_secs(20)).await?;
+    net.wait_leader(Duration::from_secs(20)).await?;
     let chain = crate::folders::read_genesis(&dir.join("genesis.json"))?.chain_id();
-    let hub_clients = net.clients(&admin).await?;
+    let hub_clients = crate::localnet::hub_clients(&net, &admin).await?;
+    let stations = net.layout().names(smart_testnet::PeerKind::Station);
     let mut node_clients = Vec::new();
-    for (_, addr) in &net.stations {
-        node_clients.push(Client::connect(&admin, addr.clone()).await?);
+    for name in &stations {
+        node_clients.push(crate::localnet::client_of(&net, name, &admin).await?);
     }
     if !json {
         eprintln!("{hubs} hubs and {nodes} nodes up; {rate} tx/s for {seconds} s");
@@ -173,13 +178,13 @@ pub(crate) async fn gossip(
     // Catch-up: the last node stops while blocks commit, then restarts.
     let catch_up = if catch_up_blocks > 0 {
         let k = nodes - 1;
-        net.stop_station(k);
+        net.stop(&stations[k]);
         let from = hub_clients[0].status().await?.height;
         let target = from + catch_up_blocks;
         if !json {
             eprintln!(
                 "{} stopped at height {from}; committing {catch_up_blocks} blocks",
-                net.stations[k].0
+                stations[k]
             );
         }
         // Closed loop, 8 submitters of one tx each: about one block per commit.
@@ -212,15 +217,15 @@ pub(crate) async fn gossip(
         }
         let tip = hub_clients[0].status().await?.height;
         let started = Instant::now();
-        net.restart_station(k)?;
-        let client = Client::connect(&admin, net.stations[k].1.clone()).await?;
+        net.start(&stations[k])?;
+        let client = crate::localnet::client_of(&net, &stations[k], &admin).await?;
         wait_height(&client, tip, Duration::from_secs(600)).await?;
         let secs = started.elapsed().as_secs_f64();
         let (mine, hubs) = (client.status().await?, hub_clients[0].status().await?);
         if (mine.height, mine.tip) != (hubs.height, hubs.tip) {
             bail!(
                 "after catching up {} is at {} {} but the hubs at {} {}",
-                net.stations[k].0,
+                stations[k],
                 mine.height,
                 mine.tip,
                 hubs.height,
@@ -229,7 +234,7 @@ pub(crate) async fn gossip(
         }
         let blocks = tip - from;
         Some(CatchUp {
-            node: net.stations[k].0.clone(),
+            node: stations[k].clone(),
             blocks,
             txs: sent,
             seconds: secs,
@@ -239,7 +244,7 @@ pub(crate) async fn gossip(
     } else {
         None
     };
-    net.stop();
+    net.stop_all();
     let report = GossipBench {
         hubs,
         nodes,
@@ -248,10 +253,9 @@ pub(crate) async fn gossip(
         blocks_measured,
         poll_interval_ms: POLL.as_secs_f64() * 1000.0,
         commit_to_all_nodes_applied: latency(all),
-        per_node: net
-            .stations
+        per_node: stations
             .iter()
-            .map(|(name, _)| name.clone())
+            .cloned()
             .zip(per_node.into_iter().map(latency))
             .collect(),
         catch_up,

@@ -570,17 +570,22 @@ pub(crate) async fn commit(
     use smart_consensus::TxVerdict;
     use smart_ledger::Bytes;
     let dir = tempdir()?.join("net");
-    let mut net = crate::localnet::LocalHubs::start(&dir, hubs, 0)?;
+    let shape = crate::localnet::Shape {
+        hubs,
+        nodes: 0,
+        gateway: false,
+    };
+    let (mut net, _) = crate::localnet::open(&dir, shape, "smart-bench")?;
+    net.start_all()?;
     let admin = Keypair::read_file(&dir.join("people/admin.key"))?;
-    net.wait_leader(&admin, std::time::Duration::from_secs(20))
-        .await?;
+    net.wait_leader(std::time::Duration::from_secs(20)).await?;
     let chain = crate::folders::read_genesis(&dir.join("genesis.json"))?.chain_id();
     if !json {
         eprintln!("{hubs} hubs up; signing {txs} txs");
     }
     let sign = |n: u64| soak_reading_tx(chain, &admin, n);
     let signed: Vec<Bytes> = (0..txs as u64).map(sign).collect::<Result<_>>()?;
-    let conns = net.clients(&admin).await?;
+    let conns = crate::localnet::hub_clients(&net, &admin).await?;
 
     // Closed loop: `clients` submitters, round-robin over the hubs.
     let per_client = signed.len().div_ceil(clients.max(1));
@@ -650,7 +655,7 @@ pub(crate) async fn commit(
     } else {
         None
     };
-    net.stop();
+    net.stop_all();
     let report = CommitBench {
         hubs,
         clients,

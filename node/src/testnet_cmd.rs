@@ -1,0 +1,292 @@
+//! `smart testnet up` (the README's main command) and `smart demo`.
+//!
+//! `up` makes a network folder the first time (`smart init`, fixed ports in
+//! `testnet.json`), starts every peer as a process on 127.0.0.1, waits for a
+//! Raft leader and for every peer to reach one tip, makes the shop ready (see
+//! `demo`), prints where everything is, and with `--demo` runs a job day
+//! through the real interfaces. It keeps the network up until Ctrl-C (or
+//! `--for`), then stops every peer cleanly and verifies every ledger.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use smart_ledger::store::RedbStore;
+use smart_testnet::{Network, PeerKind};
+
+use crate::localnet::Shape;
+
+/// Options of `smart testnet up`.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// Hubs and stations of a new folder (an existing folder keeps its own).
+    pub shape: Shape,
+    /// The network folder.
+    pub dir: PathBuf,
+    /// Run a job day through the network.
+    pub demo: bool,
+    /// Access-log records to add after the job day.
+    pub records: u64,
+    /// Stop after this long (default: at Ctrl-C).
+    pub run_for: Option<Duration>,
+}
+
+/// `smart demo`: a new network in a temporary folder, one job day, a stop
+/// and every ledger verified.
+pub(crate) fn demo(dir: Option<PathBuf>, records: u64) -> Result<ExitCode> {
+    let dir = match dir {
+        Some(d) => d,
+        None => crate::bench::tempdir()?.join("network"),
+    };
+    up(UpOptions {
+        shape: Shape {
+            hubs: 3,
+            nodes: 6,
+            gateway: true,
+        },
+        dir,
+        demo: true,
+        records,
+        run_for: Some(Duration::ZERO),
+    })
+}
+
+/// `smart testnet up`.
+pub fn up(opts: UpOptions) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(up_async(opts))
+}
+
+/// Parses `90s`, `5m`, `2h` or a number of seconds.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 90s, 5m, 2h)"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "ms" => return Ok(Duration::from_millis(n)),
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+async fn up_async(opts: UpOptions) -> Result<ExitCode> {
+    let started = Instant::now();
+    let dir = &opts.dir;
+    let (mut net, fresh) = crate::localnet::open(dir, opts.shape, "smart-testnet")?;
+    let hubs = net.layout().names(PeerKind::Hub).len();
+    let stations = net.layout().names(PeerKind::Station).len();
+    println!(
+        "== a SMART network: {hubs} hubs, {stations} stations and the gateway in {} ({})",
+        dir.display(),
+        if fresh { "new" } else { "existing folder" }
+    );
+    net.start_all()?;
+    let leader = net.wait_leader(Duration::from_secs(60)).await?;
+    let ready = crate::demo::ready(&net, dir).await;
+    let mut ready = match ready {
+        Ok(r) => r,
+        Err(e) => {
+            net.stop_all();
+            return Err(e);
+        }
+    };
+    let tip = net.wait_converged(Duration::from_secs(120)).await?;
+    print_directory(&net, &leader, &ready.credential, tip.height)?;
+
+    let mut report = None;
+    if opts.demo {
+        let day = crate::demo::job_day(&mut ready).await;
+        let day = match day {
+            Ok(d) => d,
+            Err(e) => {
+                net.stop_all();
+                return Err(e);
+            }
+        };
+        if opts.records > 0 {
+            crate::demo::access_records(&mut ready, opts.records).await?;
+        }
+        let tip = net.wait_converged(Duration::from_secs(120)).await?;
+        print_summary(&day, tip.height, tip.txs);
+        report = Some(day);
+    }
+
+    match opts.run_for {
+        Some(d) if d.is_zero() => {}
+        Some(d) => {
+            println!("\nthe network runs for {d:?} (Ctrl-C stops it sooner)");
+            tokio::select! {
+                () = tokio::time::sleep(d) => {}
+                () = crate::run::wait_for_shutdown() => {}
+            }
+        }
+        None => {
+            println!("\nthe network is up; Ctrl-C stops every peer and verifies every ledger");
+            crate::run::wait_for_shutdown().await;
+        }
+    }
+    println!("\n== stopping every peer (SIGTERM), then verifying every ledger");
+    net.stop_all();
+    let store = verify_all(&net)?;
+    if let Some(day) = report {
+        let state = smart_consensus::machine::stored_state(&store)
+            .map_err(anyhow::Error::msg)?
+            .context("no contract state")?;
+        crate::contract_cmd::print_money(&state, "   ");
+        prove_invoice(&store, dir, &day.invoice_tx)?;
+        if day.refusals.len() != crate::demo::EXPECTED_REFUSALS
+            || !state.invoices.iter().any(|i| i.job == day.job)
+        {
+            bail!(
+                "the job day did not go as the contract says: {} refusals, invoice for {}: {}",
+                day.refusals.len(),
+                day.job,
+                state.invoices.iter().any(|i| i.job == day.job)
+            );
+        }
+    }
+    println!(
+        "\n   total {:.1} s; network folder {} (run the same command to start it again)",
+        started.elapsed().as_secs_f64(),
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_directory(net: &Network, leader: &str, credential: &str, height: u64) -> Result<()> {
+    println!("\n== every peer is up, at height {height}; Raft leader: {leader}");
+    println!(
+        "   {:<14} {:<8} {:<70} staff dashboard and /metrics",
+        "peer", "role", "libp2p address"
+    );
+    for p in &net.layout().peers {
+        let role = match p.kind {
+            PeerKind::Hub => "hub",
+            PeerKind::Station => "station",
+            PeerKind::Gateway => "gateway",
+        };
+        println!(
+            "   {:<14} {:<8} {:<70} http://{}/",
+            p.name,
+            role,
+            net.addr(&p.name).unwrap_or("-"),
+            net.metrics_addr(&p.name)?
+        );
+    }
+    let gateway = net.gateway_addr().context("no gateway")?;
+    let cert = smart_gateway::tls::default_paths(&net.dir().join("gateway")).0;
+    println!(
+        "\n   client dashboard and SMART-API  https://{gateway}/  (self-signed: {})",
+        cert.display()
+    );
+    println!("   client credential (Acme Aero)   {credential}");
+    println!(
+        "   try: curl --cacert {} -H 'authorization: Bearer {credential}' https://{gateway}/api/jobs",
+        cert.display()
+    );
+    println!("   logs: {}", net.dir().join("logs").display());
+    Ok(())
+}
+
+fn print_summary(day: &crate::demo::JobReport, height: u64, txs: u64) {
+    println!("\n== summary of {}", day.job);
+    println!(
+        "   {} shop actions, {} refused (each by its rule); ledger now {height} blocks, {txs} txs:",
+        day.actions,
+        day.refusals.len()
+    );
+    for r in &day.refusals {
+        println!("     {r}");
+    }
+    let mean =
+        day.steps.iter().map(|(_, d)| d.as_secs_f64()).sum::<f64>() / day.steps.len().max(1) as f64;
+    let slowest = day
+        .steps
+        .iter()
+        .max_by_key(|(_, d)| *d)
+        .map(|(w, d)| format!("{w} ({} ms)", d.as_millis()))
+        .unwrap_or_default();
+    println!(
+        "   time per action (submission to commit): mean {:.1} ms, slowest {slowest}; {} live status events reached the client",
+        mean * 1000.0,
+        day.events
+    );
+}
+
+/// Verifies every peer's ledger (stopped); all must hold one chain. Returns
+/// the last hub's store.
+fn verify_all(net: &Network) -> Result<RedbStore> {
+    let mut tips = Vec::new();
+    for p in &net.layout().peers {
+        let store = RedbStore::open(&net.dir().join(&p.name).join(RedbStore::FILE_NAME))?;
+        let report = smart_ledger::audit::verify_ledger(&store, |_, _| {})
+            .map_err(|f| anyhow::anyhow!("{}: {f}", p.name))?;
+        println!(
+            "   {:<13} intact: {} blocks, {} txs, tip {}",
+            p.name,
+            report.blocks,
+            report.txs,
+            report.tip_hash.short()
+        );
+        tips.push(report.tip_hash);
+    }
+    if !tips.windows(2).all(|w| w[0] == w[1]) {
+        bail!("peers hold different chains");
+    }
+    let hubs = net.layout().names(PeerKind::Hub);
+    let last = hubs.last().context("no hub")?;
+    Ok(RedbStore::open(
+        &net.dir().join(last).join(RedbStore::FILE_NAME),
+    )?)
+}
+
+fn prove_invoice(store: &RedbStore, dir: &Path, invoice_tx: &smart_ledger::Hash) -> Result<()> {
+    println!("\n== the client's proof of the invoice, checked offline");
+    let genesis = crate::folders::read_genesis(&dir.join("genesis.json"))?;
+    let proof = crate::ledger_cmd::prove(store, invoice_tx, Some(1))?;
+    let proof_file = dir.join("invoice-proof.json");
+    std::fs::write(&proof_file, serde_json::to_string_pretty(&proof)?)?;
+    let proven = proof.verify(Some(&genesis.chain_id()))?;
+    println!(
+        "   tx {} in block {} with outcome {:?}, in a ledger of {} txs (root {}); written to {}",
+        proven.tx_hash.short(),
+        proven.height,
+        proven.outcome,
+        proven.ledger_size,
+        proven.ledger_root.short(),
+        proof_file.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}
