@@ -70,6 +70,23 @@ pub enum SubmitError {
     Stopping,
 }
 
+impl SubmitError {
+    /// The verdict a submitter gets: `Rejected` when the tx itself was
+    /// refused, `Unavailable` (retry) when the hub could not order it now.
+    pub fn verdict(&self) -> TxVerdict {
+        match self {
+            SubmitError::Refused(reason) => TxVerdict::Rejected {
+                reason: reason.clone(),
+            },
+            SubmitError::Busy | SubmitError::NoLeader(_) | SubmitError::Stopping => {
+                TxVerdict::Unavailable {
+                    reason: self.to_string(),
+                }
+            }
+        }
+    }
+}
+
 /// A hub could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -141,6 +158,7 @@ impl<T: Transport> Hub<T> {
         let (machine, ledger) =
             HubMachine::open(store, Arc::new(key), signed_tx, transport.clone())
                 .map_err(|e| HubError::Storage(e.to_string()))?;
+        let publishing = machine.publishing();
         let raft_config = openraft::Config {
             cluster_name: format!("smart-{}", genesis.chain_id().short()),
             heartbeat_interval: config.heartbeat_ms,
@@ -179,7 +197,7 @@ impl<T: Transport> Hub<T> {
             certified,
         };
         tokio::spawn(hub.clone().batcher(queue, config));
-        tokio::spawn(hub.clone().signature_exchange(signed_rx));
+        tokio::spawn(hub.clone().signature_exchange(signed_rx, publishing));
         tokio::spawn(hub.clone().certificate_repair());
         tokio::spawn(hub.clone().membership_reconciler());
         Ok(hub)
@@ -216,9 +234,7 @@ impl<T: Transport> Hub<T> {
                 Ok(r) => r,
                 Err(e) => TxReceipt {
                     tx: smart_ledger::Hash::ZERO,
-                    verdict: TxVerdict::Rejected {
-                        reason: e.to_string(),
-                    },
+                    verdict: e.verdict(),
                 },
             });
         }
@@ -530,7 +546,12 @@ impl<T: Transport> Hub<T> {
     }
 
     /// Sends this hub's header signatures to every other member.
-    async fn signature_exchange(self, mut signed: mpsc::Receiver<SignedHeader>) {
+    async fn signature_exchange(
+        self,
+        mut signed: mpsc::Receiver<SignedHeader>,
+        publishing: Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        publishing.store(true, std::sync::atomic::Ordering::Release);
         let stop = self.stop.subscribe();
         loop {
             let s = tokio::select! {

@@ -247,6 +247,11 @@ pub struct HubMachine<T> {
     ledger: Arc<Mutex<Ledger>>,
     key: Arc<Keypair>,
     signed: mpsc::Sender<SignedHeader>,
+    /// Someone drains `signed` (the hub's signature exchange runs). Until
+    /// then — while `Raft::new` re-applies the log after a crash — a full
+    /// channel must not block applying: our signatures of those blocks stay
+    /// in our store, and peers that lack one get it by certificate repair.
+    publishing: Arc<std::sync::atomic::AtomicBool>,
     transport: T,
 }
 
@@ -315,10 +320,17 @@ impl<T: Transport> HubMachine<T> {
                 ledger: ledger.clone(),
                 key,
                 signed,
+                publishing: Arc::default(),
                 transport,
             },
             ledger,
         ))
+    }
+
+    /// The flag the signature exchange raises once it drains the channel
+    /// given to [`HubMachine::open`].
+    pub fn publishing(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.publishing.clone()
     }
 
     /// Admission, dedupe, VM and block for one batch.
@@ -559,8 +571,12 @@ impl<T: Transport> RaftStateMachine<TypeConfig> for HubMachine<T> {
             }
         }
         for s in signed {
-            // Bounded: if the signature gossip falls behind, applying waits for it.
-            let _ = self.signed.send(s).await;
+            if self.publishing.load(std::sync::atomic::Ordering::Acquire) {
+                // Bounded: if the signature gossip falls behind, applying waits for it.
+                let _ = self.signed.send(s).await;
+            } else if self.signed.try_send(s).is_err() {
+                tracing::debug!("re-applying: a signature left for certificate repair");
+            }
         }
         Ok(results)
     }

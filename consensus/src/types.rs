@@ -45,6 +45,13 @@ pub enum TxVerdict {
         /// Why.
         reason: String,
     },
+    /// Not ordered now: no leader (an election, no quorum), the hub busy or
+    /// stopping. Nothing was decided about the tx; sending the same bytes
+    /// again, here or to another hub, is safe (hubs de-duplicate by hash).
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A receipt for one submitted tx.

@@ -6,7 +6,7 @@
 //! inbound requests on a bounded channel, so no Raft call is ever awaited
 //! inside the swarm loop.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::time::Duration;
 
@@ -444,6 +444,7 @@ enum Command {
     },
     Allow(PeerId),
     Disallow(PeerId),
+    Cut(HashSet<PeerId>),
     Dial(Multiaddr),
     Publish {
         topic: String,
@@ -516,6 +517,13 @@ impl P2pHandle {
     /// Cuts a peer off: removed from the allow list, its connections closed.
     pub async fn disallow(&self, peer: PeerId) {
         let _ = self.commands.send(Command::Disallow(peer)).await;
+    }
+
+    /// Fault injection (testnets only): no connection to or from `peers`
+    /// until a later call leaves them out; allowed peers that are no longer
+    /// cut are allowed again.
+    pub async fn cut(&self, peers: HashSet<PeerId>) {
+        let _ = self.commands.send(Command::Cut(peers)).await;
     }
 
     /// Dials an address.
@@ -633,8 +641,9 @@ pub async fn spawn_with_metrics(
         .map_err(|e| P2pError::Network(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
         .build();
-    for p in allowed {
-        swarm.behaviour_mut().allow.allow_peer(p);
+    let allowed: HashSet<PeerId> = allowed.into_iter().collect();
+    for p in &allowed {
+        swarm.behaviour_mut().allow.allow_peer(*p);
     }
     for topic in [BLOCKS_TOPIC, ALERTS_TOPIC, INFO_TOPIC] {
         swarm
@@ -667,7 +676,7 @@ pub async fn spawn_with_metrics(
     let (inbound_tx, inbound) = mpsc::channel(INBOUND_QUEUE);
     let (gossip_tx, gossip) = mpsc::channel(INBOUND_QUEUE);
     tokio::spawn(swarm_loop(
-        swarm, command_rx, inbound_tx, gossip_tx, recorder,
+        swarm, allowed, command_rx, inbound_tx, gossip_tx, recorder,
     ));
     Ok((
         P2pHandle {
@@ -683,6 +692,7 @@ pub async fn spawn_with_metrics(
 /// The one task that owns the swarm.
 async fn swarm_loop(
     mut swarm: libp2p::Swarm<SmartBehaviour>,
+    mut allowed: HashSet<PeerId>,
     mut commands: mpsc::Receiver<Command>,
     inbound: mpsc::Sender<Inbound>,
     gossip: mpsc::Sender<GossipMessage>,
@@ -691,6 +701,8 @@ async fn swarm_loop(
     use libp2p::metrics::Recorder;
     let mut pending: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, TransportError>>> =
         HashMap::new();
+    // Peers cut off by fault injection: not allowed, whatever `allowed` says.
+    let mut cut: HashSet<PeerId> = HashSet::new();
     loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -706,10 +718,26 @@ async fn swarm_loop(
                     let _ = swarm.behaviour_mut().rpc.send_response(channel, response);
                 }
                 Some(Command::Allow(peer)) => {
-                    swarm.behaviour_mut().allow.allow_peer(peer);
+                    allowed.insert(peer);
+                    if !cut.contains(&peer) {
+                        swarm.behaviour_mut().allow.allow_peer(peer);
+                    }
                 }
                 Some(Command::Disallow(peer)) => {
+                    allowed.remove(&peer);
                     swarm.behaviour_mut().allow.disallow_peer(peer);
+                }
+                Some(Command::Cut(peers)) => {
+                    for p in peers.difference(&cut) {
+                        swarm.behaviour_mut().allow.disallow_peer(*p);
+                    }
+                    for p in cut.difference(&peers) {
+                        if allowed.contains(p) {
+                            swarm.behaviour_mut().allow.allow_peer(*p);
+                        }
+                    }
+                    tracing::warn!(peers = peers.len(), "fault injection: cut off from peers");
+                    cut = peers;
                 }
                 Some(Command::Publish { topic, data }) => {
                     if let Err(e) = swarm.behaviour_mut().gossip.publish(gossipsub::IdentTopic::new(topic), data) {

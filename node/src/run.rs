@@ -85,7 +85,37 @@ pub(crate) async fn start_network(
         .context("not listening")?
         .with(libp2p::multiaddr::Protocol::P2p(spawned.0.local));
     announce(&format!("listening {my_addr}"));
+    if let Some(file) = std::env::var_os(smart_testnet::FAULT_FILE_ENV) {
+        tokio::spawn(watch_faults(
+            PathBuf::from(file),
+            genesis.clone(),
+            spawned.0.clone(),
+        ));
+    }
     Ok((registry, spawned, my_addr))
+}
+
+/// Fault injection for testnets (`smart_testnet::faults`): when
+/// `SMART_FAULT_FILE` names a file, the peer obeys it every 200 ms.
+async fn watch_faults(file: PathBuf, genesis: smart_ledger::Genesis, handle: p2p::P2pHandle) {
+    let mut current: std::collections::HashSet<PeerId> = Default::default();
+    loop {
+        let faults = smart_testnet::Faults::read(&file).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "unreadable fault file");
+            smart_testnet::Faults::default()
+        });
+        let wanted: std::collections::HashSet<PeerId> = faults
+            .cut
+            .iter()
+            .filter_map(|name| genesis.peers.iter().find(|p| &p.name == name))
+            .filter_map(|p| p2p::peer_id(&p.id).ok())
+            .collect();
+        if wanted != current {
+            handle.cut(wanted.clone()).await;
+            current = wanted;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Runs a hub until SIGINT/SIGTERM.
@@ -425,13 +455,11 @@ async fn answer<T: smart_consensus::Transport>(
                     Ok(Ok(r)) => r,
                     Ok(Err(e)) => TxReceipt {
                         tx: smart_ledger::Hash::ZERO,
-                        verdict: TxVerdict::Rejected {
-                            reason: e.to_string(),
-                        },
+                        verdict: e.verdict(),
                     },
                     Err(e) => TxReceipt {
                         tx: smart_ledger::Hash::ZERO,
-                        verdict: TxVerdict::Rejected {
+                        verdict: TxVerdict::Unavailable {
                             reason: e.to_string(),
                         },
                     },

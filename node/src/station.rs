@@ -404,6 +404,11 @@ impl smart_gateway::Backend for GatewayBackend {
                         }
                         TxVerdict::Duplicate { height } => Submitted::Duplicate { height },
                         TxVerdict::Rejected { reason } => Submitted::Rejected(reason),
+                        TxVerdict::Unavailable { reason } => {
+                            // This hub cannot order it now: the next may.
+                            last = reason;
+                            continue;
+                        }
                         TxVerdict::Provisional { .. } => {
                             Submitted::Rejected("a station answered instead of a hub".into())
                         }

@@ -9,13 +9,16 @@
 //! - `layout`: which peers a network has and their fixed ports (`testnet.json`).
 //! - `status`: a peer's `/status` over plain HTTP.
 //! - `net`: the running processes.
+//! - `faults`: partitions, through a fault file each peer obeys.
 
+pub mod faults;
 pub mod layout;
 pub mod net;
 pub mod status;
 
 use std::path::PathBuf;
 
+pub use faults::{FAULT_FILE_ENV, Faults};
 pub use layout::{Layout, PeerKind, PeerSpec};
 pub use net::Network;
 pub use status::PeerStatus;

@@ -38,6 +38,8 @@ pub struct Network {
     running: BTreeMap<String, Running>,
     /// Each peer's libp2p address with `/p2p/PEERID`, as it announced it.
     addrs: BTreeMap<String, String>,
+    /// Peers obey their fault files (see `faults`).
+    faults: bool,
 }
 
 fn signal(child: &Child, sig: &str) {
@@ -59,7 +61,37 @@ impl Network {
             extra: BTreeMap::new(),
             running: BTreeMap::new(),
             addrs: BTreeMap::new(),
+            faults: false,
         }
+    }
+
+    /// Peers started from now on obey their fault files, so
+    /// [`Network::partition`] can cut them apart.
+    pub fn enable_faults(&mut self) {
+        self.faults = true;
+    }
+
+    /// Cuts the peers in `side` off from every other peer (both ways), or
+    /// with `side` empty heals every partition. Takes effect within about
+    /// 200 ms; needs [`Network::enable_faults`] before the peers started.
+    pub fn partition(&self, side: &[&str]) -> Result<(), TestnetError> {
+        for s in side {
+            self.spec(s)?;
+        }
+        let names: Vec<&str> = self.layout.peers.iter().map(|p| p.name.as_str()).collect();
+        for name in &names {
+            let cut: Vec<String> = if side.contains(name) {
+                names
+                    .iter()
+                    .filter(|n| !side.contains(n))
+                    .map(|n| n.to_string())
+                    .collect()
+            } else {
+                side.iter().map(|n| n.to_string()).collect()
+            };
+            crate::Faults { cut }.write(&crate::Faults::path(&self.dir.join(name)))?;
+        }
+        Ok(())
     }
 
     /// The network folder.
@@ -199,6 +231,12 @@ impl Network {
         }
         if let Some(extra) = self.extra.get(name) {
             cmd.args(extra);
+        }
+        if self.faults {
+            cmd.env(
+                crate::FAULT_FILE_ENV,
+                crate::Faults::path(&self.dir.join(name)),
+            );
         }
         let mut child = cmd
             .stdin(Stdio::null())
