@@ -291,3 +291,41 @@ fn two_headers_at_one_height_signed_by_one_hub_are_equivocation() {
     };
     assert!(!framed.is_proven(), "another hub cannot be framed");
 }
+
+#[test]
+fn a_snapshot_is_the_store_as_it_was_when_taken() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.redb");
+    let n = net();
+    let mut store = RedbStore::open_or_create(&path, &n.genesis).expect("create");
+    store.set_deferred_durability(true);
+    for h in 0..5u64 {
+        let (block, cert) = n.block_after(store.tip(), n.txs(h * 10, 3));
+        store.append(&block, Some(&cert)).expect("append");
+    }
+    store
+        .put_app_records(&[("state", b"at five".as_slice())])
+        .expect("app record");
+    let snap = store.snapshot().expect("snapshot");
+    let tip_then = store.tip().clone();
+    // The store goes on after the snapshot was taken.
+    for h in 5..8u64 {
+        let (block, cert) = n.block_after(store.tip(), n.txs(h * 10, 3));
+        store.append(&block, Some(&cert)).expect("append");
+    }
+    let copy = dir.path().join("backup.redb");
+    snap.write_to(&copy).expect("write");
+    assert_eq!(snap.height(), 5);
+    assert!(!dir.path().join("backup.partial").exists());
+    let restored = RedbStore::open(&copy).expect("open the copy");
+    assert_eq!(restored.tip(), &tip_then);
+    assert_eq!(
+        restored.app_record("state").expect("read").as_deref(),
+        Some(b"at five".as_slice())
+    );
+    let report = audit::verify_ledger(&restored, |_, _| {}).expect("intact");
+    assert_eq!((report.blocks, report.txs), (5, 15));
+    // A backup never overwrites a file.
+    assert!(snap.write_to(&copy).is_err());
+    assert_eq!(store.tip().height, 8);
+}

@@ -62,6 +62,11 @@ enum Command {
         /// Other peers' addresses, ending in /p2p/PEERID (the first hub needs every hub's).
         #[arg(long, num_args = 0..)]
         bootstrap: Vec<libp2p::Multiaddr>,
+        /// A genesis peer by name and address, e.g. `vault-hub@/ip4/10.77.0.11/tcp/7000`:
+        /// its /p2p/ id is read from the genesis (repeatable; for fixed layouts
+        /// such as docker compose).
+        #[arg(long = "peer", value_name = "NAME@MULTIADDR")]
+        named_peers: Vec<String>,
         /// Serve /metrics and /health on this address (e.g. 127.0.0.1:9100).
         #[arg(long)]
         metrics: Option<std::net::SocketAddr>,
@@ -77,6 +82,38 @@ enum Command {
         /// Gateway only: requests per second per client credential (bursts of twice that).
         #[arg(long, default_value_t = 200)]
         api_rate: u32,
+    },
+    /// A consistent copy of a peer's ledger (running: the peer writes it;
+    /// stopped: copied from its folder), verified.
+    Backup {
+        /// The peer's folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// The backup file (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        /// The running peer's metrics address (it writes the copy itself).
+        #[arg(long)]
+        metrics: Option<std::net::SocketAddr>,
+    },
+    /// A new peer folder from a backup, verified before anything is written.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// The new peer folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// The peer's key, copied into the folder.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Exit 0 when the peer whose metrics address is given answers /health
+    /// with 200 (for container health checks); prints the answer.
+    Health {
+        /// The peer's metrics address.
+        #[arg(long, default_value = "127.0.0.1:9100")]
+        metrics: std::net::SocketAddr,
     },
     /// Sign a tx described in YAML and submit it to a hub; prints the receipt.
     Submit {
@@ -130,6 +167,35 @@ pub(crate) enum TestnetCommand {
         /// Stop after this long (e.g. 90s, 10m; 0s: as soon as the demo is done).
         #[arg(long = "for", value_parser = crate::testnet_cmd::parse_duration)]
         run_for: Option<std::time::Duration>,
+    },
+    /// Write docker/compose.yaml and docker/prometheus.yml for a network of
+    /// containers (or check that they are current).
+    Compose {
+        /// Folder to write into.
+        #[arg(long, default_value = "docker")]
+        out: PathBuf,
+        /// Hubs.
+        #[arg(long, default_value_t = 3)]
+        hubs: usize,
+        /// Station nodes.
+        #[arg(long, default_value_t = 6)]
+        nodes: usize,
+        /// Only compare; exit 1 when the files differ.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run a job day through a network running elsewhere (e.g. docker
+    /// compose): its folder (people's keys, genesis), hubs and gateway.
+    Demo {
+        /// The network folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Hubs by name and address, e.g. `vault-hub@/ip4/10.77.0.11/tcp/7000`.
+        #[arg(long = "peer", value_name = "NAME@MULTIADDR", required = true)]
+        peers: Vec<String>,
+        /// The gateway's HTTPS address.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        gateway: std::net::SocketAddr,
     },
     /// Fault injection under load on new networks (3 hubs + stations in a
     /// temporary folder): kills, pauses, partitions, restarts, a full disk.
@@ -334,6 +400,23 @@ pub(crate) enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Every benchmark (ledger, vm, commit, gossip, gateway; optionally the
+    /// chaos suite), each as its own process; BENCHMARKS.md-ready tables
+    /// with the machine noted.
+    All {
+        /// Shorter runs (a smoke test of the whole set).
+        #[arg(long)]
+        quick: bool,
+        /// Also run every chaos scenario this many times.
+        #[arg(long, default_value_t = 0)]
+        chaos_runs: u32,
+        /// Print every result as one JSON document.
+        #[arg(long)]
+        json: bool,
+        /// Write the Markdown tables to this file (default: stdout unless --json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Contract VM apply throughput on the SmartClientPO example (one core).
     Vm {
         /// Jobs per run (each is a full PO history).
@@ -375,6 +458,12 @@ pub fn main() -> ExitCode {
             crate::bench::ledger(json, txs, runs)
         }
         Command::Bench(BenchCommand::Vm { jobs, runs }) => crate::bench::vm(jobs, runs),
+        Command::Bench(BenchCommand::All {
+            quick,
+            chaos_runs,
+            json,
+            out,
+        }) => crate::bench::all(quick, chaos_runs, json, out.as_deref()),
         Command::Bench(BenchCommand::Commit {
             hubs,
             clients,
@@ -426,6 +515,17 @@ pub fn main() -> ExitCode {
         }),
         Command::Contract(cmd) => crate::contract_cmd::run(cmd),
         Command::Demo { dir, txs } => crate::testnet_cmd::demo(dir, txs),
+        Command::Testnet(TestnetCommand::Compose {
+            out,
+            hubs,
+            nodes,
+            check,
+        }) => crate::testnet_cmd::compose(&out, hubs, nodes, check),
+        Command::Testnet(TestnetCommand::Demo {
+            dir,
+            peers,
+            gateway,
+        }) => crate::testnet_cmd::remote_demo(&dir, &peers, gateway),
         Command::Testnet(TestnetCommand::Chaos {
             scenarios,
             runs,
@@ -464,13 +564,16 @@ pub fn main() -> ExitCode {
         Command::Run {
             data,
             listen,
-            bootstrap,
+            mut bootstrap,
+            named_peers,
             metrics,
             https,
             tls_cert,
             tls_key,
             api_rate,
         } => runtime().and_then(|rt| {
+            let genesis = crate::folders::PeerFolder::new(&data).genesis()?;
+            bootstrap.extend(crate::run::named_peers(&genesis, &named_peers)?);
             rt.block_on(crate::run::run(crate::run::RunOptions {
                 data,
                 listen,
@@ -482,6 +585,23 @@ pub fn main() -> ExitCode {
                 api_rate,
             }))
             .map(|()| ExitCode::SUCCESS)
+        }),
+        Command::Backup { data, out, metrics } => crate::backup::backup(&data, &out, metrics),
+        Command::Restore { from, data, key } => {
+            crate::backup::restore(&from, &data, key.as_deref())
+        }
+        Command::Health { metrics } => runtime().and_then(|rt| {
+            let (code, body) = rt.block_on(smart_testnet::status::http_get(
+                metrics,
+                "/health",
+                std::time::Duration::from_secs(3),
+            ))?;
+            println!("{code} {}", String::from_utf8_lossy(&body).trim());
+            Ok(if code == 200 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }),
         Command::Submit { to, key, tx } => {
             runtime().and_then(|rt| rt.block_on(crate::submit::submit(to, &key, &tx)))

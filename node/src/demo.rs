@@ -24,7 +24,6 @@ use smart_contracts::model::DocumentType;
 use smart_contracts::state::TokenKind;
 use smart_gateway::client::ApiClient;
 use smart_ledger::{Bytes, Hash, Keypair, Outcome, Role, SignedTx, Timestamp, TxBody, TxKind};
-use smart_testnet::Network;
 
 use crate::client::Client;
 
@@ -77,15 +76,25 @@ impl Shop {
     /// Signs `action` as `who`, submits it to a hub and prints the outcome.
     async fn act(&mut self, who: &str, what: &str, action: Action) -> Result<TxReceipt> {
         let tx = self.sign(who, action.kind(), action.encode())?;
-        let hub = self.clients[self.submitted % self.clients.len()].clone();
-        self.submitted += 1;
         let t = Instant::now();
-        let receipt = hub
-            .submit(vec![tx])
-            .await?
-            .into_iter()
-            .next()
-            .context("no receipt")?;
+        // A hub that is down or has no leader right now: the next one, the
+        // same bytes (hubs de-duplicate), for up to 30 s.
+        let receipt = loop {
+            let hub = self.clients[self.submitted % self.clients.len()].clone();
+            self.submitted += 1;
+            let answer = tokio::time::timeout(Duration::from_secs(5), hub.submit(vec![tx.clone()]))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .and_then(|r| r.into_iter().next());
+            match answer {
+                Some(r) if !matches!(r.verdict, TxVerdict::Unavailable { .. }) => break r,
+                other if t.elapsed() > Duration::from_secs(30) => {
+                    bail!("{what}: no hub ordered it within 30 s (last answer {other:?})")
+                }
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        };
         let took = t.elapsed();
         match &receipt.verdict {
             TxVerdict::Included {
@@ -276,7 +285,11 @@ pub(crate) struct Ready {
 /// people, approves the contract, issues the client's credential and files
 /// tokens, equipment and documents (printing each action); later, reads what
 /// that left in `shop.json`.
-pub(crate) async fn ready(net: &Network, dir: &Path) -> Result<Ready> {
+pub(crate) async fn ready(
+    hubs: &[libp2p::Multiaddr],
+    gateway: std::net::SocketAddr,
+    dir: &Path,
+) -> Result<Ready> {
     let genesis = crate::folders::read_genesis(&dir.join("genesis.json"))?;
     let admin = person(dir, "admin")?;
     let path = dir.join("shop.json");
@@ -304,7 +317,13 @@ pub(crate) async fn ready(net: &Network, dir: &Path) -> Result<Ready> {
         keys.insert(p, k);
     }
     let mut shop = Shop {
-        clients: crate::localnet::hub_clients(net, &admin).await?,
+        clients: {
+            let mut c = Vec::new();
+            for a in hubs {
+                c.push(Client::connect(&admin, a.clone()).await?);
+            }
+            c
+        },
         chain: genesis.chain_id(),
         keys,
         nonce: now_ms() * 1000,
@@ -318,7 +337,6 @@ pub(crate) async fn ready(net: &Network, dir: &Path) -> Result<Ready> {
         None => setup(&mut shop).await?,
     };
     std::fs::write(&path, serde_json::to_string_pretty(&file)?)?;
-    let gateway = net.gateway_addr().context("the network has no gateway")?;
     let api = ApiClient::new(
         gateway,
         &smart_gateway::tls::default_paths(&dir.join("gateway")).0,

@@ -14,8 +14,8 @@ use anyhow::{Context, Result};
 use smart_ledger::store::RedbStore;
 use smart_ledger::{Genesis, Keypair};
 
-pub(crate) const GENESIS_FILE: &str = "genesis.json";
-pub(crate) const PEER_KEY_FILE: &str = "peer.key";
+pub const GENESIS_FILE: &str = "genesis.json";
+pub const PEER_KEY_FILE: &str = "peer.key";
 pub(crate) const PEOPLE_DIR: &str = "people";
 
 /// Reads and checks a genesis file.

@@ -10,9 +10,11 @@
 //! - `bench`: `smart bench ledger`.
 //! - `localnet`: an init folder as a network of processes (`smart-testnet`).
 //! - `demo`: the shop day (shop set-up once per network, a job day per run).
+//! - `backup`: `smart backup` and `smart restore`.
 //! - `chaos`: `smart testnet chaos`, fault injection under load.
 //! - `testnet_cmd`: `smart testnet up` (the README's main command) and `smart demo`.
 
+pub mod backup;
 pub mod bench;
 pub mod chaos;
 pub mod cli;

@@ -181,11 +181,49 @@ const STAFF_DASHBOARD: &str = include_str!("staff.html");
 
 /// Serves `/metrics`, `/health`, `/status` (JSON) and `/` (the staff
 /// dashboard) on `addr`; `probe` reads the peer's state.
+/// Runs the peer's backup hook off the async threads, one backup at a time.
+async fn take_backup(
+    hook: Option<crate::backup::BackupHook>,
+    busy: &std::sync::atomic::AtomicBool,
+) -> (&'static str, String) {
+    use std::sync::atomic::Ordering;
+    let Some(hook) = hook else {
+        return (
+            "404 Not Found",
+            r#"{"error":"this peer takes no backups"}"#.into(),
+        );
+    };
+    if busy.swap(true, Ordering::AcqRel) {
+        return (
+            "409 Conflict",
+            r#"{"error":"a backup is being written"}"#.into(),
+        );
+    }
+    let result = tokio::task::spawn_blocking(move || hook()).await;
+    busy.store(false, Ordering::Release);
+    match result {
+        Ok(Ok((file, height))) => (
+            "200 OK",
+            serde_json::json!({"file": file, "height": height}).to_string(),
+        ),
+        Ok(Err(e)) => (
+            "500 Internal Server Error",
+            serde_json::json!({"error": e}).to_string(),
+        ),
+        Err(e) => (
+            "500 Internal Server Error",
+            serde_json::json!({"error": e.to_string()}).to_string(),
+        ),
+    }
+}
+
 pub async fn serve(
     addr: SocketAddr,
     metrics: Metrics,
     probe: impl Fn() -> Snapshot + Send + Sync + 'static,
+    backup: Option<crate::backup::BackupHook>,
 ) -> std::io::Result<SocketAddr> {
+    let backing_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let metrics = Arc::new(metrics);
@@ -202,6 +240,8 @@ pub async fn serve(
             };
             let metrics = metrics.clone();
             let probe = probe.clone();
+            let backup = backup.clone();
+            let backing_up = backing_up.clone();
             tokio::spawn(async move {
                 let mut head = vec![0u8; 8192];
                 let mut len = 0;
@@ -228,6 +268,17 @@ pub async fn serve(
                     .unwrap_or("")
                     .to_string();
                 let path = line.split_whitespace().nth(1).unwrap_or("");
+                if path == "/backup" {
+                    let (status, body) = take_backup(backup, &backing_up).await;
+                    let response = format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = sock.write_all(response.as_bytes()).await;
+                    let _ = sock.shutdown().await;
+                    drop(permit);
+                    return;
+                }
                 let snapshot = probe();
                 let (status, kind, body) = match path {
                     "/metrics" => {

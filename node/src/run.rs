@@ -49,6 +49,27 @@ pub fn split_p2p(addr: &Multiaddr) -> Option<PeerId> {
     })
 }
 
+/// Resolves `NAME@MULTIADDR` entries to addresses ending in the genesis
+/// peer's `/p2p/` id.
+pub fn named_peers(genesis: &smart_ledger::Genesis, entries: &[String]) -> Result<Vec<Multiaddr>> {
+    let mut out = Vec::new();
+    for entry in entries {
+        let (name, addr) = entry
+            .split_once('@')
+            .with_context(|| format!("{entry:?}: expected NAME@MULTIADDR"))?;
+        let peer = genesis
+            .peers
+            .iter()
+            .find(|p| p.name == name)
+            .with_context(|| format!("{entry:?}: no peer named {name:?} in the genesis"))?;
+        let addr: Multiaddr = addr
+            .parse()
+            .with_context(|| format!("{entry:?}: {addr:?} is not a multiaddr"))?;
+        out.push(addr.with(libp2p::multiaddr::Protocol::P2p(p2p::peer_id(&peer.id)?)));
+    }
+    Ok(out)
+}
+
 /// Starts a peer's libp2p side as every role does: only the genesis peers and
 /// people may connect (hubs add later identities as the ledger grows), libp2p's
 /// metrics go into the peer's registry when `/metrics` is served, and
@@ -203,28 +224,42 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         let probe_hub = hub.clone();
         let probe_board = board.clone();
         let probe_name = genesis.name_of(&me).unwrap_or("hub").to_string();
-        let bound = crate::metrics::serve(addr, registry, move || {
-            let m = probe_hub.raft.metrics().borrow().clone();
-            let (peers_heard, alerts) =
-                probe_board.lock().unwrap_or_else(|p| p.into_inner()).view();
-            let l = probe_hub.ledger.lock().unwrap_or_else(|p| p.into_inner());
-            crate::metrics::Snapshot {
-                height: l.store.tip().height,
-                tip: l.store.tip().hash.to_string(),
-                txs: l.store.tip().acc.size(),
-                certified: probe_hub.certified_height(),
-                term: m.current_term,
-                leader: m.current_leader == Some(probe_hub.id),
-                leader_known: m.current_leader.is_some(),
-                voters: m.membership_config.membership().voter_ids().count() as u64,
-                equivocations: l.equivocations.len() as u64,
-                conflicts: l.conflicts.len() as u64,
-                name: probe_name.clone(),
-                peers: peers_heard,
-                alerts,
-                ..Default::default()
-            }
-        })
+        let backup_hub = hub.clone();
+        let backup = crate::backup::hook(opts.data.clone(), move || {
+            backup_hub
+                .ledger
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .store
+                .snapshot()
+        });
+        let bound = crate::metrics::serve(
+            addr,
+            registry,
+            move || {
+                let m = probe_hub.raft.metrics().borrow().clone();
+                let (peers_heard, alerts) =
+                    probe_board.lock().unwrap_or_else(|p| p.into_inner()).view();
+                let l = probe_hub.ledger.lock().unwrap_or_else(|p| p.into_inner());
+                crate::metrics::Snapshot {
+                    height: l.store.tip().height,
+                    tip: l.store.tip().hash.to_string(),
+                    txs: l.store.tip().acc.size(),
+                    certified: probe_hub.certified_height(),
+                    term: m.current_term,
+                    leader: m.current_leader == Some(probe_hub.id),
+                    leader_known: m.current_leader.is_some(),
+                    voters: m.membership_config.membership().voter_ids().count() as u64,
+                    equivocations: l.equivocations.len() as u64,
+                    conflicts: l.conflicts.len() as u64,
+                    name: probe_name.clone(),
+                    peers: peers_heard,
+                    alerts,
+                    ..Default::default()
+                }
+            },
+            Some(backup),
+        )
         .await
         .with_context(|| format!("serving metrics on {addr}"))?;
         announce(&format!("metrics http://{bound}/metrics"));

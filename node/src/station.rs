@@ -444,24 +444,33 @@ pub async fn run(
         let flagged = anomalies_flagged.clone();
         let probe_board = board.clone();
         let probe_name = format!("{role_name} {}", key.id().short());
-        let bound = crate::metrics::serve(addr, registry, move || {
-            let (peers, alerts) = probe_board.lock().unwrap_or_else(|p| p.into_inner()).view();
-            let st = lock(&probe);
-            crate::metrics::Snapshot {
-                name: probe_name.clone(),
-                peers,
-                alerts,
-                anomalies: flagged.load(std::sync::atomic::Ordering::Relaxed),
-                height: st.height(),
-                tip: st.replica.store.tip().hash.to_string(),
-                txs: st.replica.store.tip().acc.size(),
-                certified: st.height(),
-                leader_known: true,
-                outbox_pending: st.outbox.pending().map(|p| p.len() as u64).unwrap_or(0),
-                overturned: st.outbox.overturned().map(|o| o.len() as u64).unwrap_or(0),
-                ..Default::default()
-            }
-        })
+        let backup_replica = replica.clone();
+        let backup = crate::backup::hook(data.to_path_buf(), move || {
+            lock(&backup_replica).replica.store.snapshot()
+        });
+        let bound = crate::metrics::serve(
+            addr,
+            registry,
+            move || {
+                let (peers, alerts) = probe_board.lock().unwrap_or_else(|p| p.into_inner()).view();
+                let st = lock(&probe);
+                crate::metrics::Snapshot {
+                    name: probe_name.clone(),
+                    peers,
+                    alerts,
+                    anomalies: flagged.load(std::sync::atomic::Ordering::Relaxed),
+                    height: st.height(),
+                    tip: st.replica.store.tip().hash.to_string(),
+                    txs: st.replica.store.tip().acc.size(),
+                    certified: st.height(),
+                    leader_known: true,
+                    outbox_pending: st.outbox.pending().map(|p| p.len() as u64).unwrap_or(0),
+                    overturned: st.outbox.overturned().map(|o| o.len() as u64).unwrap_or(0),
+                    ..Default::default()
+                }
+            },
+            Some(backup),
+        )
         .await
         .with_context(|| format!("serving metrics on {addr}"))?;
         crate::run::announce(&format!("metrics http://{bound}/metrics"));

@@ -97,7 +97,13 @@ async fn up_async(opts: UpOptions) -> Result<ExitCode> {
     );
     net.start_all()?;
     let leader = net.wait_leader(Duration::from_secs(60)).await?;
-    let ready = crate::demo::ready(&net, dir).await;
+    let hub_addrs = net
+        .hub_addrs()
+        .iter()
+        .map(|a| a.parse())
+        .collect::<Result<Vec<libp2p::Multiaddr>, _>>()?;
+    let gateway = net.gateway_addr().context("the network has no gateway")?;
+    let ready = crate::demo::ready(&hub_addrs, gateway, dir).await;
     let mut ready = match ready {
         Ok(r) => r,
         Err(e) => {
@@ -122,7 +128,7 @@ async fn up_async(opts: UpOptions) -> Result<ExitCode> {
             crate::demo::access_records(&mut ready, opts.records).await?;
         }
         let tip = net.wait_converged(Duration::from_secs(120)).await?;
-        print_summary(&day, tip.height, tip.txs);
+        print_summary(&day, Some((tip.height, tip.txs)));
         report = Some(day);
     }
 
@@ -168,6 +174,74 @@ async fn up_async(opts: UpOptions) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `smart testnet demo`: a job day through a network running elsewhere
+/// (e.g. docker compose), reached by its hubs' addresses and the gateway's.
+pub fn remote_demo(
+    dir: &Path,
+    peers: &[String],
+    gateway: std::net::SocketAddr,
+) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let genesis = crate::folders::read_genesis(&dir.join("genesis.json"))?;
+        let hubs = crate::run::named_peers(&genesis, peers)?;
+        if hubs.is_empty() {
+            bail!("name at least one hub with --peer NAME@MULTIADDR");
+        }
+        let mut ready = crate::demo::ready(&hubs, gateway, dir).await?;
+        println!("   client credential (Acme Aero)   {}", ready.credential);
+        let day = crate::demo::job_day(&mut ready).await?;
+        print_summary(&day, None);
+        if day.refusals.len() != crate::demo::EXPECTED_REFUSALS {
+            bail!(
+                "{} refusals, expected {}",
+                day.refusals.len(),
+                crate::demo::EXPECTED_REFUSALS
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `smart testnet compose`: writes (or, with `check`, compares) the compose
+/// file and Prometheus' configuration in `out`.
+pub fn compose(out: &Path, hubs: usize, nodes: usize, check: bool) -> Result<ExitCode> {
+    use smart_testnet::compose::{ComposeSpec, compose_yaml, prometheus_yaml};
+    let spec = ComposeSpec::standard(
+        (0..hubs).map(crate::init::hub_name).collect(),
+        (1..=nodes).map(|i| format!("station-{i}")).collect(),
+    );
+    let files = [
+        ("compose.yaml", compose_yaml(&spec)),
+        ("prometheus.yml", prometheus_yaml(&spec)),
+    ];
+    let mut drift = false;
+    for (name, text) in files {
+        let path = out.join(name);
+        if check {
+            let now = std::fs::read_to_string(&path).unwrap_or_default();
+            if now != text {
+                println!(
+                    "{} differs from what `smart testnet compose` makes",
+                    path.display()
+                );
+                drift = true;
+            }
+        } else {
+            std::fs::create_dir_all(out)?;
+            std::fs::write(&path, text)?;
+            println!("wrote {}", path.display());
+        }
+    }
+    Ok(if drift {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 fn print_directory(net: &Network, leader: &str, credential: &str, height: u64) -> Result<()> {
     println!("\n== every peer is up, at height {height}; Raft leader: {leader}");
     println!(
@@ -203,12 +277,15 @@ fn print_directory(net: &Network, leader: &str, credential: &str, height: u64) -
     Ok(())
 }
 
-fn print_summary(day: &crate::demo::JobReport, height: u64, txs: u64) {
+fn print_summary(day: &crate::demo::JobReport, ledger: Option<(u64, u64)>) {
     println!("\n== summary of {}", day.job);
     println!(
-        "   {} shop actions, {} refused (each by its rule); ledger now {height} blocks, {txs} txs:",
+        "   {} shop actions, {} refused (each by its rule){}:",
         day.actions,
-        day.refusals.len()
+        day.refusals.len(),
+        ledger
+            .map(|(h, t)| format!("; ledger now {h} blocks, {t} txs"))
+            .unwrap_or_default()
     );
     for r in &day.refusals {
         println!("     {r}");
@@ -278,6 +355,25 @@ fn prove_invoice(store: &RedbStore, dir: &Path, invoice_tx: &smart_ledger::Hash)
 mod tests {
     use super::parse_duration;
     use std::time::Duration;
+
+    #[test]
+    fn the_committed_compose_file_is_what_the_generator_makes() {
+        use smart_testnet::compose::{ComposeSpec, compose_yaml, prometheus_yaml};
+        let spec = ComposeSpec::standard(
+            (0..3).map(crate::init::hub_name).collect(),
+            (1..=6).map(|i| format!("station-{i}")).collect(),
+        );
+        assert_eq!(
+            include_str!("../../docker/compose.yaml"),
+            compose_yaml(&spec),
+            "run `smart testnet compose --out docker`"
+        );
+        assert_eq!(
+            include_str!("../../docker/prometheus.yml"),
+            prometheus_yaml(&spec),
+            "run `smart testnet compose --out docker`"
+        );
+    }
 
     #[test]
     fn durations() {

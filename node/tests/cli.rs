@@ -256,3 +256,152 @@ fn testnet_up_restarts_from_its_folder_and_stops_on_ctrl_c() {
         "the network keeps its addresses"
     );
 }
+
+/// `smart backup` of running peers (each writes a consistent copy while it
+/// goes on) and of a stopped one; `smart restore` makes a folder that
+/// verifies; a restore never lands on an existing ledger.
+#[test]
+fn backups_of_running_and_stopped_peers_restore_and_verify() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("net");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smart"))
+        .args([
+            "testnet",
+            "up",
+            "--hubs",
+            "3",
+            "--nodes",
+            "1",
+            "--dir",
+            s(&dir),
+            "--demo",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("smart testnet up");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut text = String::new();
+    while !text.contains("the network is up") {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).expect("read") > 0, "{text}");
+        text.push_str(&line);
+    }
+    let layout: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("testnet.json")).expect("layout"))
+            .expect("json");
+    let metrics = |name: &str| {
+        let port = layout["peers"]
+            .as_array()
+            .expect("peers")
+            .iter()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["metrics_port"].as_u64())
+            .expect("port");
+        format!("127.0.0.1:{port}")
+    };
+
+    // A running peer's store is locked: the error says what to do.
+    let station_backup = tmp.path().join("station-1.backup");
+    let refused = smart()
+        .args([
+            "backup",
+            "--data",
+            s(&dir.join("station-1")),
+            "--out",
+            s(&station_backup),
+        ])
+        .output()
+        .expect("run");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--metrics"),
+        "{refused:?}"
+    );
+    assert!(!station_backup.exists());
+
+    let ok = run_ok(&[
+        "backup",
+        "--data",
+        s(&dir.join("station-1")),
+        "--metrics",
+        &metrics("station-1"),
+        "--out",
+        s(&station_backup),
+    ]);
+    let said = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        said.contains("the running peer wrote a consistent copy"),
+        "{said}"
+    );
+    assert!(said.contains(", verified"), "{said}");
+    let hub_backup = tmp.path().join("vault-hub.backup");
+    run_ok(&[
+        "backup",
+        "--data",
+        s(&dir.join("vault-hub")),
+        "--metrics",
+        &metrics("vault-hub"),
+        "--out",
+        s(&hub_backup),
+    ]);
+    // Never overwritten.
+    let again = smart()
+        .args([
+            "backup",
+            "--data",
+            s(&dir.join("vault-hub")),
+            "--metrics",
+            &metrics("vault-hub"),
+            "--out",
+            s(&hub_backup),
+        ])
+        .output()
+        .expect("run");
+    assert!(!again.status.success());
+
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+    assert!(child.wait().expect("wait").success(), "{rest}");
+
+    // A stopped peer: copied from its folder.
+    let stopped_backup = tmp.path().join("business-hub.backup");
+    let ok = run_ok(&[
+        "backup",
+        "--data",
+        s(&dir.join("business-hub")),
+        "--out",
+        s(&stopped_backup),
+    ]);
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("the peer is stopped"));
+
+    let restored = tmp.path().join("restored-station");
+    let ok = run_ok(&[
+        "restore",
+        "--from",
+        s(&station_backup),
+        "--data",
+        s(&restored),
+        "--key",
+        s(&dir.join("station-1").join("peer.key")),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("restored "),
+        "{ok:?}"
+    );
+    let (code, json) = verify_json(&restored);
+    assert_eq!(code, 0, "{json}");
+    assert!(restored.join("peer.key").exists() && restored.join("genesis.json").exists());
+    let refused = smart()
+        .args(["restore", "--from", s(&hub_backup), "--data", s(&restored)])
+        .output()
+        .expect("run");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("already holds a ledger"));
+    let (code, json) = verify_json(&restored);
+    assert_eq!(code, 0, "the refused restore changed nothing: {json}");
+}

@@ -9,8 +9,10 @@
 //! - `layout`: which peers a network has and their fixed ports (`testnet.json`).
 //! - `status`: a peer's `/status` over plain HTTP.
 //! - `net`: the running processes.
+//! - `compose`: the docker compose file and Prometheus config, generated.
 //! - `faults`: partitions, through a fault file each peer obeys.
 
+pub mod compose;
 pub mod faults;
 pub mod layout;
 pub mod net;

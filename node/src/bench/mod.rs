@@ -12,8 +12,10 @@ use smart_ledger::{
 
 use crate::devgen::{self, DevSigners};
 
+mod all;
 mod gateway;
 mod gossip;
+pub(crate) use all::all;
 pub(crate) use gateway::gateway;
 pub(crate) use gossip::gossip;
 

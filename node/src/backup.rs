@@ -1,0 +1,146 @@
+//! `smart backup` and `smart restore`: a consistent copy of a peer's ledger,
+//! taken from a running peer (which writes it from one read transaction
+//! while it goes on) or from a stopped peer's folder, and a new peer folder
+//! made from such a copy. Both end with the full ledger verification.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use smart_ledger::store::{BlockStore, RedbStore, StoreError, StoreSnapshot};
+
+/// What a running peer does when asked for a backup on its metrics address:
+/// writes one into `FOLDER/backups/` and says where and at which height.
+pub type BackupHook = Arc<dyn Fn() -> Result<(PathBuf, u64), String> + Send + Sync>;
+
+/// The hook of a peer whose folder is `folder`; `take` freezes its store.
+pub fn hook(
+    folder: PathBuf,
+    take: impl Fn() -> Result<StoreSnapshot, StoreError> + Send + Sync + 'static,
+) -> BackupHook {
+    Arc::new(move || {
+        let snap = take().map_err(|e| e.to_string())?;
+        let dir = folder.join("backups");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let file = dir.join(format!(
+            "ledger-{}-{}.redb",
+            snap.height(),
+            crate::run::now_ms()
+        ));
+        snap.write_to(&file).map_err(|e| e.to_string())?;
+        tracing::info!(file = %file.display(), height = snap.height(), "backup written");
+        Ok((file, snap.height()))
+    })
+}
+
+fn locked(e: &StoreError) -> bool {
+    matches!(e, StoreError::Db { source, .. } if matches!(**source, redb::Error::DatabaseAlreadyOpen))
+}
+
+/// `smart backup --data DIR --out FILE [--metrics ADDR]`.
+pub fn backup(data: &Path, out: &Path, metrics: Option<SocketAddr>) -> Result<ExitCode> {
+    if out.exists() {
+        bail!("{} exists; a backup never overwrites a file", out.display());
+    }
+    let ledger = data.join(RedbStore::FILE_NAME);
+    match RedbStore::open(&ledger) {
+        Ok(store) => {
+            store.snapshot()?.write_to(out)?;
+            println!("the peer is stopped: copied its store");
+        }
+        Err(e) if locked(&e) => {
+            let Some(metrics) = metrics else {
+                bail!(
+                    "{} is in use by a running peer; give its metrics address (--metrics, e.g. 127.0.0.1:9100) and it writes the backup itself",
+                    ledger.display()
+                );
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (code, body) = rt.block_on(smart_testnet::status::http_get(
+                metrics,
+                "/backup",
+                Duration::from_secs(600),
+            ))?;
+            let answer: serde_json::Value = serde_json::from_slice(&body).with_context(|| {
+                format!(
+                    "the peer answered {code}: {}",
+                    String::from_utf8_lossy(&body)
+                )
+            })?;
+            if code != 200 {
+                bail!(
+                    "the peer could not write a backup ({code}): {}",
+                    answer["error"]
+                );
+            }
+            let file = PathBuf::from(answer["file"].as_str().context("no file in the answer")?);
+            if std::fs::rename(&file, out).is_err() {
+                std::fs::copy(&file, out)
+                    .with_context(|| format!("copying {} to {}", file.display(), out.display()))?;
+                std::fs::remove_file(&file)?;
+            }
+            println!(
+                "the running peer wrote a consistent copy at height {}",
+                answer["height"]
+            );
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let store = RedbStore::open(out)?;
+    let report = smart_ledger::audit::verify_ledger(&store, |_, _| {})
+        .map_err(|f| anyhow::anyhow!("the backup does not verify: {f}"))?;
+    println!(
+        "backup {}: {} blocks, {} txs, tip {}, verified (signatures, links, Merkle roots, certificates)",
+        out.display(),
+        report.blocks,
+        report.txs,
+        report.tip_hash.short()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `smart restore --from FILE --data DIR [--key FILE]`.
+pub fn restore(from: &Path, data: &Path, key: Option<&Path>) -> Result<ExitCode> {
+    let target = data.join(RedbStore::FILE_NAME);
+    if target.exists() {
+        bail!(
+            "{} already holds a ledger; restore into a new folder",
+            data.display()
+        );
+    }
+    let store = RedbStore::open(from).with_context(|| format!("opening {}", from.display()))?;
+    let report = smart_ledger::audit::verify_ledger(&store, |_, _| {}).map_err(|f| {
+        anyhow::anyhow!("{} does not verify: {f}; nothing restored", from.display())
+    })?;
+    let genesis = store.genesis().clone();
+    drop(store);
+    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    std::fs::copy(from, &target)
+        .with_context(|| format!("copying {} to {}", from.display(), target.display()))?;
+    std::fs::write(data.join(crate::folders::GENESIS_FILE), genesis.to_json())?;
+    if let Some(key) = key {
+        let k = smart_ledger::Keypair::read_file(key)?;
+        if !genesis.peers.iter().any(|p| p.id == k.id()) {
+            tracing::warn!(id = %k.id(), "the key is not a peer of this genesis");
+        }
+        k.write_file(&data.join(crate::folders::PEER_KEY_FILE))?;
+    }
+    println!(
+        "restored {} blocks, {} txs (tip {}) into {}{}",
+        report.blocks,
+        report.txs,
+        report.tip_hash.short(),
+        data.display(),
+        if key.is_some() {
+            "; start it with `smart run --data` and it catches up from its peers"
+        } else {
+            "; add the peer's key (--key) to run it"
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
