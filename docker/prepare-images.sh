@@ -54,7 +54,7 @@ fi
 [[ $EUID -eq 0 ]] || die "must run as root (debootstrap/chroot)"
 
 # Serialise concurrent runs.
-exec 9>/run/lock/smart-prepare-images.lock 2>/dev/null || exec 9>/tmp/smart-prepare-images.lock
+{ exec 9>/run/lock/smart-prepare-images.lock; } 2>/dev/null || exec 9>/tmp/smart-prepare-images.lock
 flock 9
 
 # --------------------------------------------------------------------------

@@ -19,6 +19,12 @@ else
     echo "error: a docker engine but neither 'docker compose' nor 'docker-compose'" >&2
     exit 1
 fi
+if [[ $EUID -ne 0 ]]; then
+    # The base images need debootstrap (root), and the containers write the
+    # network folder as root.
+    echo "error: docker/test.sh runs as root (debootstrap, the containers' folder)" >&2
+    exit 1
+fi
 project=smart-ci
 compose() { "${COMPOSE[@]}" -p "$project" -f compose.yaml "$@"; }
 log() { printf '[docker/test] %s\n' "$*"; }
@@ -58,15 +64,18 @@ wait_healthy() {
 tips() {
     local p
     for p in "${peers[@]}"; do
-        docker exec "$(container "$p")" smart health | sed 's/^[0-9]* //' |
-            python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["height"], d["tip"])'
+        docker exec "$(container "$p")" smart health 2>/dev/null | sed 's/^[0-9]* //' |
+            python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["height"], d["tip"])' 2>/dev/null ||
+            echo "unreachable $p"
     done
 }
 wait_converged() {
-    local deadline=$((SECONDS + 120)) distinct
+    local deadline=$((SECONDS + 120)) all distinct
     while :; do
-        distinct=$(tips | sort -u)
-        if [[ $(wc -l <<<"$distinct") == 1 && $distinct != 0\ * ]]; then
+        all=$(tips) || true
+        distinct=$(sort -u <<<"$all")
+        if [[ $(wc -l <<<"$all") == "${#peers[@]}" && $(wc -l <<<"$distinct") == 1 &&
+              $distinct != 0\ * && $distinct != unreachable* ]]; then
             log "all ${#peers[@]} peers at height/tip $distinct"
             return
         fi

@@ -449,7 +449,9 @@ impl StoreSnapshot {
                 )),
             ));
         }
-        let tmp = path.with_extension("partial");
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".partial-{}", std::process::id()));
+        let tmp = path.with_file_name(name);
         let _ = std::fs::remove_file(&tmp);
         let db = Database::create(&tmp).map_err(|e| db_err(&tmp, e))?;
         copy_table(&self.txn, &db, &tmp, META)?;

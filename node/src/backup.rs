@@ -61,8 +61,9 @@ pub fn backup(data: &Path, out: &Path, metrics: Option<SocketAddr>) -> Result<Ex
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let (code, body) = rt.block_on(smart_testnet::status::http_get(
+            let (code, body) = rt.block_on(smart_testnet::status::http_request(
                 metrics,
+                "POST",
                 "/backup",
                 Duration::from_secs(600),
             ))?;
@@ -79,6 +80,18 @@ pub fn backup(data: &Path, out: &Path, metrics: Option<SocketAddr>) -> Result<Ex
                 );
             }
             let file = PathBuf::from(answer["file"].as_str().context("no file in the answer")?);
+            // Only ever move a file out of this peer's own backups folder.
+            let backups = data.join("backups").canonicalize()?;
+            let file = file
+                .canonicalize()
+                .with_context(|| format!("the peer named {}", file.display()))?;
+            if file.parent() != Some(backups.as_path()) {
+                bail!(
+                    "the peer at {metrics} wrote {}, not into {}: is it this folder's peer?",
+                    file.display(),
+                    backups.display()
+                );
+            }
             if std::fs::rename(&file, out).is_err() {
                 std::fs::copy(&file, out)
                     .with_context(|| format!("copying {} to {}", file.display(), out.display()))?;
@@ -120,9 +133,18 @@ pub fn restore(from: &Path, data: &Path, key: Option<&Path>) -> Result<ExitCode>
     let genesis = store.genesis().clone();
     drop(store);
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
-    std::fs::copy(from, &target)
-        .with_context(|| format!("copying {} to {}", from.display(), target.display()))?;
-    std::fs::write(data.join(crate::folders::GENESIS_FILE), genesis.to_json())?;
+    // Whole files or none: copied beside, synced, renamed into place.
+    let put = |to: &Path, write: &dyn Fn(&Path) -> std::io::Result<()>| -> Result<()> {
+        let tmp = to.with_extension("restoring");
+        write(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, to).with_context(|| format!("{}", to.display()))?;
+        Ok(())
+    };
+    put(&data.join(crate::folders::GENESIS_FILE), &|p| {
+        std::fs::write(p, genesis.to_json())
+    })?;
+    put(&target, &|p| std::fs::copy(from, p).map(|_| ()))?;
     if let Some(key) = key {
         let k = smart_ledger::Keypair::read_file(key)?;
         if !genesis.peers.iter().any(|p| p.id == k.id()) {

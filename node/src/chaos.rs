@@ -7,9 +7,12 @@
 //!
 //! - no acknowledged tx is lost: every tx a hub (or a station, offline)
 //!   acknowledged is in the final ledger;
-//! - no tx is applied twice: every tx hash appears once (a worker whose
-//!   submission failed re-submits the same bytes elsewhere, so the hubs'
-//!   de-duplication is exercised);
+//! - no tx is applied twice: a worker whose submission failed or timed out
+//!   re-sends the same bytes to another hub, so the hubs' de-duplication is
+//!   exercised (the count of re-sent txs found already ordered is reported);
+//!   the ledger is scanned for a repeated hash (the store also refuses one
+//!   at append, so a double apply would surface as a stalled hub, which the
+//!   convergence check catches);
 //! - every peer converges to the same tip and every folder passes the full
 //!   ledger verification (signatures, links, Merkle roots, certificates).
 //!
@@ -97,6 +100,8 @@ pub struct RunReport {
     pub acknowledged: u64,
     /// Txs in the final ledger.
     pub ledger_txs: u64,
+    /// Re-sent txs a hub answered as already ordered (de-duplicated, not applied again).
+    pub deduplicated: u64,
     /// Fault → first commit of a tx submitted after the fault (ms).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failover_ms: Option<f64>,
@@ -131,6 +136,8 @@ struct Ack {
     tx: Hash,
     submitted: Instant,
     acked: Instant,
+    /// A re-sent tx the hubs found already ordered (their de-duplication at work).
+    duplicate: bool,
 }
 
 /// The closed-loop load: workers submit one tx at a time to the hubs in
@@ -187,6 +194,7 @@ impl Load {
                                     tx: hash,
                                     submitted,
                                     acked: Instant::now(),
+                                    duplicate: matches!(r.verdict, TxVerdict::Duplicate { .. }),
                                 };
                                 acks.lock().unwrap_or_else(|p| p.into_inner()).push(ack);
                                 break;
@@ -236,13 +244,23 @@ impl Load {
         }
     }
 
-    async fn finish(self) -> Result<Vec<Ack>> {
+    async fn finish(mut self) -> Result<Vec<Ack>> {
         self.stop.store(true, Ordering::Relaxed);
-        for t in self.tasks {
+        for t in std::mem::take(&mut self.tasks) {
             t.await??;
         }
         let acks = self.acks.lock().unwrap_or_else(|p| p.into_inner()).clone();
         Ok(acks)
+    }
+}
+
+impl Drop for Load {
+    /// A scenario that failed part-way: its workers stop now, not in the next scenario.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 }
 
@@ -400,11 +418,12 @@ fn print_row(r: &RunReport) {
     let fig =
         |name: &str, v: Option<f64>| v.map(|v| format!(" {name} {v:.0} ms")).unwrap_or_default();
     println!(
-        "{:<15} run {:>2}  {}  {} acked, {} in ledger{}{}{}  ({:.1} s){}",
+        "{:<15} run {:>2}  {}  {} acked ({} re-sent, found ordered), {} in ledger{}{}{}  ({:.1} s){}",
         r.scenario,
         r.run,
         if r.passed { "PASS" } else { "FAIL" },
         r.acknowledged,
+        r.deduplicated,
         r.ledger_txs,
         fig("failover", r.failover_ms),
         fig("catch-up", r.catch_up_ms),
@@ -518,7 +537,7 @@ async fn one(scenario: Scenario, dir: &Path, opts: &ChaosOptions) -> Result<RunR
         None
     };
 
-    net.start_all()?;
+    tokio::task::block_in_place(|| net.start_all())?;
     net.wait_leader(Duration::from_secs(30)).await?;
     let admin = Arc::new(Keypair::read_file(&dir.join("people/admin.key"))?);
     let chain = crate::folders::read_genesis(&dir.join("genesis.json"))?.chain_id();
@@ -531,11 +550,11 @@ async fn one(scenario: Scenario, dir: &Path, opts: &ChaosOptions) -> Result<RunR
         Scenario::LeaderKill => {
             let leader = net.wait_leader(Duration::from_secs(10)).await?;
             let t = Instant::now();
-            net.kill(&leader);
+            tokio::task::block_in_place(|| net.kill(&leader));
             report.failover_ms = Some(ms(load.first_ack_after(t, Duration::from_secs(30)).await?));
             tokio::time::sleep(Duration::from_secs(1)).await;
             let target = tip_of_others(&net, &leader).await;
-            net.start(&leader)?;
+            tokio::task::block_in_place(|| net.start(&leader))?;
             report.catch_up_ms = Some(ms(wait_height(
                 &net,
                 &leader,
@@ -548,10 +567,10 @@ async fn one(scenario: Scenario, dir: &Path, opts: &ChaosOptions) -> Result<RunR
             let mut catch_up = Vec::new();
             for _ in 0..2 {
                 let victim = dice.pick(&hubs).to_string();
-                net.kill(&victim);
+                tokio::task::block_in_place(|| net.kill(&victim));
                 tokio::time::sleep(Duration::from_millis(1500)).await;
                 let target = tip_of_others(&net, &victim).await;
-                net.start(&victim)?;
+                tokio::task::block_in_place(|| net.start(&victim))?;
                 catch_up.push(wait_height(&net, &victim, target, Duration::from_secs(60)).await?);
             }
             report.catch_up_ms = catch_up.iter().map(|d| ms(*d)).reduce(f64::max);
@@ -610,6 +629,7 @@ async fn one(scenario: Scenario, dir: &Path, opts: &ChaosOptions) -> Result<RunR
                     tx: r.tx,
                     submitted,
                     acked: Instant::now(),
+                    duplicate: false,
                 });
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -629,9 +649,9 @@ async fn one(scenario: Scenario, dir: &Path, opts: &ChaosOptions) -> Result<RunR
             report.handoff_ms = Some(ms(t.elapsed()));
         }
         Scenario::Restart => {
-            net.stop_all();
+            tokio::task::block_in_place(|| net.stop_all());
             let t = Instant::now();
-            net.start_all()?;
+            tokio::task::block_in_place(|| net.start_all())?;
             report.failover_ms = Some(ms(load.first_ack_after(t, Duration::from_secs(60)).await?));
         }
         Scenario::DiskFull => {
@@ -654,10 +674,10 @@ async fn one(scenario: Scenario, dir: &Path, opts: &ChaosOptions) -> Result<RunR
             // The others go on: a tx submitted now commits.
             load.first_ack_after(Instant::now(), Duration::from_secs(30))
                 .await?;
-            net.kill(victim);
+            tokio::task::block_in_place(|| net.kill(victim));
             disk.grow(512)?;
             let target = tip_of_others(&net, victim).await;
-            net.start(victim)?;
+            tokio::task::block_in_place(|| net.start(victim))?;
             report.catch_up_ms = Some(ms(wait_height(
                 &net,
                 victim,
@@ -671,6 +691,7 @@ async fn one(scenario: Scenario, dir: &Path, opts: &ChaosOptions) -> Result<RunR
     let mut acks = load.finish().await?;
     acks.extend(offline_acks);
     report.acknowledged = acks.len() as u64;
+    report.deduplicated = acks.iter().filter(|a| a.duplicate).count() as u64;
 
     // Repair whatever is still broken, then everyone must agree.
     net.partition(&[])?;
@@ -683,11 +704,11 @@ async fn one(scenario: Scenario, dir: &Path, opts: &ChaosOptions) -> Result<RunR
     {
         net.resume(&name);
         if !net.is_running(&name) {
-            net.start(&name)?;
+            tokio::task::block_in_place(|| net.start(&name))?;
         }
     }
     net.wait_converged(Duration::from_secs(120)).await?;
-    net.stop_all();
+    tokio::task::block_in_place(|| net.stop_all());
     report.ledger_txs = check_ledgers(&net, &acks)?;
     if let Some((_, mut disk)) = small_disk {
         disk.keep = false;

@@ -41,6 +41,23 @@ impl Client {
         }
     }
 
+    /// The block at `height` with its certificate, if the peer has it.
+    pub async fn block(
+        &self,
+        height: u64,
+    ) -> Result<Option<(smart_ledger::Block, smart_ledger::BlockCert)>, TransportError> {
+        match self
+            .call(Request::Blocks {
+                from: height,
+                to: height,
+            })
+            .await?
+        {
+            Response::Blocks(b) => Ok(b.into_iter().next()),
+            _ => Err(TransportError::Remote("answer of the wrong kind".into())),
+        }
+    }
+
     /// Submits txs; answers when each is committed (or refused).
     pub async fn submit(&self, txs: Vec<Bytes>) -> Result<Vec<TxReceipt>, TransportError> {
         match self.call(Request::Submit(txs)).await? {

@@ -88,6 +88,24 @@ impl Shop {
                 .and_then(Result::ok)
                 .and_then(|r| r.into_iter().next());
             match answer {
+                // A hub ordered it although we stopped waiting: read its outcome from the block.
+                Some(TxReceipt {
+                    tx: hash,
+                    verdict: TxVerdict::Duplicate { height },
+                }) => {
+                    let outcome = hub
+                        .block(height)
+                        .await?
+                        .and_then(|(b, _)| {
+                            let at = b.txs.iter().position(|t| t.hash() == hash)?;
+                            b.outcomes.get(at).cloned()
+                        })
+                        .with_context(|| format!("{what}: not found in block {height}"))?;
+                    break TxReceipt {
+                        tx: hash,
+                        verdict: TxVerdict::Included { height, outcome },
+                    };
+                }
                 Some(r) if !matches!(r.verdict, TxVerdict::Unavailable { .. }) => break r,
                 other if t.elapsed() > Duration::from_secs(30) => {
                     bail!("{what}: no hub ordered it within 30 s (last answer {other:?})")
@@ -269,6 +287,25 @@ struct ShopFile {
     jobs: u32,
 }
 
+/// Writes `shop.json` as the keys are written: readable by its owner only,
+/// and whole (a temporary file renamed over the old one).
+fn write_private(path: &Path, file: &ShopFile) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("{}", tmp.display()))?;
+    f.write_all(serde_json::to_string_pretty(file)?.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("{}", path.display()))?;
+    Ok(())
+}
+
 /// The shop of a running network, ready for job days.
 #[derive(Debug)]
 pub(crate) struct Ready {
@@ -336,7 +373,7 @@ pub(crate) async fn ready(
         Some(f) => f,
         None => setup(&mut shop).await?,
     };
-    std::fs::write(&path, serde_json::to_string_pretty(&file)?)?;
+    write_private(&path, &file)?;
     let api = ApiClient::new(
         gateway,
         &smart_gateway::tls::default_paths(&dir.join("gateway")).0,
@@ -532,7 +569,7 @@ pub(crate) struct JobReport {
 pub(crate) async fn job_day(ready: &mut Ready) -> Result<JobReport> {
     let n = ready.file.jobs + 1;
     ready.file.jobs = n;
-    std::fs::write(&ready.path, serde_json::to_string_pretty(&ready.file)?)?;
+    write_private(&ready.path, &ready.file)?;
     let job = if n == 1 {
         "job-4471".to_string()
     } else {

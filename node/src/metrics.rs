@@ -269,7 +269,25 @@ pub async fn serve(
                     .to_string();
                 let path = line.split_whitespace().nth(1).unwrap_or("");
                 if path == "/backup" {
-                    let (status, body) = take_backup(backup, &backing_up).await;
+                    let method = line.split_whitespace().next().unwrap_or("");
+                    let local = sock
+                        .peer_addr()
+                        .map(|a| a.ip().is_loopback())
+                        .unwrap_or(false);
+                    let (status, body) = if method != "POST" {
+                        (
+                            "405 Method Not Allowed",
+                            r#"{"error":"POST only"}"#.to_string(),
+                        )
+                    } else if !local {
+                        tracing::warn!(peer = ?sock.peer_addr().ok(), "refused a backup request from another host");
+                        (
+                            "403 Forbidden",
+                            r#"{"error":"backups are asked for on this host only"}"#.to_string(),
+                        )
+                    } else {
+                        take_backup(backup, &backing_up).await
+                    };
                     let response = format!(
                         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                         body.len()

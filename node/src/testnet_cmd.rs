@@ -84,50 +84,53 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
-async fn up_async(opts: UpOptions) -> Result<ExitCode> {
-    let started = Instant::now();
+/// Runs `fut` unless a stop signal comes first.
+async fn unless_stopped<T>(
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::select! {
+        r = fut => r,
+        _ = stop.wait_for(|s| *s) => bail!("stopped by a signal"),
+    }
+}
+
+/// Starts the network, makes the shop ready, runs the demo, then waits for
+/// the end (`--for` or a signal). Returns the job day, if one ran.
+async fn run_network(
+    net: &mut Network,
+    opts: &UpOptions,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<crate::demo::JobReport>> {
     let dir = &opts.dir;
-    let (mut net, fresh) = crate::localnet::open(dir, opts.shape, "smart-testnet")?;
-    let hubs = net.layout().names(PeerKind::Hub).len();
-    let stations = net.layout().names(PeerKind::Station).len();
-    println!(
-        "== a SMART network: {hubs} hubs, {stations} stations and the gateway in {} ({})",
-        dir.display(),
-        if fresh { "new" } else { "existing folder" }
-    );
-    net.start_all()?;
-    let leader = net.wait_leader(Duration::from_secs(60)).await?;
+    tokio::task::block_in_place(|| net.start_all())?;
+    let leader = unless_stopped(stop, async {
+        Ok(net.wait_leader(Duration::from_secs(60)).await?)
+    })
+    .await?;
     let hub_addrs = net
         .hub_addrs()
         .iter()
         .map(|a| a.parse())
         .collect::<Result<Vec<libp2p::Multiaddr>, _>>()?;
     let gateway = net.gateway_addr().context("the network has no gateway")?;
-    let ready = crate::demo::ready(&hub_addrs, gateway, dir).await;
-    let mut ready = match ready {
-        Ok(r) => r,
-        Err(e) => {
-            net.stop_all();
-            return Err(e);
-        }
-    };
-    let tip = net.wait_converged(Duration::from_secs(120)).await?;
-    print_directory(&net, &leader, &ready.credential, tip.height)?;
+    let mut ready = unless_stopped(stop, crate::demo::ready(&hub_addrs, gateway, dir)).await?;
+    let tip = unless_stopped(stop, async {
+        Ok(net.wait_converged(Duration::from_secs(120)).await?)
+    })
+    .await?;
+    print_directory(net, &leader, &ready.credential, tip.height)?;
 
     let mut report = None;
     if opts.demo {
-        let day = crate::demo::job_day(&mut ready).await;
-        let day = match day {
-            Ok(d) => d,
-            Err(e) => {
-                net.stop_all();
-                return Err(e);
-            }
-        };
+        let day = unless_stopped(stop, crate::demo::job_day(&mut ready)).await?;
         if opts.records > 0 {
-            crate::demo::access_records(&mut ready, opts.records).await?;
+            unless_stopped(stop, crate::demo::access_records(&mut ready, opts.records)).await?;
         }
-        let tip = net.wait_converged(Duration::from_secs(120)).await?;
+        let tip = unless_stopped(stop, async {
+            Ok(net.wait_converged(Duration::from_secs(120)).await?)
+        })
+        .await?;
         print_summary(&day, Some((tip.height, tip.txs)));
         report = Some(day);
     }
@@ -138,14 +141,44 @@ async fn up_async(opts: UpOptions) -> Result<ExitCode> {
             println!("\nthe network runs for {d:?} (Ctrl-C stops it sooner)");
             tokio::select! {
                 () = tokio::time::sleep(d) => {}
-                () = crate::run::wait_for_shutdown() => {}
+                _ = stop.wait_for(|s| *s) => {}
             }
         }
         None => {
             println!("\nthe network is up; Ctrl-C stops every peer and verifies every ledger");
-            crate::run::wait_for_shutdown().await;
+            let _ = stop.wait_for(|s| *s).await;
         }
     }
+    Ok(report)
+}
+
+async fn up_async(opts: UpOptions) -> Result<ExitCode> {
+    let started = Instant::now();
+    let dir = &opts.dir;
+    // SIGINT/SIGTERM are caught from the start, so a stop during start-up or
+    // the demo still stops every peer (instead of leaving them running).
+    let (signalled, mut stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        crate::run::wait_for_shutdown().await;
+        let _ = signalled.send(true);
+    });
+    tokio::task::yield_now().await;
+    let (mut net, fresh) = crate::localnet::open(dir, opts.shape, "smart-testnet")?;
+    let hubs = net.layout().names(PeerKind::Hub).len();
+    let stations = net.layout().names(PeerKind::Station).len();
+    println!(
+        "== a SMART network: {hubs} hubs, {stations} stations and the gateway in {} ({})",
+        dir.display(),
+        if fresh { "new" } else { "existing folder" }
+    );
+    let run = run_network(&mut net, &opts, &mut stop).await;
+    let report = match run {
+        Ok(r) => r,
+        Err(e) => {
+            net.stop_all();
+            return Err(e);
+        }
+    };
     println!("\n== stopping every peer (SIGTERM), then verifying every ledger");
     net.stop_all();
     let store = verify_all(&net)?;

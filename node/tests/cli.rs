@@ -226,10 +226,11 @@ fn testnet_up_restarts_from_its_folder_and_stops_on_ctrl_c() {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smart"))
         .args(args)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .expect("smart testnet up");
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut child = Running::new(child);
     let mut text = String::new();
     loop {
         let mut line = String::new();
@@ -238,12 +239,10 @@ fn testnet_up_restarts_from_its_folder_and_stops_on_ctrl_c() {
         }
         text.push_str(&line);
         if line.contains("the network is up") {
-            let _ = std::process::Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
-                .status();
+            child.interrupt();
         }
     }
-    let status = child.wait().expect("wait");
+    let status = child.wait();
     assert!(status.success(), "{text}");
     assert!(text.contains("(existing folder)"), "{text}");
     assert!(text.contains("summary of job-4471-2\n"), "{text}");
@@ -282,6 +281,7 @@ fn backups_of_running_and_stopped_peers_restore_and_verify() {
         .spawn()
         .expect("smart testnet up");
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut child = Running::new(child);
     let mut text = String::new();
     while !text.contains("the network is up") {
         let mut line = String::new();
@@ -361,12 +361,10 @@ fn backups_of_running_and_stopped_peers_restore_and_verify() {
         .expect("run");
     assert!(!again.status.success());
 
-    let _ = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
+    child.interrupt();
     let mut rest = String::new();
     let _ = std::io::Read::read_to_string(&mut out, &mut rest);
-    assert!(child.wait().expect("wait").success(), "{rest}");
+    assert!(child.wait().success(), "{rest}");
 
     // A stopped peer: copied from its folder.
     let stopped_backup = tmp.path().join("business-hub.backup");

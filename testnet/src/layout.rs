@@ -49,10 +49,46 @@ impl Layout {
     pub const FILE_NAME: &'static str = "testnet.json";
 
     /// A layout for `peers` (name, kind) with free 127.0.0.1 ports.
+    ///
+    /// The ports are kept for the life of the folder, so they are chosen
+    /// below the kernel's ephemeral range when it leaves room: a port from
+    /// that range could be taken by some outgoing connection by the time a
+    /// peer restarts.
     pub fn allocate(peers: &[(String, PeerKind)]) -> Result<Layout, TestnetError> {
+        let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|t| {
+                t.split_whitespace()
+                    .next()
+                    .and_then(|p| p.parse::<u16>().ok())
+            })
+            .unwrap_or(32768);
+        const LOWEST: u16 = 10_000;
+        let span = ephemeral_low.saturating_sub(LOWEST);
+        // Start somewhere different each time, so networks made side by side rarely meet.
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+            ^ std::process::id().wrapping_mul(2_654_435_761);
+        let mut next = if span > 1000 {
+            (seed % span as u32) as u16
+        } else {
+            0
+        };
         // Keep every listener open until all are chosen so no port repeats.
         let mut held = Vec::new();
         let mut port = || -> Result<u16, TestnetError> {
+            if span > 1000 {
+                for _ in 0..span {
+                    let p = LOWEST + next % span;
+                    next = next.wrapping_add(1) % span;
+                    if let Ok(l) = TcpListener::bind(("127.0.0.1", p)) {
+                        held.push(l);
+                        return Ok(p);
+                    }
+                }
+            }
             let l = TcpListener::bind("127.0.0.1:0").map_err(TestnetError::Ports)?;
             let p = l.local_addr().map_err(TestnetError::Ports)?.port();
             held.push(l);

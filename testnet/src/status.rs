@@ -59,9 +59,21 @@ pub async fn http_get(
     path: &str,
     within: Duration,
 ) -> Result<(u16, Vec<u8>), StatusError> {
+    http_request(addr, "GET", path, within).await
+}
+
+/// `METHOD path` (no body) on `addr`; returns the status code and the body.
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    within: Duration,
+) -> Result<(u16, Vec<u8>), StatusError> {
     let exchange = async {
         let mut s = tokio::net::TcpStream::connect(addr).await?;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
         s.write_all(request.as_bytes()).await?;
         let mut raw = Vec::new();
         s.take(MAX_BODY + 16 * 1024).read_to_end(&mut raw).await?;

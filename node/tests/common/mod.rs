@@ -53,3 +53,48 @@ pub fn verify_json(data: &Path) -> (i32, serde_json::Value) {
     });
     (out.status.code().unwrap_or(-1), json)
 }
+
+/// A `smart` process that is stopped (SIGINT, then SIGKILL after 30 s) if
+/// the test panics before it ends, so no network outlives a failed test.
+pub struct Running(Option<std::process::Child>);
+
+impl Running {
+    pub fn new(child: std::process::Child) -> Running {
+        Running(Some(child))
+    }
+
+    pub fn pid(&self) -> String {
+        self.0
+            .as_ref()
+            .map(|c| c.id().to_string())
+            .unwrap_or_default()
+    }
+
+    pub fn interrupt(&self) {
+        let _ = Command::new("kill").args(["-INT", &self.pid()]).status();
+    }
+
+    /// Waits for the process to end.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.0.take().expect("running").wait().expect("wait")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = Command::new("kill")
+                .args(["-INT", &c.id().to_string()])
+                .status();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
