@@ -403,7 +403,18 @@ async fn guard<B: Backend>(
     {
         app.flag(f);
     }
-    let response = if !app.rate.allow(&client) {
+    // A client's bucket is its credential; calls without one share a bucket
+    // per remote address, so one noisy address cannot starve the others.
+    let bucket = if client == "-" {
+        request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| format!("address {}", c.0.ip()))
+            .unwrap_or_else(|| client.clone())
+    } else {
+        client.clone()
+    };
+    let response = if !app.rate.allow(&bucket) {
         ApiError::new(StatusCode::TOO_MANY_REQUESTS, "slow down").into_response()
     } else if route == "/api/events" || route == "/api/uploads" {
         // Streams: their own limits (body size, keep-alive) apply.
@@ -1267,7 +1278,10 @@ pub async fn serve<B: Backend>(
         .max_concurrent_streams(256)
         .keep_alive_interval(Some(Duration::from_secs(30)));
     tokio::spawn(async move {
-        if let Err(e) = server.serve(router.into_make_service()).await {
+        if let Err(e) = server
+            .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+        {
             tracing::error!(error = %e, "the HTTPS server stopped");
         }
     });

@@ -573,3 +573,116 @@ async fn a_client_reads_uploads_and_watches_its_job_through_the_https_gateway() 
     }
     drop(procs);
 }
+
+/// Slow-loris: hundreds of connections that open and then send nothing, or
+/// a few bytes of a TLS handshake, and stall. The gateway keeps serving real
+/// clients meanwhile and cuts every stalled connection after its handshake
+/// timeout (5 s), so they cannot hold its connection slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_connections_are_cut_and_clients_are_served_meanwhile() {
+    use smart_testnet::{Layout, Network, PeerKind};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = init_network(tmp.path(), 0);
+    let layout = Layout::allocate(&[
+        ("vault-hub".to_string(), PeerKind::Hub),
+        ("floor-hub".to_string(), PeerKind::Hub),
+        ("business-hub".to_string(), PeerKind::Hub),
+        ("gateway".to_string(), PeerKind::Gateway),
+    ])
+    .expect("ports");
+    let mut net = Network::new(Path::new(env!("CARGO_BIN_EXE_smart")), &dir, layout);
+    net.set_args("gateway", &["--api-rate", "5"]);
+    tokio::task::block_in_place(|| net.start_all()).expect("start");
+    net.wait_leader(Duration::from_secs(30))
+        .await
+        .expect("leader");
+    let addr = net.gateway_addr().expect("gateway");
+    let cert = dir.join("gateway/tls/cert.pem");
+    let health = || {
+        let t = Instant::now();
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "5",
+                "--cacert",
+            ])
+            .arg(&cert)
+            .arg(format!("https://{addr}/health"))
+            .output()
+            .expect("curl");
+        (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            t.elapsed(),
+        )
+    };
+    assert_eq!(health().0, "200");
+
+    let mut stalled = Vec::new();
+    for i in 0..400 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        if i % 4 == 0 {
+            // The start of a TLS record, then nothing.
+            s.write_all(&[0x16, 0x03, 0x01, 0x00]).await.expect("write");
+        }
+        stalled.push(s);
+    }
+    let opened = Instant::now();
+    let (code, took) = health();
+    assert_eq!(
+        code, "200",
+        "a real client is served while 400 connections stall"
+    );
+    assert!(took < Duration::from_secs(3), "served in {took:?}");
+
+    // After the handshake timeout every stalled connection is closed by the gateway.
+    tokio::time::sleep(Duration::from_secs(7).saturating_sub(opened.elapsed())).await;
+    let mut still_open = 0;
+    for s in &mut stalled {
+        let mut buf = [0u8; 64];
+        match tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {}
+            Ok(Ok(_)) => {
+                // An alert before closing is fine; the close must follow.
+                if !matches!(
+                    tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await,
+                    Ok(Ok(0)) | Ok(Err(_))
+                ) {
+                    still_open += 1;
+                }
+            }
+            Err(_) => still_open += 1,
+        }
+    }
+    assert_eq!(still_open, 0, "stalled connections the gateway kept open");
+    assert_eq!(health().0, "200");
+
+    // Calls without a credential are limited per remote address (5/s, bursts
+    // of 10): one address hammering gets 429s, another is still served.
+    let burst = |from: &str, n: usize| {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "--interface", from, "--cacert"]).arg(&cert);
+        for _ in 0..n {
+            cmd.args(["-o", "/dev/null", "-w", "%{http_code}\n"])
+                .arg(format!("https://{addr}/health"));
+        }
+        let out = cmd.output().expect("curl");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let hammer = burst("127.0.0.1", 40);
+    assert!(hammer.iter().any(|c| c == "429"), "{hammer:?}");
+    let other = burst("127.0.0.2", 3);
+    assert!(
+        other.iter().all(|c| c == "200"),
+        "another address is served: {other:?}"
+    );
+    tokio::task::block_in_place(|| net.stop_all());
+}
