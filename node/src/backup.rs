@@ -36,7 +36,8 @@ pub fn hook(
     })
 }
 
-fn locked(e: &StoreError) -> bool {
+/// The store is open in a running peer (redb's file lock).
+pub(crate) fn locked(e: &StoreError) -> bool {
     matches!(e, StoreError::Db { source, .. } if matches!(**source, redb::Error::DatabaseAlreadyOpen))
 }
 

@@ -61,6 +61,18 @@ struct VerifyJson<'a> {
 pub(crate) fn verify(data: &Path, json: bool) -> Result<ExitCode> {
     let store = match PeerFolder::new(data).open_existing_store() {
         Ok(s) => s,
+        Err(e)
+            if e.chain()
+                .filter_map(|c| c.downcast_ref::<smart_ledger::store::StoreError>())
+                .any(crate::backup::locked) =>
+        {
+            // Not damage: the peer runs. Verify a copy instead.
+            anyhow::bail!(
+                "{} is in use by a running peer: stop it, or take a copy with `smart backup --data {} --metrics ADDR --out FILE` and verify that (`smart restore` into a folder, then `smart ledger verify`)",
+                data.display(),
+                data.display()
+            );
+        }
         Err(e) => {
             let failure = AuditFailure {
                 height: 0,

@@ -302,6 +302,18 @@ fn backups_of_running_and_stopped_peers_restore_and_verify() {
         format!("127.0.0.1:{port}")
     };
 
+    // A running peer's store is locked: verify does not call that damage.
+    let busy = smart()
+        .args(["ledger", "verify", "--data", s(&dir.join("station-1"))])
+        .output()
+        .expect("run");
+    assert_eq!(busy.status.code(), Some(2), "{busy:?}");
+    assert!(
+        String::from_utf8_lossy(&busy.stderr).contains("in use by a running peer"),
+        "{busy:?}"
+    );
+    assert!(!String::from_utf8_lossy(&busy.stdout).contains("DAMAGED"));
+
     // A running peer's store is locked: the error says what to do.
     let station_backup = tmp.path().join("station-1.backup");
     let refused = smart()
