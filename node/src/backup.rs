@@ -16,20 +16,25 @@ use smart_ledger::store::{BlockStore, RedbStore, StoreError, StoreSnapshot};
 /// writes one into `FOLDER/backups/` and says where and at which height.
 pub type BackupHook = Arc<dyn Fn() -> Result<(PathBuf, u64), String> + Send + Sync>;
 
-/// The hook of a peer whose folder is `folder`; `take` freezes its store.
+/// Beside a backup file: the station's outbox at the same moment.
+pub fn outbox_beside(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_os_string();
+    name.push(".outbox");
+    PathBuf::from(name)
+}
+
+/// The hook of a peer whose folder is `folder`. `take` freezes its store
+/// (and may write side files, such as a station's outbox, beside the backup
+/// file it is given, under the same lock so they match).
 pub fn hook(
     folder: PathBuf,
-    take: impl Fn() -> Result<StoreSnapshot, StoreError> + Send + Sync + 'static,
+    take: impl Fn(&Path) -> Result<StoreSnapshot, String> + Send + Sync + 'static,
 ) -> BackupHook {
     Arc::new(move || {
-        let snap = take().map_err(|e| e.to_string())?;
         let dir = folder.join("backups");
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let file = dir.join(format!(
-            "ledger-{}-{}.redb",
-            snap.height(),
-            crate::run::now_ms()
-        ));
+        let file = dir.join(format!("ledger-{}.redb", crate::run::now_ms()));
+        let snap = take(&file)?;
         snap.write_to(&file).map_err(|e| e.to_string())?;
         tracing::info!(file = %file.display(), height = snap.height(), "backup written");
         Ok((file, snap.height()))
@@ -51,6 +56,13 @@ pub fn backup(data: &Path, out: &Path, metrics: Option<SocketAddr>) -> Result<Ex
         Ok(store) => {
             store.snapshot()?.write_to(out)?;
             println!("the peer is stopped: copied its store");
+            if data.join(crate::outbox::Outbox::FILE_NAME).exists() {
+                let pending = crate::outbox::Outbox::open(data)?.copy_to(&outbox_beside(out))?;
+                println!(
+                    "and its outbox ({pending} actions waiting for a hub) into {}",
+                    outbox_beside(out).display()
+                );
+            }
         }
         Err(e) if locked(&e) => {
             let Some(metrics) = metrics else {
@@ -93,11 +105,23 @@ pub fn backup(data: &Path, out: &Path, metrics: Option<SocketAddr>) -> Result<Ex
                     backups.display()
                 );
             }
-            if std::fs::rename(&file, out).is_err() {
-                std::fs::copy(&file, out)
-                    .with_context(|| format!("copying {} to {}", file.display(), out.display()))?;
-                std::fs::remove_file(&file)?;
+            let move_file = |from: &Path, to: &Path| -> Result<()> {
+                if std::fs::rename(from, to).is_err() {
+                    std::fs::copy(from, to).with_context(|| {
+                        format!("copying {} to {}", from.display(), to.display())
+                    })?;
+                    std::fs::remove_file(from)?;
+                }
+                Ok(())
+            };
+            if outbox_beside(&file).exists() {
+                move_file(&outbox_beside(&file), &outbox_beside(out))?;
+                println!(
+                    "the station's outbox (offline decisions not yet ordered) is in {}",
+                    outbox_beside(out).display()
+                );
             }
+            move_file(&file, out)?;
             println!(
                 "the running peer wrote a consistent copy at height {}",
                 answer["height"]
@@ -145,6 +169,13 @@ pub fn restore(from: &Path, data: &Path, key: Option<&Path>) -> Result<ExitCode>
     put(&data.join(crate::folders::GENESIS_FILE), &|p| {
         std::fs::write(p, genesis.to_json())
     })?;
+    let outbox = outbox_beside(from);
+    if outbox.exists() {
+        put(&data.join(crate::outbox::Outbox::FILE_NAME), &|p| {
+            std::fs::copy(&outbox, p).map(|_| ())
+        })?;
+        println!("the station's outbox restored from {}", outbox.display());
+    }
     put(&target, &|p| std::fs::copy(from, p).map(|_| ()))?;
     if let Some(key) = key {
         let k = smart_ledger::Keypair::read_file(key)?;

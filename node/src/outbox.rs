@@ -68,6 +68,34 @@ impl Outbox {
         Ok(Outbox { db })
     }
 
+    /// The file name of an outbox in a peer folder.
+    pub const FILE_NAME: &'static str = "outbox.redb";
+
+    /// Copies the outbox as it is now (one read transaction) into a new file
+    /// at `path` (written beside it and renamed); returns the actions pending.
+    pub fn copy_to(&self, path: &Path) -> Result<u64, OutboxError> {
+        let read = self.db.begin_read().map_err(err)?;
+        let tmp = path.with_extension("partial");
+        let copy = Database::create(&tmp).map_err(err)?;
+        let write = copy.begin_write().map_err(err)?;
+        let mut pending = 0;
+        for (table, is_pending) in [(PENDING, true), (OVERTURNED, false)] {
+            let from = read.open_table(table).map_err(err)?;
+            let mut to = write.open_table(table).map_err(err)?;
+            for row in from.iter().map_err(err)? {
+                let (k, v) = row.map_err(err)?;
+                to.insert(k.value(), v.value()).map_err(err)?;
+                if is_pending {
+                    pending += 1;
+                }
+            }
+        }
+        write.commit().map_err(err)?;
+        drop(copy);
+        std::fs::rename(&tmp, path).map_err(err)?;
+        Ok(pending)
+    }
+
     fn append(&self, table: TableDefinition<u64, &[u8]>, bytes: &[u8]) -> Result<(), OutboxError> {
         let txn = self.db.begin_write().map_err(err)?;
         {

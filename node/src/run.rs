@@ -225,13 +225,14 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         let probe_board = board.clone();
         let probe_name = genesis.name_of(&me).unwrap_or("hub").to_string();
         let backup_hub = hub.clone();
-        let backup = crate::backup::hook(opts.data.clone(), move || {
+        let backup = crate::backup::hook(opts.data.clone(), move |_| {
             backup_hub
                 .ledger
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .store
                 .snapshot()
+                .map_err(|e| e.to_string())
         });
         let bound = crate::metrics::serve(
             addr,

@@ -445,8 +445,13 @@ pub async fn run(
         let probe_board = board.clone();
         let probe_name = format!("{role_name} {}", key.id().short());
         let backup_replica = replica.clone();
-        let backup = crate::backup::hook(data.to_path_buf(), move || {
-            lock(&backup_replica).replica.store.snapshot()
+        let backup = crate::backup::hook(data.to_path_buf(), move |file| {
+            // Ledger and outbox frozen under one lock: they match.
+            let st = lock(&backup_replica);
+            st.outbox
+                .copy_to(&crate::backup::outbox_beside(file))
+                .map_err(|e| e.to_string())?;
+            st.replica.store.snapshot().map_err(|e| e.to_string())
         });
         let bound = crate::metrics::serve(
             addr,

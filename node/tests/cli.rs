@@ -348,6 +348,9 @@ fn backups_of_running_and_stopped_peers_restore_and_verify() {
         "{said}"
     );
     assert!(said.contains(", verified"), "{said}");
+    // A station's outbox (offline decisions not yet ordered) comes along.
+    assert!(said.contains("the station's outbox"), "{said}");
+    assert!(tmp.path().join("station-1.backup.outbox").exists());
     let hub_backup = tmp.path().join("vault-hub.backup");
     run_ok(&[
         "backup",
@@ -406,6 +409,10 @@ fn backups_of_running_and_stopped_peers_restore_and_verify() {
     let (code, json) = verify_json(&restored);
     assert_eq!(code, 0, "{json}");
     assert!(restored.join("peer.key").exists() && restored.join("genesis.json").exists());
+    assert!(
+        restored.join("outbox.redb").exists(),
+        "the outbox is restored with the ledger"
+    );
     let refused = smart()
         .args(["restore", "--from", s(&hub_backup), "--data", s(&restored)])
         .output()
