@@ -167,6 +167,9 @@ pub(crate) enum TestnetCommand {
         /// Stop after this long (e.g. 90s, 10m; 0s: as soon as the demo is done).
         #[arg(long = "for", value_parser = crate::testnet_cmd::parse_duration)]
         run_for: Option<std::time::Duration>,
+        /// The gateway's requests per second per client credential (or per address without one).
+        #[arg(long, default_value_t = 200)]
+        api_rate: u32,
     },
     /// Write docker/compose.yaml and docker/prometheus.yml for a network of
     /// containers (or check that they are current).
@@ -550,6 +553,7 @@ pub fn main() -> ExitCode {
             demo,
             records,
             run_for,
+            api_rate,
         }) => crate::testnet_cmd::up(crate::testnet_cmd::UpOptions {
             shape: crate::localnet::Shape {
                 hubs,
@@ -560,6 +564,7 @@ pub fn main() -> ExitCode {
             demo,
             records,
             run_for,
+            api_rate,
         }),
         Command::Run {
             data,

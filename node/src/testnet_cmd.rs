@@ -30,6 +30,8 @@ pub struct UpOptions {
     pub records: u64,
     /// Stop after this long (default: at Ctrl-C).
     pub run_for: Option<Duration>,
+    /// The gateway's requests per second per client.
+    pub api_rate: u32,
 }
 
 /// `smart demo`: a new network in a temporary folder, one job day, a stop
@@ -49,6 +51,7 @@ pub(crate) fn demo(dir: Option<PathBuf>, records: u64) -> Result<ExitCode> {
         demo: true,
         records,
         run_for: Some(Duration::ZERO),
+        api_rate: 200,
     })
 }
 
@@ -103,6 +106,8 @@ async fn run_network(
     stop: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Result<Option<crate::demo::JobReport>> {
     let dir = &opts.dir;
+    let rate = opts.api_rate.to_string();
+    net.set_args("gateway", &["--api-rate", &rate]);
     tokio::task::block_in_place(|| net.start_all())?;
     let leader = unless_stopped(stop, async {
         Ok(net.wait_leader(Duration::from_secs(60)).await?)
