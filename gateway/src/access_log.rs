@@ -52,27 +52,33 @@ impl AccessLog {
 
 /// Most records written per tick (as many txs of [`MAX_BATCH`] as needed):
 /// more than the queue holds, so every tick empties it.
-const MAX_PER_TICK: usize = 2 * QUEUE;
+/// A round is written as soon as this many records wait, even before its
+/// second is up, so a busy gateway never waits on a full queue.
+const FLUSH_AT: usize = QUEUE / 2;
+/// Rounds being submitted at once; a further round waits (back-pressure).
+const ROUNDS_IN_FLIGHT: usize = 4;
 
-/// Starts the writer task: every second, everything queued is written as
-/// txs of at most [`MAX_BATCH`] records, signed by `key` and submitted
-/// through `backend` together. A batch that cannot be submitted is retried;
-/// while it waits the queue fills and requests slow down.
+/// Starts the writer task: records are gathered for at most one second (or
+/// until [`FLUSH_AT`] wait) and written as txs of at most [`MAX_BATCH`]
+/// records, signed by `key` and submitted through `backend` together, while
+/// the next round gathers. A batch that cannot be submitted is retried;
+/// while rounds wait the queue fills and requests slow down.
 pub fn start<B: Backend>(backend: Arc<B>, key: Arc<Keypair>, chain_id: Hash) -> AccessLog {
     let (tx, mut rx) = mpsc::channel::<AccessRecord>(QUEUE);
     tokio::spawn(async move {
         let mut nonce = 0u64;
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(ROUNDS_IN_FLIGHT));
         loop {
             let Some(first) = rx.recv().await else { return };
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
             let mut records = vec![first];
-            while records.len() < MAX_PER_TICK {
-                match rx.try_recv() {
-                    Ok(r) => records.push(r),
-                    Err(_) => break,
+            while records.len() < FLUSH_AT {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(r)) => records.push(r),
+                    Ok(None) | Err(_) => break,
                 }
             }
-            let mut writes = Vec::new();
+            let mut signed = Vec::new();
             for batch in records.chunks(MAX_BATCH) {
                 nonce += 1;
                 let body = TxBody {
@@ -86,11 +92,21 @@ pub fn start<B: Backend>(backend: Arc<B>, key: Arc<Keypair>, chain_id: Hash) -> 
                     nonce: batch[0].at_ms.wrapping_mul(1000).wrapping_add(nonce % 1000),
                 };
                 match SignedTx::sign(body, &key) {
-                    Ok(s) => writes.push(write(backend.as_ref(), Bytes(s.encode()), batch.len())),
+                    Ok(s) => signed.push((Bytes(s.encode()), batch.len())),
                     Err(e) => tracing::error!(error = %e, "could not sign an access-log batch"),
                 }
             }
-            futures::future::join_all(writes).await;
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                return;
+            };
+            let backend = backend.clone();
+            tokio::spawn(async move {
+                let writes = signed
+                    .into_iter()
+                    .map(|(tx, n)| write(backend.as_ref(), tx, n));
+                futures::future::join_all(writes).await;
+                drop(permit);
+            });
         }
     });
     AccessLog { tx }

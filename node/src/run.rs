@@ -447,8 +447,36 @@ async fn serve<T: smart_consensus::Transport>(
 ) {
     let permits = Arc::new(Semaphore::new(HANDLERS));
     while let Some(req) = inbound.recv().await {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            return;
+        // Hub-to-hub control (Raft, header signatures) never waits behind
+        // submissions: a submission waits for a commit, and a commit needs
+        // these. Other requests take one of HANDLERS slots or, when all are
+        // taken, are answered "busy" at once (this loop never blocks).
+        let control = matches!(req.request, Request::Raft(_) | Request::Signature(_));
+        let permit = if control {
+            None
+        } else {
+            match permits.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    let busy = match &req.request {
+                        Request::Submit(txs) => Response::Receipts(
+                            txs.iter()
+                                .map(|_| TxReceipt {
+                                    tx: smart_ledger::Hash::ZERO,
+                                    verdict: TxVerdict::Unavailable {
+                                        reason: "hub is busy: every request handler is taken"
+                                            .into(),
+                                    },
+                                })
+                                .collect(),
+                        ),
+                        _ => Response::Refused("hub is busy".into()),
+                    };
+                    let handle = handle.clone();
+                    tokio::spawn(async move { handle.respond(req.channel, busy).await });
+                    continue;
+                }
+            }
         };
         let hub = hub.clone();
         let handle = handle.clone();
