@@ -35,23 +35,50 @@ pub const MAX_BATCH: usize = 512;
 /// Queued records before callers wait.
 pub const QUEUE: usize = 16_384;
 
+/// The last calls, newest last, for the staff dashboard.
+#[derive(Clone, Debug, Default)]
+pub struct RecentCalls(Arc<std::sync::Mutex<std::collections::VecDeque<AccessRecord>>>);
+
+impl RecentCalls {
+    /// Calls kept.
+    pub const KEEP: usize = 50;
+
+    fn push(&self, r: &AccessRecord) {
+        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if q.len() == Self::KEEP {
+            q.pop_front();
+        }
+        q.push_back(r.clone());
+    }
+
+    /// The calls kept, oldest first.
+    pub fn list(&self) -> Vec<AccessRecord> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
 /// The sending side, cloned into every request.
 #[derive(Clone, Debug)]
 pub struct AccessLog {
     tx: mpsc::Sender<AccessRecord>,
+    recent: RecentCalls,
 }
 
 impl AccessLog {
     /// Queues a record; waits while the queue is full (back-pressure).
     pub async fn record(&self, r: AccessRecord) {
+        self.recent.push(&r);
         if self.tx.send(r).await.is_err() {
             tracing::error!("the access-log writer has stopped; a record could not be queued");
         }
     }
 }
 
-/// Most records written per tick (as many txs of [`MAX_BATCH`] as needed):
-/// more than the queue holds, so every tick empties it.
 /// A round is written as soon as this many records wait, even before its
 /// second is up, so a busy gateway never waits on a full queue.
 const FLUSH_AT: usize = QUEUE / 2;
@@ -63,7 +90,12 @@ const ROUNDS_IN_FLIGHT: usize = 4;
 /// records, signed by `key` and submitted through `backend` together, while
 /// the next round gathers. A batch that cannot be submitted is retried;
 /// while rounds wait the queue fills and requests slow down.
-pub fn start<B: Backend>(backend: Arc<B>, key: Arc<Keypair>, chain_id: Hash) -> AccessLog {
+pub fn start<B: Backend>(
+    backend: Arc<B>,
+    key: Arc<Keypair>,
+    chain_id: Hash,
+    recent: RecentCalls,
+) -> AccessLog {
     let (tx, mut rx) = mpsc::channel::<AccessRecord>(QUEUE);
     tokio::spawn(async move {
         let mut nonce = 0u64;
@@ -109,7 +141,7 @@ pub fn start<B: Backend>(backend: Arc<B>, key: Arc<Keypair>, chain_id: Hash) -> 
             });
         }
     });
-    AccessLog { tx }
+    AccessLog { tx, recent }
 }
 
 /// Submits one access-log tx until a hub takes it.

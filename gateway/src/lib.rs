@@ -97,6 +97,8 @@ pub struct GatewayConfig {
     pub commit_wait: Duration,
     /// Anomaly flags raised (shared with the peer's metrics).
     pub anomalies_flagged: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The last calls (shared with the peer's staff dashboard).
+    pub recent_calls: crate::access_log::RecentCalls,
 }
 
 impl GatewayConfig {
@@ -112,6 +114,7 @@ impl GatewayConfig {
             client_rate: 200,
             commit_wait: Duration::from_secs(5),
             anomalies_flagged: Default::default(),
+            recent_calls: Default::default(),
         }
     }
 }

@@ -194,7 +194,12 @@ impl<B: Backend> App<B> {
     pub fn new(backend: Arc<B>, key: Keypair, config: GatewayConfig) -> Arc<App<B>> {
         let chain_id = backend.read(|_, store| store.genesis().chain_id());
         let key = Arc::new(key);
-        let access = crate::access_log::start(backend.clone(), key.clone(), chain_id);
+        let access = crate::access_log::start(
+            backend.clone(),
+            key.clone(),
+            chain_id,
+            config.recent_calls.clone(),
+        );
         Arc::new(App {
             anomalies: Anomalies::new(config.anomalies_flagged.clone()),
             rate: RateLimit::new(config.client_rate),

@@ -49,6 +49,8 @@ pub struct Snapshot {
     pub peers: Vec<crate::p2p::PeerSeen>,
     /// Recent alerts heard (newest last).
     pub alerts: Vec<String>,
+    /// Gateway: the last API calls (time, status, method, route, client), newest last.
+    pub api_calls: Vec<String>,
 }
 
 /// The peer's metrics.

@@ -436,12 +436,14 @@ pub async fn run(
     let role_name = if gateway.is_some() { "gateway" } else { "node" };
     let replica = Arc::new(Mutex::new(Station::open(data, &genesis)?));
     let anomalies_flagged: Arc<std::sync::atomic::AtomicU64> = Arc::default();
+    let recent_calls = smart_gateway::access_log::RecentCalls::default();
     let board: Arc<Mutex<p2p::NoticeBoard>> = Arc::default();
     let (registry, (handle, mut inbound, mut gossip), _my_addr) =
         crate::run::start_network(&key, &genesis, listen, metrics.is_some()).await?;
     if let (Some(addr), Some(registry)) = (metrics, registry) {
         let probe = replica.clone();
         let flagged = anomalies_flagged.clone();
+        let calls = recent_calls.clone();
         let probe_board = board.clone();
         let probe_name = format!("{role_name} {}", key.id().short());
         let backup_replica = replica.clone();
@@ -464,6 +466,16 @@ pub async fn run(
                     peers,
                     alerts,
                     anomalies: flagged.load(std::sync::atomic::Ordering::Relaxed),
+                    api_calls: calls
+                        .list()
+                        .iter()
+                        .map(|r| {
+                            format!(
+                                "{} {} {} {} {} ({} B in)",
+                                r.at_ms, r.status, r.method, r.route, r.client, r.bytes_in
+                            )
+                        })
+                        .collect(),
                     height: st.height(),
                     tip: st.replica.store.tip().hash.to_string(),
                     txs: st.replica.store.tip().acc.size(),
@@ -567,6 +579,7 @@ pub async fn run(
         let mut config = smart_gateway::GatewayConfig::new(data.join("uploads"));
         config.client_rate = g.rate;
         config.anomalies_flagged = anomalies_flagged.clone();
+        config.recent_calls = recent_calls.clone();
         let app = smart_gateway::App::new(backend, key, config);
         let running = smart_gateway::serve(app, g.https, tls).await?;
         crate::run::announce(&format!("https https://{}/", running.addr));

@@ -684,5 +684,24 @@ async fn stalled_connections_are_cut_and_clients_are_served_meanwhile() {
         other.iter().all(|c| c == "200"),
         "another address is served: {other:?}"
     );
+
+    // Staff see the calls on the gateway's internal dashboard (API status log).
+    let metrics = net.metrics_addr("gateway").expect("metrics address");
+    let (code, body) = smart_testnet::status::http_get(metrics, "/status", Duration::from_secs(3))
+        .await
+        .expect("status");
+    assert_eq!(code, 200);
+    let status: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    let calls: Vec<&str> = status["api_calls"]
+        .as_array()
+        .expect("api_calls")
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    assert!(!calls.is_empty() && calls.len() <= 50, "{calls:?}");
+    assert!(
+        calls.iter().any(|c| c.contains(" 429 GET /health - ")),
+        "the refused calls are in the log: {calls:?}"
+    );
     tokio::task::block_in_place(|| net.stop_all());
 }
