@@ -495,6 +495,13 @@ async fn wait_height(net: &Network, name: &str, height: u64, within: Duration) -
     }
 }
 
+/// How long peer `name` takes to reach `target` (at most a minute), in ms.
+async fn catch_up_ms(net: &Network, name: &str, target: u64) -> Result<f64> {
+    Ok(ms(
+        wait_height(net, name, target, Duration::from_secs(60)).await?
+    ))
+}
+
 /// The highest height any live hub other than `except` reports.
 async fn tip_of_others(net: &Network, except: &str) -> u64 {
     let mut best = 0;
@@ -555,13 +562,7 @@ async fn one(scenario: Scenario, dir: &Path, opts: &ChaosOptions) -> Result<RunR
             tokio::time::sleep(Duration::from_secs(1)).await;
             let target = tip_of_others(&net, &leader).await;
             tokio::task::block_in_place(|| net.start(&leader))?;
-            report.catch_up_ms = Some(ms(wait_height(
-                &net,
-                &leader,
-                target,
-                Duration::from_secs(60),
-            )
-            .await?));
+            report.catch_up_ms = Some(catch_up_ms(&net, &leader, target).await?);
         }
         Scenario::HubKill => {
             let mut catch_up = Vec::new();
@@ -571,9 +572,9 @@ async fn one(scenario: Scenario, dir: &Path, opts: &ChaosOptions) -> Result<RunR
                 tokio::time::sleep(Duration::from_millis(1500)).await;
                 let target = tip_of_others(&net, &victim).await;
                 tokio::task::block_in_place(|| net.start(&victim))?;
-                catch_up.push(wait_height(&net, &victim, target, Duration::from_secs(60)).await?);
+                catch_up.push(catch_up_ms(&net, &victim, target).await?);
             }
-            report.catch_up_ms = catch_up.iter().map(|d| ms(*d)).reduce(f64::max);
+            report.catch_up_ms = catch_up.into_iter().reduce(f64::max);
         }
         Scenario::Pause => {
             let victim = dice.pick(&hubs).to_string();
@@ -581,13 +582,7 @@ async fn one(scenario: Scenario, dir: &Path, opts: &ChaosOptions) -> Result<RunR
             tokio::time::sleep(Duration::from_secs(3)).await;
             let target = tip_of_others(&net, &victim).await;
             net.resume(&victim);
-            report.catch_up_ms = Some(ms(wait_height(
-                &net,
-                &victim,
-                target,
-                Duration::from_secs(60),
-            )
-            .await?));
+            report.catch_up_ms = Some(catch_up_ms(&net, &victim, target).await?);
         }
         Scenario::PartitionHub => {
             let leader = net.wait_leader(Duration::from_secs(10)).await?;
@@ -599,13 +594,7 @@ async fn one(scenario: Scenario, dir: &Path, opts: &ChaosOptions) -> Result<RunR
             tokio::time::sleep(Duration::from_secs(3)).await;
             let target = tip_of_others(&net, &leader).await;
             net.partition(&[])?;
-            report.catch_up_ms = Some(ms(wait_height(
-                &net,
-                &leader,
-                target,
-                Duration::from_secs(60),
-            )
-            .await?));
+            report.catch_up_ms = Some(catch_up_ms(&net, &leader, target).await?);
         }
         Scenario::PartitionNode => {
             let station = stations[0].clone();
@@ -678,13 +667,7 @@ async fn one(scenario: Scenario, dir: &Path, opts: &ChaosOptions) -> Result<RunR
             disk.grow(512)?;
             let target = tip_of_others(&net, victim).await;
             tokio::task::block_in_place(|| net.start(victim))?;
-            report.catch_up_ms = Some(ms(wait_height(
-                &net,
-                victim,
-                target,
-                Duration::from_secs(60),
-            )
-            .await?));
+            report.catch_up_ms = Some(catch_up_ms(&net, victim, target).await?);
         }
     }
     tokio::time::sleep(Duration::from_millis(1000)).await;

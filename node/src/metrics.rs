@@ -270,7 +270,7 @@ pub async fn serve(
                     .unwrap_or("")
                     .to_string();
                 let path = line.split_whitespace().nth(1).unwrap_or("");
-                if path == "/backup" {
+                let (status, kind, body) = if path == "/backup" {
                     let method = line.split_whitespace().next().unwrap_or("");
                     let local = sock
                         .peer_addr()
@@ -290,44 +290,9 @@ pub async fn serve(
                     } else {
                         take_backup(backup, &backing_up).await
                     };
-                    let response = format!(
-                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = sock.write_all(response.as_bytes()).await;
-                    let _ = sock.shutdown().await;
-                    drop(permit);
-                    return;
-                }
-                let snapshot = probe();
-                let (status, kind, body) = match path {
-                    "/metrics" => {
-                        metrics.update(&snapshot);
-                        ("200 OK", "text/plain; version=0.0.4", metrics.render())
-                    }
-                    "/health" => {
-                        let status = if snapshot.leader_known {
-                            "200 OK"
-                        } else {
-                            "503 Service Unavailable"
-                        };
-                        (
-                            status,
-                            "application/json",
-                            serde_json::to_string(&snapshot).unwrap_or_default(),
-                        )
-                    }
-                    "/status" => (
-                        "200 OK",
-                        "application/json",
-                        serde_json::to_string(&snapshot).unwrap_or_default(),
-                    ),
-                    "/" => (
-                        "200 OK",
-                        "text/html; charset=utf-8",
-                        STAFF_DASHBOARD.to_string(),
-                    ),
-                    _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
+                    (status, "application/json", body)
+                } else {
+                    answer(path, &probe(), &metrics)
                 };
                 let response = format!(
                     "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -340,4 +305,41 @@ pub async fn serve(
         }
     });
     Ok(bound)
+}
+
+/// The answer to a GET of `path` (everything but `/backup`).
+fn answer(
+    path: &str,
+    snapshot: &Snapshot,
+    metrics: &Metrics,
+) -> (&'static str, &'static str, String) {
+    match path {
+        "/metrics" => {
+            metrics.update(snapshot);
+            ("200 OK", "text/plain; version=0.0.4", metrics.render())
+        }
+        "/health" => {
+            let status = if snapshot.leader_known {
+                "200 OK"
+            } else {
+                "503 Service Unavailable"
+            };
+            (
+                status,
+                "application/json",
+                serde_json::to_string(snapshot).unwrap_or_default(),
+            )
+        }
+        "/status" => (
+            "200 OK",
+            "application/json",
+            serde_json::to_string(snapshot).unwrap_or_default(),
+        ),
+        "/" => (
+            "200 OK",
+            "text/html; charset=utf-8",
+            STAFF_DASHBOARD.to_string(),
+        ),
+        _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
+    }
 }

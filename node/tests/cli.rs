@@ -200,7 +200,7 @@ fn demo_runs_end_to_end() {
 /// it runs until SIGINT, then stops every peer and verifies every ledger.
 #[test]
 fn testnet_up_restarts_from_its_folder_and_stops_on_ctrl_c() {
-    use std::io::{BufRead, BufReader};
+    use std::io::BufRead;
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("net");
     let args = [
@@ -223,14 +223,7 @@ fn testnet_up_restarts_from_its_folder_and_stops_on_ctrl_c() {
     let layout = std::fs::read_to_string(dir.join("testnet.json")).expect("layout");
 
     // Again, this time until SIGINT.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smart"))
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("smart testnet up");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut child = Running::new(child);
+    let (mut child, mut out) = spawn_smart(&args);
     let mut text = String::new();
     loop {
         let mut line = String::new();
@@ -261,27 +254,20 @@ fn testnet_up_restarts_from_its_folder_and_stops_on_ctrl_c() {
 /// verifies; a restore never lands on an existing ledger.
 #[test]
 fn backups_of_running_and_stopped_peers_restore_and_verify() {
-    use std::io::{BufRead, BufReader};
+    use std::io::BufRead;
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("net");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smart"))
-        .args([
-            "testnet",
-            "up",
-            "--hubs",
-            "3",
-            "--nodes",
-            "1",
-            "--dir",
-            s(&dir),
-            "--demo",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("smart testnet up");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut child = Running::new(child);
+    let (mut child, mut out) = spawn_smart(&[
+        "testnet",
+        "up",
+        "--hubs",
+        "3",
+        "--nodes",
+        "1",
+        "--dir",
+        s(&dir),
+        "--demo",
+    ]);
     let mut text = String::new();
     while !text.contains("the network is up") {
         let mut line = String::new();

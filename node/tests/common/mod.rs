@@ -98,3 +98,16 @@ impl Drop for Running {
         }
     }
 }
+
+/// Starts `smart ARGS` with its stdout piped (stderr dropped): the process,
+/// stopped if the test fails, and a reader of its stdout.
+pub fn spawn_smart(args: &[&str]) -> (Running, std::io::BufReader<std::process::ChildStdout>) {
+    let mut child = smart()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start smart");
+    let out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    (Running::new(child), out)
+}
