@@ -16,6 +16,7 @@ use crate::log_store::LogStore;
 use crate::machine::{HubMachine, Ledger};
 use crate::transport::{Network, SignedHeader, Transport};
 use crate::types::{Batch, HubNode, Raft, TxReceipt, TxVerdict, node_id};
+use crate::verified::VerifiedSignatures;
 
 /// Tunables of a hub.
 #[derive(Clone, Debug)]
@@ -124,6 +125,8 @@ pub struct Hub<T: Transport> {
     /// Height up to which every certificate is final; moved forward as soon
     /// as a signature completes a majority.
     certified: Arc<watch::Sender<u64>>,
+    /// Signatures checked at admission, so applying does not check them again.
+    verified: Arc<VerifiedSignatures>,
 }
 
 impl<T: Transport> std::fmt::Debug for Hub<T> {
@@ -159,6 +162,7 @@ impl<T: Transport> Hub<T> {
             HubMachine::open(store, Arc::new(key), signed_tx, transport.clone())
                 .map_err(|e| HubError::Storage(e.to_string()))?;
         let publishing = machine.publishing();
+        let verified = machine.verified();
         let raft_config = openraft::Config {
             cluster_name: format!("smart-{}", genesis.chain_id().short()),
             heartbeat_interval: config.heartbeat_ms,
@@ -195,6 +199,7 @@ impl<T: Transport> Hub<T> {
             transport,
             stop,
             certified,
+            verified,
         };
         tokio::spawn(hub.clone().batcher(queue, config));
         tokio::spawn(hub.clone().signature_exchange(signed_rx, publishing));
@@ -243,12 +248,20 @@ impl<T: Transport> Hub<T> {
 
     /// The checks made before a tx is queued: size, decoding, chain, known
     /// author and the strict signature rule.
+    ///
+    /// The ledger lock is held only to look the author up: the signature
+    /// check (the expensive part) runs beside other admissions and applying.
     fn admit(&self, tx: &Bytes) -> Result<(), SubmitError> {
         let decoded = SignedTx::decode(&tx.0).map_err(|e| SubmitError::Refused(e.to_string()))?;
-        let ledger = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+        let known = {
+            let ledger = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+            ledger.state.knows(&decoded.author())
+        };
         decoded
-            .check_admission(&self.chain_id, |a| ledger.state.knows(a))
-            .map_err(|e| SubmitError::Refused(e.to_string()))
+            .check_admission(&self.chain_id, |_| known)
+            .map_err(|e| SubmitError::Refused(e.to_string()))?;
+        self.verified.insert(decoded.leaf_hash());
+        Ok(())
     }
 
     fn enqueue(

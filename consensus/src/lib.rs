@@ -8,6 +8,7 @@
 //!   snapshots with block catch-up.
 //! - [`transport`]: hub-to-hub messages behind a trait, and openraft's network over it.
 //! - [`hub`]: a running hub: Raft, batching of submissions, forwarding to the leader.
+//! - [`verified`]: signatures this hub already checked (each hub checks each once).
 //! - [`memory`]: an in-memory transport that can isolate hubs, for deterministic tests.
 //!
 //! Consensus is the one place that joins the VM and the store. It knows no
@@ -23,6 +24,7 @@ pub mod machine;
 pub mod memory;
 pub mod transport;
 pub mod types;
+pub mod verified;
 
 pub use hub::{Hub, HubConfig, SubmitError};
 pub use transport::{Transport, TransportError};

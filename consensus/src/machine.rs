@@ -22,6 +22,7 @@ use crate::transport::{SignedHeader, Transport};
 use crate::types::{
     BatchResult, Entry, HubNode, LogId, StorageError, TxReceipt, TxVerdict, TypeConfig,
 };
+use crate::verified::VerifiedSignatures;
 
 const RECORD_STATE: &str = "contract_state";
 const RECORD_SM: &str = "raft_applied";
@@ -252,6 +253,8 @@ pub struct HubMachine<T> {
     /// channel must not block applying: our signatures of those blocks stay
     /// in our store, and peers that lack one get it by certificate repair.
     publishing: Arc<std::sync::atomic::AtomicBool>,
+    /// Signatures this hub checked at admission (shared with the hub).
+    verified: Arc<VerifiedSignatures>,
     transport: T,
 }
 
@@ -321,6 +324,7 @@ impl<T: Transport> HubMachine<T> {
                 key,
                 signed,
                 publishing: Arc::default(),
+                verified: Arc::default(),
                 transport,
             },
             ledger,
@@ -331,6 +335,11 @@ impl<T: Transport> HubMachine<T> {
     /// given to [`HubMachine::open`].
     pub fn publishing(&self) -> Arc<std::sync::atomic::AtomicBool> {
         self.publishing.clone()
+    }
+
+    /// The set the hub fills at admission; applying skips those signatures.
+    pub fn verified(&self) -> Arc<VerifiedSignatures> {
+        self.verified.clone()
     }
 
     /// Admission, dedupe, VM and block for one batch.
@@ -392,19 +401,31 @@ impl<T: Transport> HubMachine<T> {
                 }),
             });
         }
-        // Signatures: the submitting hub already applied the strict rule; here
-        // every hub re-checks the whole batch with batch verification (the same
-        // batch on every hub, so the same answer), falling back to the strict
-        // check per tx to find any bad one.
+        // Signatures: every hub checks every signature once. Those this hub
+        // admitted passed the strict check then; the rest are checked here as
+        // one batch, falling back to the strict check per tx to find a bad one.
+        // The answer is the same on every hub: a tx in the skipped part is
+        // strictly valid, so a batch of the rest fails exactly when the whole
+        // block holds a signature that fails, and then each unchecked one is
+        // judged strictly on its own.
+        let checked: Vec<bool> = candidates
+            .iter()
+            .map(|(_, t)| self.verified.take(&t.leaf_hash()))
+            .collect();
         let triples: Vec<_> = candidates
             .iter()
-            .map(|(_, t)| (t.author(), t.body_bytes(), *t.signature()))
+            .zip(&checked)
+            .filter(|(_, checked)| !**checked)
+            .map(|((_, t), _)| (t.author(), t.body_bytes(), *t.signature()))
             .collect();
         let all_good = smart_ledger::id::verify_many(&triples).is_ok();
         let mut included: Vec<SignedTx> = Vec::with_capacity(candidates.len());
         let mut slots = Vec::with_capacity(candidates.len());
-        for (slot, tx) in candidates {
-            if !all_good && let Err(e) = tx.verify_signature() {
+        for ((slot, tx), checked) in candidates.into_iter().zip(checked) {
+            if !all_good
+                && !checked
+                && let Err(e) = tx.verify_signature()
+            {
                 receipts[slot].verdict = TxVerdict::Rejected {
                     reason: e.to_string(),
                 };

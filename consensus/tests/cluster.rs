@@ -609,3 +609,63 @@ async fn a_hub_that_signs_two_headers_at_one_height_is_caught_with_evidence() {
     // The witness's own certificate is untouched and still final.
     assert!(l.is_final(height));
 }
+
+/// Each hub checks each signature once: the hub that admitted a tx skips it
+/// when applying, the others check it. A forged tx that skipped admission
+/// (forwarded by a hub) in the same batch as admitted ones is refused on
+/// every hub alike, and the hubs' blocks stay identical.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_tx_beside_admitted_ones_is_refused_alike_on_every_hub() {
+    let cluster = Cluster::start(3, HubConfig::default()).await;
+    let leader_id = cluster.leader(Duration::from_secs(10)).await;
+    let leader = cluster
+        .hubs
+        .iter()
+        .flatten()
+        .find(|h| h.id == leader_id)
+        .expect("leader")
+        .clone();
+    let admitted = cluster.tx(1);
+    let forwarded = cluster.tx(2);
+    let mut forged = SignedTx::decode(&cluster.tx(3).0).expect("decode");
+    let mut sig = *forged.signature();
+    sig.0[40] ^= 0x01;
+    forged = SignedTx::from_parts(forged.body_bytes().to_vec(), sig).expect("parts");
+    let forged = Bytes(forged.encode());
+    let own = {
+        let leader = leader.clone();
+        tokio::spawn(async move { leader.submit(admitted).await })
+    };
+    let receipts = leader.submit_forwarded(vec![forwarded, forged]).await;
+    let own = own.await.expect("task").expect("submit");
+    assert!(
+        matches!(
+            own.verdict,
+            TxVerdict::Included {
+                outcome: Outcome::Accepted,
+                ..
+            }
+        ),
+        "{own:?}"
+    );
+    assert!(
+        matches!(
+            receipts[0].verdict,
+            TxVerdict::Included {
+                outcome: Outcome::Accepted,
+                ..
+            }
+        ),
+        "{:?}",
+        receipts[0]
+    );
+    match &receipts[1].verdict {
+        TxVerdict::Rejected { reason } => assert!(reason.contains("signature"), "{reason}"),
+        other => panic!("forged tx: {other:?}"),
+    }
+    cluster.check_identical_and_verified().await;
+    for h in cluster.hubs.iter().flatten() {
+        let l = h.ledger.lock().expect("lock");
+        assert_eq!(l.store.tip().acc.size(), 2, "hub {}", h.id);
+    }
+}

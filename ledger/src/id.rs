@@ -22,6 +22,12 @@ fixed_bytes!(
     64
 );
 
+/// How many decompressed verifying keys [`SmartId::verifying_key`] keeps.
+pub const KEY_CACHE_MAX: usize = 16_384;
+
+type KeyCache = std::sync::RwLock<std::collections::HashMap<SmartId, VerifyingKey>>;
+static KEY_CACHE: std::sync::OnceLock<KeyCache> = std::sync::OnceLock::new();
+
 /// A SMART-ID: the ed25519 public key of a person, a client or a peer.
 ///
 /// The same key is the peer's libp2p identity, so a PeerId and a SMART-ID
@@ -44,11 +50,24 @@ impl SmartId {
 
     /// The ed25519 verifying key, refusing weak (small-order) keys and bytes
     /// that are not a curve point.
+    ///
+    /// Decompressing a key costs about a third of a verification and a ledger
+    /// has few authors, so good keys are kept in a process-wide cache
+    /// ([`KEY_CACHE_MAX`] keys; emptied when full). Bad keys are never cached.
     pub fn verifying_key(&self) -> Result<VerifyingKey, SignatureError> {
+        let cache = KEY_CACHE.get_or_init(Default::default);
+        if let Some(key) = cache.read().unwrap_or_else(|p| p.into_inner()).get(self) {
+            return Ok(*key);
+        }
         let key = VerifyingKey::from_bytes(&self.0).map_err(|_| SignatureError::BadKey(*self))?;
         if key.is_weak() {
             return Err(SignatureError::BadKey(*self));
         }
+        let mut keys = cache.write().unwrap_or_else(|p| p.into_inner());
+        if keys.len() >= KEY_CACHE_MAX {
+            keys.clear();
+        }
+        keys.insert(*self, key);
         Ok(key)
     }
 
