@@ -299,6 +299,32 @@ impl<T: Transport> Hub<T> {
         }
     }
 
+    /// The contract state after the tip, with the tip's header and final
+    /// certificate: what a node far behind installs instead of replaying
+    /// every block. Waits (up to 2 s) for that certificate to become final.
+    pub async fn certified_state(
+        &self,
+    ) -> Result<(smart_ledger::BlockHeader, smart_ledger::BlockCert, Vec<u8>), String> {
+        let (header, state) = self
+            .ledger
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .state_at_tip()?;
+        let height = header.height;
+        let mut certified = self.certified.subscribe();
+        match tokio::time::timeout(Duration::from_secs(2), certified.wait_for(|c| *c >= height))
+            .await
+        {
+            Ok(Ok(_)) => {}
+            _ => return Err(format!("block {height} was not certified within 2 s")),
+        }
+        let cert = self
+            .certs(height, height)?
+            .pop()
+            .ok_or_else(|| format!("no certificate at {height}"))?;
+        Ok((header, cert, state))
+    }
+
     /// Blocks with certificates, for a hub or node catching up.
     pub fn blocks(
         &self,

@@ -220,6 +220,17 @@ impl Ledger {
         }
     }
 
+    /// The tip's header and the contract state after it (canonical bytes).
+    pub fn state_at_tip(&self) -> Result<(BlockHeader, Vec<u8>), String> {
+        let height = self.store.tip().height;
+        let block = self
+            .store
+            .block(height)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no block at {height} to take a state snapshot at"))?;
+        Ok((block.header, self.state.canonical_bytes()))
+    }
+
     /// Blocks `from..=to` with certificates, for a peer catching up.
     pub fn blocks(&self, from: u64, to: u64) -> Result<Vec<(Block, BlockCert)>, String> {
         self.store

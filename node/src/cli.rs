@@ -82,6 +82,10 @@ enum Command {
         /// Gateway only: requests per second per client credential (bursts of twice that).
         #[arg(long, default_value_t = 200)]
         api_rate: u32,
+        /// Nodes: when this many blocks behind, install a certified state
+        /// snapshot first, then fetch and check the blocks behind it.
+        #[arg(long, default_value_t = crate::station::SNAPSHOT_GAP)]
+        snapshot_gap: u64,
     },
     /// A consistent copy of a peer's ledger (running: the peer writes it;
     /// stopped: copied from its folder), verified.
@@ -576,6 +580,7 @@ pub fn main() -> ExitCode {
             tls_cert,
             tls_key,
             api_rate,
+            snapshot_gap,
         } => runtime().and_then(|rt| {
             let genesis = crate::folders::PeerFolder::new(&data).genesis()?;
             bootstrap.extend(crate::run::named_peers(&genesis, &named_peers)?);
@@ -588,6 +593,7 @@ pub fn main() -> ExitCode {
                 https,
                 tls: tls_cert.zip(tls_key),
                 api_rate,
+                snapshot_gap,
             }))
             .map(|()| ExitCode::SUCCESS)
         }),

@@ -21,6 +21,11 @@ pub struct Snapshot {
     pub height: u64,
     /// Tip header hash (hex).
     pub tip: String,
+    /// The height the contract state belongs to: `height`, or ahead of it
+    /// while a node fills in the blocks behind an installed state snapshot.
+    pub state_height: u64,
+    /// Node: certified state snapshots installed since start.
+    pub snapshots_installed: u64,
     /// Txs in the ledger.
     pub txs: u64,
     /// Height up to which certificates are final.
@@ -58,6 +63,8 @@ pub struct Snapshot {
 pub struct Metrics {
     registry: Registry,
     height: Gauge,
+    state_height: Gauge,
+    snapshots_installed: Gauge,
     txs: Gauge,
     certified: Gauge,
     term: Gauge,
@@ -75,6 +82,8 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("smart");
         let height = Gauge::default();
+        let state_height = Gauge::default();
+        let snapshots_installed = Gauge::default();
         let txs = Gauge::default();
         let certified = Gauge::default();
         let term = Gauge::default();
@@ -87,6 +96,16 @@ impl Metrics {
         let anomalies = Gauge::default();
         registry.register("ledger_height", "Height of the last block", height.clone());
         registry.register("ledger_txs", "Txs in the ledger", txs.clone());
+        registry.register(
+            "state_height",
+            "Height the contract state belongs to (ahead of ledger_height while a snapshot's blocks are filled in)",
+            state_height.clone(),
+        );
+        registry.register(
+            "snapshots_installed",
+            "Certified state snapshots this node installed since start",
+            snapshots_installed.clone(),
+        );
         registry.register(
             "certified_height",
             "Height up to which every certificate is final",
@@ -127,6 +146,8 @@ impl Metrics {
         Metrics {
             registry,
             height,
+            state_height,
+            snapshots_installed,
             txs,
             certified,
             term,
@@ -143,6 +164,8 @@ impl Metrics {
     fn update(&self, s: &Snapshot) {
         let i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         self.height.set(i(s.height));
+        self.state_height.set(i(s.state_height));
+        self.snapshots_installed.set(i(s.snapshots_installed));
         self.txs.set(i(s.txs));
         self.certified.set(i(s.certified));
         self.term.set(i(s.term));

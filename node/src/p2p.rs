@@ -55,6 +55,21 @@ pub enum Request {
     },
     /// Chain id, height, leader.
     Status,
+    /// The contract state at the peer's certified tip, for a node far behind.
+    Snapshot,
+}
+
+/// The contract state after a certified block: what a node far behind
+/// installs instead of re-running every block (it still fetches and checks
+/// the blocks behind it afterwards).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StateSnapshot {
+    /// The header whose `state_root` is the hash of `state`.
+    pub header: smart_ledger::BlockHeader,
+    /// A majority of the hub set over `header`.
+    pub cert: BlockCert,
+    /// The contract state's canonical bytes.
+    pub state: Bytes,
 }
 
 /// A peer's status.
@@ -89,6 +104,8 @@ pub enum Response {
     Blocks(Vec<(Block, BlockCert)>),
     /// To `Status`.
     Status(PeerStatus),
+    /// To `Snapshot`.
+    Snapshot(Box<StateSnapshot>),
     /// The request was refused (not allowed for this peer, busy, invalid).
     Refused(String),
 }

@@ -36,6 +36,8 @@ pub struct RunOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Gateway: requests per second per client.
     pub api_rate: u32,
+    /// Nodes: blocks behind at which a certified state snapshot is installed first.
+    pub snapshot_gap: u64,
 }
 
 /// Inbound requests handled at once.
@@ -175,16 +177,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         } else {
             None
         };
-        return crate::station::run(
-            &opts.data,
-            key,
-            genesis,
-            opts.listen.clone(),
-            opts.bootstrap.clone(),
-            opts.metrics,
-            gateway,
-        )
-        .await;
+        return crate::station::run(&opts, key, genesis, gateway).await;
     }
     let (registry, (handle, inbound, mut gossip), my_addr) =
         start_network(&key, &genesis, opts.listen.clone(), opts.metrics.is_some()).await?;
@@ -244,6 +237,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
                 let l = probe_hub.ledger.lock().unwrap_or_else(|p| p.into_inner());
                 crate::metrics::Snapshot {
                     height: l.store.tip().height,
+                    state_height: l.store.tip().height,
                     tip: l.store.tip().hash.to_string(),
                     txs: l.store.tip().acc.size(),
                     certified: probe_hub.certified_height(),
@@ -538,6 +532,17 @@ async fn answer<T: smart_consensus::Transport>(
         Request::Blocks { from, to } => hub
             .blocks(from, to)
             .map(Response::Blocks)
+            .unwrap_or_else(Response::Refused),
+        Request::Snapshot => hub
+            .certified_state()
+            .await
+            .map(|(header, cert, state)| {
+                Response::Snapshot(Box::new(p2p::StateSnapshot {
+                    header,
+                    cert,
+                    state: smart_ledger::Bytes(state),
+                }))
+            })
             .unwrap_or_else(Response::Refused),
         Request::Status => {
             let leader = hub.raft.metrics().borrow().current_leader;

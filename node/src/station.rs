@@ -23,6 +23,11 @@ use crate::p2p::{self, P2pHandle, PeerStatus, Request, Response, Verdict};
 
 const RECORD_STATE: &str = "contract_state";
 const RECORD_HUBS: &str = "hub_set";
+/// Record: the [`SnapshotBase`] while one is being filled in.
+const RECORD_BASE: &str = "snapshot_base";
+/// Blocks behind at which a node installs a certified state snapshot first
+/// (the default of `smart run --snapshot-gap`).
+pub const SNAPSHOT_GAP: u64 = 4_096;
 /// Invalid gossip messages after which a peer is cut off (the same count
 /// that makes gossipsub's score graylist it).
 const MAX_REFUSED_GOSSIP: u32 = 2;
@@ -53,7 +58,24 @@ impl CertifiedBlock {
 pub struct Replica {
     store: RedbStore,
     state: State,
+    /// The hub set after the state's height (it certifies the next block).
     hubs: BTreeSet<SmartId>,
+    /// Set while the state comes from a snapshot ahead of the stored blocks.
+    base: Option<SnapshotBase>,
+}
+
+/// A node that installed a [`p2p::StateSnapshot`] holds the state at the
+/// snapshot's height while its stored chain is still behind it. It keeps the
+/// whole chain all the same: it fetches the blocks behind the snapshot and
+/// checks each (chain link, hub certificate, every signature) before storing
+/// it, without re-running the VM, until the stored chain reaches the
+/// snapshot's header, which must be exactly the certified one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct SnapshotBase {
+    /// The certified header the state belongs to.
+    header: smart_ledger::BlockHeader,
+    /// The hub set after the last stored block (it certifies the next one).
+    chain_hubs: BTreeSet<SmartId>,
 }
 
 impl Replica {
@@ -68,12 +90,158 @@ impl Replica {
             Some(b) => smart_ledger::codec::decode_plain("hub set", &b, 1 << 20)?,
             None => genesis.hubs().into_iter().collect(),
         };
-        Ok(Replica { store, state, hubs })
+        let base = match store.app_record(RECORD_BASE)? {
+            Some(b) => smart_ledger::codec::decode_plain("snapshot base", &b, 1 << 20)?,
+            None => None,
+        };
+        Ok(Replica {
+            store,
+            state,
+            hubs,
+            base,
+        })
     }
 
-    /// Tip height.
+    /// Tip height of the stored chain.
     pub fn height(&self) -> u64 {
         self.store.tip().height
+    }
+
+    /// The height the contract state belongs to: the tip, or the installed
+    /// snapshot's height while the blocks behind it are being fetched.
+    pub fn state_height(&self) -> u64 {
+        self.base
+            .as_ref()
+            .map_or(self.height(), |b| b.header.height)
+    }
+
+    /// Installs a certified state snapshot ahead of the stored chain. Only a
+    /// certificate by a majority of the hub set this node already trusts is
+    /// accepted (a snapshot across a hub-set change is refused: the node
+    /// replays blocks instead, which follows every change); the state must
+    /// hash to the certified state root. Nothing changes on refusal.
+    pub fn install_snapshot(&mut self, snap: &p2p::StateSnapshot) -> Result<(), String> {
+        let height = snap.header.height;
+        if self.base.is_some() {
+            return Err("a snapshot is already being filled in".into());
+        }
+        if height <= self.height() {
+            return Err(format!(
+                "the snapshot at {height} is not ahead of this node's tip {}",
+                self.height()
+            ));
+        }
+        let hub_list: Vec<SmartId> = self.hubs.iter().copied().collect();
+        snap.cert
+            .check_final(&snap.header, &hub_list)
+            .map_err(|e| {
+                format!(
+                    "the snapshot at {height} is not certified by the hub set this node knows: {e}"
+                )
+            })?;
+        if Hash::of(&snap.state.0) != snap.header.state_root {
+            return Err(format!(
+                "the snapshot's state does not hash to the certified state root of block {height}"
+            ));
+        }
+        let state: State = smart_ledger::codec::decode_versioned(
+            "contract state",
+            &snap.state.0,
+            p2p::MAX_MESSAGE_BYTES,
+        )
+        .map_err(|e| format!("the snapshot at {height}: {e}"))?;
+        if state.canonical_bytes() != snap.state.0 {
+            return Err(format!("the snapshot at {height} is not in canonical form"));
+        }
+        let hubs: BTreeSet<SmartId> = state.hubs.keys().copied().collect();
+        let base = Some(SnapshotBase {
+            header: snap.header.clone(),
+            chain_hubs: self.hubs.clone(),
+        });
+        self.store
+            .put_app_records(&[
+                (RECORD_STATE, &snap.state.0),
+                (RECORD_HUBS, &smart_ledger::codec::encode_plain(&hubs)),
+                (RECORD_BASE, &smart_ledger::codec::encode_plain(&base)),
+            ])
+            .map_err(|e| e.to_string())?;
+        self.state = state;
+        self.hubs = hubs;
+        self.base = base;
+        Ok(())
+    }
+
+    /// Checks and stores a block behind an installed snapshot.
+    fn backfill(&mut self, cb: &CertifiedBlock, base: SnapshotBase) -> Result<(), String> {
+        let header = &cb.block.header;
+        let height = header.height;
+        if height > base.header.height {
+            return Err(format!(
+                "block {height} is past the installed snapshot at {}; the blocks before it come first",
+                base.header.height
+            ));
+        }
+        let hub_list: Vec<SmartId> = base.chain_hubs.iter().copied().collect();
+        cb.cert
+            .check_final(header, &hub_list)
+            .map_err(|e| format!("block {height}: {e}"))?;
+        check_signatures(&cb.block)?;
+        let chain_hubs = smart_ledger::membership::hub_set_after(&cb.block, base.chain_hubs);
+        if height < base.header.height {
+            let next = Some(SnapshotBase {
+                header: base.header,
+                chain_hubs,
+            });
+            self.store
+                .append_with(
+                    &cb.block,
+                    Some(&cb.cert),
+                    &[(RECORD_BASE, &smart_ledger::codec::encode_plain(&next))],
+                )
+                .map_err(|e| e.to_string())?;
+            self.base = next;
+            return Ok(());
+        }
+        // The last block behind the snapshot: it must be the certified one.
+        if *header != base.header {
+            return Err(format!(
+                "block {height} differs from the header of the installed snapshot"
+            ));
+        }
+        let state_bytes = self.state.canonical_bytes();
+        let none: Option<SnapshotBase> = None;
+        self.store
+            .append_with(
+                &cb.block,
+                Some(&cb.cert),
+                &[
+                    (RECORD_STATE, &state_bytes),
+                    (RECORD_HUBS, &smart_ledger::codec::encode_plain(&chain_hubs)),
+                    (RECORD_BASE, &smart_ledger::codec::encode_plain(&none)),
+                ],
+            )
+            .map_err(|e| e.to_string())?;
+        self.hubs = chain_hubs;
+        self.base = None;
+        Ok(())
+    }
+
+    /// The state at the tip, with the tip's header and certificate, for a
+    /// node far behind. Refused while this node is filling in a snapshot.
+    pub fn snapshot(&self) -> Result<p2p::StateSnapshot, String> {
+        if self.base.is_some() {
+            return Err("this node is filling in a snapshot itself".into());
+        }
+        let height = self.height();
+        let (block, cert) = match (self.store.block(height), self.store.cert(height)) {
+            (Ok(Some(b)), Ok(Some(c))) => (b, c),
+            _ => return Err(format!("no certified block at {height}")),
+        };
+        Ok(p2p::StateSnapshot {
+            header: block.header,
+            cert,
+            state: smart_ledger::Bytes(self.state.canonical_bytes()),
+        })
     }
 
     /// Checks a block against everything this replica knows and applies it.
@@ -87,19 +255,14 @@ impl Replica {
                 self.height()
             ));
         }
+        if let Some(base) = self.base.clone() {
+            return self.backfill(cb, base);
+        }
         let hub_list: Vec<SmartId> = self.hubs.iter().copied().collect();
         cb.cert
             .check_final(header, &hub_list)
             .map_err(|e| format!("block {}: {e}", header.height))?;
-        cb.block.check_structure().map_err(|e| e.to_string())?;
-        let triples: Vec<_> = cb
-            .block
-            .txs
-            .iter()
-            .map(|t| (t.author(), t.body_bytes(), *t.signature()))
-            .collect();
-        smart_ledger::id::verify_many(&triples)
-            .map_err(|(i, e)| format!("block {} tx {i}: {e}", header.height))?;
+        check_signatures(&cb.block)?;
         // Re-run the VM: same outcomes, same state root, or the block is refused.
         let before = self.state.clone();
         let (outcomes, _) = vm::apply_block(&mut self.state, &cb.block.txs, header.leader_time);
@@ -137,6 +300,18 @@ impl Replica {
     }
 }
 
+/// The block's structure (roots match its txs and outcomes) and every tx signature.
+fn check_signatures(block: &Block) -> Result<(), String> {
+    block.check_structure().map_err(|e| e.to_string())?;
+    let triples: Vec<_> = block
+        .txs
+        .iter()
+        .map(|t| (t.author(), t.body_bytes(), *t.signature()))
+        .collect();
+    smart_ledger::id::verify_many(&triples)
+        .map_err(|(i, e)| format!("block {} tx {i}: {e}", block.header.height))
+}
+
 /// A station: the replica, the outbox, and the provisional state (the
 /// replica's state with the outbox's actions applied) that local decisions use.
 #[derive(Debug)]
@@ -146,6 +321,8 @@ pub struct Station {
     provisional: State,
     /// The tip height, for whoever watches (the gateway's event streams).
     tip: tokio::sync::watch::Sender<u64>,
+    /// Certified state snapshots installed since start.
+    snapshots_installed: u64,
 }
 
 impl Station {
@@ -159,6 +336,7 @@ impl Station {
             outbox,
             provisional,
             tip,
+            snapshots_installed: 0,
         };
         s.refresh();
         Ok(s)
@@ -172,6 +350,15 @@ impl Station {
         self.replica.apply(cb)?;
         self.refresh();
         self.tip.send_replace(self.height());
+        Ok(())
+    }
+
+    /// Installs a certified state snapshot (see [`Replica::install_snapshot`]):
+    /// decisions use it at once; the blocks behind it follow by catch-up.
+    fn install_snapshot(&mut self, snap: &p2p::StateSnapshot) -> Result<(), String> {
+        self.replica.install_snapshot(snap)?;
+        self.snapshots_installed += 1;
+        self.refresh();
         Ok(())
     }
 
@@ -425,14 +612,14 @@ impl smart_gateway::Backend for GatewayBackend {
 
 /// Runs a station node (or, with `gateway`, the gateway) until SIGINT/SIGTERM.
 pub async fn run(
-    data: &Path,
+    opts: &crate::run::RunOptions,
     key: Keypair,
     genesis: Genesis,
-    listen: Multiaddr,
-    bootstrap: Vec<Multiaddr>,
-    metrics: Option<std::net::SocketAddr>,
     gateway: Option<GatewayOptions>,
 ) -> Result<()> {
+    let data = opts.data.as_path();
+    let (listen, bootstrap, metrics) = (opts.listen.clone(), opts.bootstrap.clone(), opts.metrics);
+    let snapshot_gap = opts.snapshot_gap;
     let role_name = if gateway.is_some() { "gateway" } else { "node" };
     let replica = Arc::new(Mutex::new(Station::open(data, &genesis)?));
     let anomalies_flagged: Arc<std::sync::atomic::AtomicU64> = Arc::default();
@@ -477,6 +664,8 @@ pub async fn run(
                         })
                         .collect(),
                     height: st.height(),
+                    state_height: st.replica.state_height(),
+                    snapshots_installed: st.snapshots_installed,
                     tip: st.replica.store.tip().hash.to_string(),
                     txs: st.replica.store.tip().acc.size(),
                     certified: st.height(),
@@ -530,7 +719,14 @@ pub async fn run(
                         .certified_range(from, to)
                         .map(Response::Blocks)
                         .unwrap_or_else(|e| Response::Refused(e.to_string())),
-                    _ => Response::Refused("station nodes answer Status and Blocks only".into()),
+                    Request::Snapshot => rep
+                        .replica
+                        .snapshot()
+                        .map(|s| Response::Snapshot(Box::new(s)))
+                        .unwrap_or_else(Response::Refused),
+                    _ => Response::Refused(
+                        "station nodes answer Status, Blocks and Snapshot only".into(),
+                    ),
                 }
             };
             h.respond(req.channel, response).await;
@@ -647,7 +843,7 @@ pub async fn run(
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            catch_up(&r, &h, &sources).await;
+            catch_up(&r, &h, &sources, snapshot_gap).await;
             hand_off(&r, &h, &sources).await;
         }
     });
@@ -768,6 +964,7 @@ async fn catch_up(
     replica: &Arc<Mutex<Station>>,
     handle: &P2pHandle,
     sources: &[(PeerId, Multiaddr)],
+    snapshot_gap: u64,
 ) {
     for (peer, addr) in sources {
         let Ok(Response::Status(status)) = handle
@@ -776,6 +973,13 @@ async fn catch_up(
         else {
             continue;
         };
+        let (mine, installing) = {
+            let st = lock(replica);
+            (st.height(), st.replica.base.is_some())
+        };
+        if status.height > mine.saturating_add(snapshot_gap) && !installing {
+            install_snapshot(replica, handle, *peer, addr).await;
+        }
         let first = lock(replica).height();
         let started = std::time::Instant::now();
         let bar = if status.height > first + CATCH_UP_BAR_BLOCKS {
@@ -838,6 +1042,43 @@ async fn catch_up(
     }
 }
 
+/// Asks `peer` for its certified state and installs it; on any refusal the
+/// node simply goes on replaying blocks.
+async fn install_snapshot(
+    replica: &Arc<Mutex<Station>>,
+    handle: &P2pHandle,
+    peer: PeerId,
+    addr: &Multiaddr,
+) {
+    let started = std::time::Instant::now();
+    match handle
+        .request(peer, Some(addr.clone()), Request::Snapshot)
+        .await
+    {
+        Ok(Response::Snapshot(snap)) => {
+            let from = lock(replica).height();
+            match lock(replica).install_snapshot(&snap) {
+                Ok(()) => tracing::info!(
+                    %peer,
+                    height = snap.header.height,
+                    behind = snap.header.height - from,
+                    state_bytes = snap.state.0.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "installed a certified state snapshot; fetching the blocks behind it"
+                ),
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "refused a state snapshot; replaying blocks")
+                }
+            }
+        }
+        Ok(Response::Refused(why)) => {
+            tracing::debug!(%peer, %why, "no state snapshot; replaying blocks")
+        }
+        Ok(_) => tracing::warn!(%peer, "answered a snapshot request with something else"),
+        Err(e) => tracing::debug!(%peer, error = %e, "snapshot request failed"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -855,12 +1096,44 @@ mod tests {
 
     /// Block 1: real signed txs, the VM's outcomes and state root, no signatures yet.
     fn next_block(genesis: &Genesis, signers: &DevSigners, replica: &Replica) -> Block {
-        let txs = devgen::sign_txs(genesis, signers, 0, 8).expect("sign");
+        block_after(genesis, signers, replica, 0)
+    }
+
+    /// The next block after the replica's tip, with txs from `first_tx` on.
+    fn block_after(
+        genesis: &Genesis,
+        signers: &DevSigners,
+        replica: &Replica,
+        first_tx: u64,
+    ) -> Block {
+        let txs = devgen::sign_txs(genesis, signers, first_tx, 8).expect("sign");
         let mut state = replica.state.clone();
-        let time = smart_ledger::Timestamp(1_790_000_001_000);
-        let (outcomes, _) = vm::apply_block(&mut state, &txs, time);
         let tip = replica.store.tip().clone();
-        tip.next_block(txs, outcomes, state.root(), 1, time)
+        let time = smart_ledger::Timestamp(1_790_000_001_000 + tip.height);
+        let (outcomes, _) = vm::apply_block(&mut state, &txs, time);
+        tip.next_block(txs, outcomes, state.root(), tip.height + 1, time)
+    }
+
+    /// An empty replica in a new folder beside station-1's.
+    fn another(tmp: &tempfile::TempDir, genesis: &Genesis, name: &str) -> Replica {
+        let dir = tmp.path().join("net").join(name);
+        std::fs::create_dir_all(&dir).expect("dir");
+        Replica::open(&dir, genesis).expect("open")
+    }
+
+    /// Applies `blocks` blocks certified by every hub; txs numbered from `first_tx`.
+    fn grow(
+        genesis: &Genesis,
+        signers: &DevSigners,
+        replica: &mut Replica,
+        blocks: u64,
+        first_tx: u64,
+    ) {
+        let hubs: Vec<&Keypair> = signers.hubs.iter().collect();
+        for i in 0..blocks {
+            let block = block_after(genesis, signers, replica, first_tx + i * 8);
+            replica.apply(&certified(&block, &hubs)).expect("apply");
+        }
     }
 
     fn certified(block: &Block, signers: &[&Keypair]) -> CertifiedBlock {
@@ -917,5 +1190,121 @@ mod tests {
             .apply(&certified(&block, &hubs[..2]))
             .expect("a majority of hubs");
         assert_eq!(replica.height(), 1);
+    }
+
+    #[test]
+    fn a_node_installs_a_certified_snapshot_and_fills_in_the_blocks_behind_it() {
+        let (tmp, genesis, signers, mut source) = setup();
+        grow(&genesis, &signers, &mut source, 6, 0);
+        let mut fresh = another(&tmp, &genesis, "station-2");
+        let snap = source.snapshot().expect("snapshot");
+        assert_eq!(snap.header.height, 6);
+
+        // Refused, and nothing changes: a state that is not the certified one,
+        // a certificate short of a majority, one by keys that are not hubs.
+        let mut wrong_state = snap.clone();
+        wrong_state.state.0.push(0);
+        let err = fresh
+            .install_snapshot(&wrong_state)
+            .expect_err("wrong state");
+        assert!(err.contains("state root"), "{err}");
+        let hubs: Vec<&Keypair> = signers.hubs.iter().collect();
+        let mut one_hub = snap.clone();
+        one_hub.cert = BlockCert::new(&snap.header);
+        one_hub.cert.sign(hubs[0]);
+        let err = fresh.install_snapshot(&one_hub).expect_err("one of three");
+        assert!(err.contains("not certified"), "{err}");
+        let mut not_hubs = snap.clone();
+        not_hubs.cert = BlockCert::new(&snap.header);
+        for k in &signers.authors {
+            not_hubs.cert.sign(k);
+        }
+        assert!(fresh.install_snapshot(&not_hubs).is_err());
+        assert_eq!((fresh.height(), fresh.state_height()), (0, 0));
+
+        // The certified snapshot: the state at 6 at once, the chain still at 0.
+        fresh.install_snapshot(&snap).expect("install");
+        assert_eq!((fresh.height(), fresh.state_height()), (0, 6));
+        assert_eq!(fresh.state.root(), source.state.root());
+        assert!(
+            fresh.snapshot().is_err(),
+            "a node filling in serves no snapshot"
+        );
+
+        // A block past the snapshot waits for the ones before it.
+        let past = source.store.certified_range(1, 6).expect("range");
+        let err = fresh
+            .apply(&CertifiedBlock {
+                block: past[1].0.clone(),
+                cert: past[1].1.clone(),
+            })
+            .expect_err("gap");
+        assert!(err.contains("does not follow"), "{err}");
+
+        // The state survives a restart while filling in.
+        for (block, cert) in past.iter().take(3) {
+            fresh
+                .apply(&CertifiedBlock {
+                    block: block.clone(),
+                    cert: cert.clone(),
+                })
+                .expect("backfill");
+        }
+        drop(fresh);
+        let mut fresh = Replica::open(&tmp.path().join("net/station-2"), &genesis).expect("reopen");
+        assert_eq!((fresh.height(), fresh.state_height()), (3, 6));
+        for (block, cert) in past.iter().skip(3) {
+            fresh
+                .apply(&CertifiedBlock {
+                    block: block.clone(),
+                    cert: cert.clone(),
+                })
+                .expect("backfill");
+        }
+        assert_eq!((fresh.height(), fresh.state_height()), (6, 6));
+        assert_eq!(fresh.store.tip(), source.store.tip());
+
+        // Then blocks after the snapshot are applied through the VM again.
+        grow(&genesis, &signers, &mut source, 1, 1000);
+        let next = source.store.certified_range(7, 7).expect("range");
+        fresh
+            .apply(&CertifiedBlock {
+                block: next[0].0.clone(),
+                cert: next[0].1.clone(),
+            })
+            .expect("after the snapshot");
+        assert_eq!(fresh.state.root(), source.state.root());
+        let report = smart_ledger::audit::verify_ledger(&fresh.store, |_, _| {}).expect("verify");
+        assert_eq!(report.blocks, 7);
+    }
+
+    #[test]
+    fn a_chain_that_does_not_lead_to_the_snapshot_header_is_refused_there() {
+        let (tmp, genesis, signers, mut source) = setup();
+        grow(&genesis, &signers, &mut source, 3, 0);
+        // Another chain, certified by the same hubs, with other txs.
+        let mut other = another(&tmp, &genesis, "station-3");
+        grow(&genesis, &signers, &mut other, 3, 500);
+        let mut fresh = another(&tmp, &genesis, "station-2");
+        fresh
+            .install_snapshot(&source.snapshot().expect("snapshot"))
+            .expect("install");
+        let theirs = other.store.certified_range(1, 3).expect("range");
+        for (block, cert) in theirs.iter().take(2) {
+            fresh
+                .apply(&CertifiedBlock {
+                    block: block.clone(),
+                    cert: cert.clone(),
+                })
+                .expect("certified, so stored");
+        }
+        let err = fresh
+            .apply(&CertifiedBlock {
+                block: theirs[2].0.clone(),
+                cert: theirs[2].1.clone(),
+            })
+            .expect_err("not the snapshot's header");
+        assert!(err.contains("differs from the header"), "{err}");
+        assert_eq!((fresh.height(), fresh.state_height()), (2, 3));
     }
 }

@@ -586,6 +586,15 @@ fn spawn_station(dir: &Path, hubs: &[Multiaddr]) -> (Child, Multiaddr) {
 
 /// A station process, its address and its metrics address.
 fn spawn_station_with_metrics(dir: &Path, hubs: &[Multiaddr]) -> (Child, Multiaddr, String) {
+    spawn_station_with(dir, hubs, &[])
+}
+
+/// A station process with extra `smart run` arguments.
+fn spawn_station_with(
+    dir: &Path,
+    hubs: &[Multiaddr],
+    extra: &[&str],
+) -> (Child, Multiaddr, String) {
     let mut child = smart()
         .args([
             "run",
@@ -595,8 +604,9 @@ fn spawn_station_with_metrics(dir: &Path, hubs: &[Multiaddr]) -> (Child, Multiad
             "/ip4/127.0.0.1/tcp/0",
             "--metrics",
             "127.0.0.1:0",
-            "--bootstrap",
         ])
+        .args(extra)
+        .arg("--bootstrap")
         .args(hubs.iter().map(|a| a.to_string()))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -626,10 +636,15 @@ fn spawn_station_with_metrics(dir: &Path, hubs: &[Multiaddr]) -> (Child, Multiad
 async fn station_nodes_replicate_certified_blocks_by_gossip_and_catch_up() {
     let mut net = Net::start().await;
     let hubs: Vec<Multiaddr> = (0..3).map(|i| net.addr(i)).collect();
-    // station-1 follows from the start (gossip); station-2 joins late (range fetch, then gossip).
-    let (mut s1, a1) = spawn_station(&net.dir.join("station-1"), &hubs);
-    load(&net, 0..300, 4, 20).await;
-    let (mut s2, a2) = spawn_station(&net.dir.join("station-2"), &hubs);
+    // station-1 follows from the start (gossip); station-2 joins late, far
+    // enough behind to install a certified state snapshot first, then fills
+    // in the blocks behind it (range fetch), then follows by gossip.
+    let (mut s1, a1, m1) = spawn_station_with_metrics(&net.dir.join("station-1"), &hubs);
+    load(&net, 0..300, 2, 5).await;
+    let behind = net.client(0).await.status().await.expect("status").height;
+    assert!(behind > 3, "only {behind} blocks");
+    let (mut s2, a2, m2) =
+        spawn_station_with(&net.dir.join("station-2"), &hubs, &["--snapshot-gap", "2"]);
     load(&net, 300..600, 4, 20).await;
     net.settle(Duration::from_secs(20)).await;
     let target = net.client(0).await.status().await.expect("status");
@@ -652,6 +667,15 @@ async fn station_nodes_replicate_certified_blocks_by_gossip_and_catch_up() {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+    assert_eq!(scrape(&m1, "smart_snapshots_installed"), Some(0));
+    assert_eq!(scrape(&m2, "smart_snapshots_installed"), Some(1));
+    for m in [&m1, &m2] {
+        assert_eq!(
+            scrape(m, "smart_state_height"),
+            scrape(m, "smart_ledger_height"),
+            "{m}"
+        );
     }
     for c in [&mut s1, &mut s2] {
         let _ = std::process::Command::new("kill")
