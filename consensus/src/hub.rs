@@ -102,9 +102,13 @@ pub enum HubError {
     Raft(String),
 }
 
+/// Txs ordered together, in this order, in one batch (one Raft entry, one
+/// block): the admitted txs of one request, or one batch forwarded to the
+/// leader. The batcher never splits a unit, so a station handing off its
+/// outbox gets its actions judged in the order it decided them.
 struct Submission {
-    tx: Bytes,
-    reply: oneshot::Sender<Result<TxReceipt, SubmitError>>,
+    txs: Vec<Bytes>,
+    reply: oneshot::Sender<Result<Vec<TxReceipt>, SubmitError>>,
 }
 
 /// A running hub. Cheap to clone.
@@ -127,6 +131,8 @@ pub struct Hub<T: Transport> {
     certified: Arc<watch::Sender<u64>>,
     /// Signatures checked at admission, so applying does not check them again.
     verified: Arc<VerifiedSignatures>,
+    /// Most txs ordered as one unit.
+    max_batch: usize,
 }
 
 impl<T: Transport> std::fmt::Debug for Hub<T> {
@@ -200,6 +206,7 @@ impl<T: Transport> Hub<T> {
             stop,
             certified,
             verified,
+            max_batch: config.max_batch,
         };
         tokio::spawn(hub.clone().batcher(queue, config));
         tokio::spawn(hub.clone().signature_exchange(signed_rx, publishing));
@@ -223,27 +230,60 @@ impl<T: Transport> Hub<T> {
     /// Submits a signed tx; answers after it is committed and applied, with
     /// its block height and outcome.
     pub async fn submit(&self, tx: Bytes) -> Result<TxReceipt, SubmitError> {
-        self.admit(&tx)?;
-        self.enqueue(tx).await
+        self.submit_many(vec![tx])
+            .await
+            .pop()
+            .unwrap_or(Err(SubmitError::Stopping))
     }
 
-    /// Takes txs another hub already admitted (forwarded to this leader).
-    pub async fn submit_forwarded(&self, txs: Vec<Bytes>) -> Vec<TxReceipt> {
-        let mut waits = Vec::with_capacity(txs.len());
-        for tx in txs {
-            waits.push(self.enqueue(tx));
+    /// Submits signed txs that are ordered as given: each is admitted on its
+    /// own (a refused one is answered and left out), the rest are committed
+    /// in this order, in one block when they fit in one batch
+    /// ([`HubConfig::max_batch`]), else in consecutive blocks. One answer per
+    /// tx, in the same order.
+    pub async fn submit_many(&self, txs: Vec<Bytes>) -> Vec<Result<TxReceipt, SubmitError>> {
+        let mut answers: Vec<Option<Result<TxReceipt, SubmitError>>> =
+            Vec::with_capacity(txs.len());
+        let mut admitted = Vec::with_capacity(txs.len());
+        for (i, tx) in txs.into_iter().enumerate() {
+            match self.admit(&tx) {
+                Ok(()) => {
+                    admitted.push((i, tx));
+                    answers.push(None);
+                }
+                Err(e) => answers.push(Some(Err(e))),
+            }
         }
-        let mut out = Vec::with_capacity(waits.len());
-        for w in waits {
-            out.push(match w.await {
-                Ok(r) => r,
-                Err(e) => TxReceipt {
+        for unit in admitted.chunks(self.max_batch.max(1)) {
+            let receipts = self
+                .enqueue(unit.iter().map(|(_, tx)| tx.clone()).collect())
+                .await;
+            for (k, (i, _)) in unit.iter().enumerate() {
+                answers[*i] = Some(match &receipts {
+                    Ok(r) => r.get(k).cloned().ok_or(SubmitError::Stopping),
+                    Err(e) => Err(e.clone()),
+                });
+            }
+        }
+        answers
+            .into_iter()
+            .map(|a| a.unwrap_or(Err(SubmitError::Stopping)))
+            .collect()
+    }
+
+    /// Takes txs another hub already admitted (forwarded to this leader),
+    /// keeping their order.
+    pub async fn submit_forwarded(&self, txs: Vec<Bytes>) -> Vec<TxReceipt> {
+        let n = txs.len();
+        match self.enqueue(txs).await {
+            Ok(receipts) => receipts,
+            Err(e) => (0..n)
+                .map(|_| TxReceipt {
                     tx: smart_ledger::Hash::ZERO,
                     verdict: e.verdict(),
-                },
-            });
+                })
+                .collect(),
         }
-        out
     }
 
     /// The checks made before a tx is queued: size, decoding, chain, known
@@ -266,10 +306,11 @@ impl<T: Transport> Hub<T> {
 
     fn enqueue(
         &self,
-        tx: Bytes,
-    ) -> impl std::future::Future<Output = Result<TxReceipt, SubmitError>> + Send + 'static {
+        txs: Vec<Bytes>,
+    ) -> impl std::future::Future<Output = Result<Vec<TxReceipt>, SubmitError>> + Send + 'static
+    {
         let (reply, answer) = oneshot::channel();
-        let sent = self.submissions.try_send(Submission { tx, reply });
+        let sent = self.submissions.try_send(Submission { txs, reply });
         async move {
             match sent {
                 Ok(()) => answer.await.unwrap_or(Err(SubmitError::Stopping)),
@@ -499,11 +540,15 @@ impl<T: Transport> Hub<T> {
                 _ = Self::stopped(stop.clone()) => return,
                 s = queue.recv() => match s { Some(s) => s, None => return },
             };
+            let mut size = first.txs.len();
             let mut batch = vec![first];
             let deadline = tokio::time::Instant::now() + config.batch_window;
-            while batch.len() < config.max_batch {
+            while size < config.max_batch {
                 match tokio::time::timeout_at(deadline, queue.recv()).await {
-                    Ok(Some(s)) => batch.push(s),
+                    Ok(Some(s)) => {
+                        size += s.txs.len();
+                        batch.push(s);
+                    }
                     _ => break,
                 }
             }
@@ -520,7 +565,7 @@ impl<T: Transport> Hub<T> {
 
     /// Puts a batch through Raft here if this hub leads, else forwards it.
     async fn order(&self, batch: Vec<Submission>) {
-        let txs: Vec<Bytes> = batch.iter().map(|s| s.tx.clone()).collect();
+        let txs: Vec<Bytes> = batch.iter().flat_map(|s| s.txs.iter().cloned()).collect();
         let mut waited = Duration::ZERO;
         let receipts = loop {
             let leader = self.raft.current_leader().await;
@@ -572,8 +617,10 @@ impl<T: Transport> Hub<T> {
         };
         match receipts {
             Ok(receipts) => {
-                for (s, r) in batch.into_iter().zip(receipts) {
-                    let _ = s.reply.send(Ok(r));
+                let mut receipts = receipts.into_iter();
+                for s in batch {
+                    let mine: Vec<TxReceipt> = receipts.by_ref().take(s.txs.len()).collect();
+                    let _ = s.reply.send(Ok(mine));
                 }
             }
             Err(e) => {

@@ -669,3 +669,69 @@ async fn a_forged_tx_beside_admitted_ones_is_refused_alike_on_every_hub() {
         assert_eq!(l.store.tip().acc.size(), 2, "hub {}", h.id);
     }
 }
+
+/// The txs of one request are committed in the order given, in one block:
+/// a station handing off its outbox has later actions depend on earlier ones
+/// (a lockout of an oven it registered just before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_txs_of_one_request_commit_in_order_in_one_block() {
+    let cluster = Cluster::start(3, HubConfig::default()).await;
+    let leader = cluster.leader(Duration::from_secs(10)).await;
+    let follower = cluster
+        .hubs
+        .iter()
+        .flatten()
+        .find(|h| h.id != leader)
+        .expect("a follower")
+        .clone();
+    let sign = |action: Action, nonce: u64| {
+        let body = TxBody {
+            chain_id: cluster.genesis.chain_id(),
+            author: cluster.admin.id(),
+            kind: action.kind(),
+            payload: Bytes(action.encode()),
+            author_time: Timestamp(nonce),
+            location: None,
+            contract: None,
+            nonce,
+        };
+        Bytes(SignedTx::sign(body, &cluster.admin).expect("sign").encode())
+    };
+    let mut txs = Vec::new();
+    for k in 0..100u64 {
+        let id = format!("ordered-oven-{k}");
+        txs.push(sign(
+            Action::RegisterEquipment {
+                id: id.clone(),
+                description: "oven".into(),
+                calibration_due: Timestamp(4_000_000_000_000),
+            },
+            10_000 + 2 * k,
+        ));
+        txs.push(sign(
+            Action::LockOut {
+                id,
+                reason: "check".into(),
+            },
+            10_001 + 2 * k,
+        ));
+    }
+    let answers = follower.submit_many(txs).await;
+    let mut heights = std::collections::BTreeSet::new();
+    for (i, a) in answers.iter().enumerate() {
+        match a {
+            Ok(r) => match &r.verdict {
+                TxVerdict::Included {
+                    height,
+                    outcome: Outcome::Accepted,
+                } => {
+                    heights.insert(*height);
+                }
+                other => panic!("tx {i}: {other:?}"),
+            },
+            Err(e) => panic!("tx {i}: {e}"),
+        }
+    }
+    assert_eq!(heights.len(), 1, "one request, one block: {heights:?}");
+    cluster.check_identical_and_verified().await;
+}

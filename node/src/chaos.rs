@@ -36,6 +36,7 @@ use smart_testnet::{Network, PeerKind};
 
 use crate::client::Client;
 use crate::localnet::Shape;
+use smart_contracts::action::Action;
 
 /// A fault to inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -111,6 +112,12 @@ pub struct RunReport {
     /// Partition healed → the station's outbox empty (ms).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handoff_ms: Option<f64>,
+    /// partition-node: actions the station decided while cut off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offline_actions: Option<u64>,
+    /// partition-node: offline decisions the ledger overturned (flagged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overturned: Option<u64>,
     /// The whole run (s).
     pub seconds: f64,
 }
@@ -126,6 +133,8 @@ pub struct ChaosOptions {
     pub nodes: usize,
     /// Concurrent submitters.
     pub workers: usize,
+    /// partition-node: how long the station stays cut off, deciding actions.
+    pub offline_for: Duration,
     /// Print JSON instead of a table.
     pub json: bool,
 }
@@ -502,6 +511,64 @@ async fn catch_up_ms(net: &Network, name: &str, target: u64) -> Result<f64> {
     ))
 }
 
+/// Time between two actions at a cut-off station.
+const OFFLINE_PACE: Duration = Duration::from_millis(250);
+
+/// A signed equipment action by `admin`.
+fn equipment_tx(chain: Hash, admin: &Keypair, nonce: u64, action: Action) -> Result<Bytes> {
+    let body = smart_ledger::TxBody {
+        chain_id: chain,
+        author: admin.id(),
+        kind: action.kind(),
+        payload: Bytes(action.encode()),
+        author_time: smart_ledger::Timestamp(nonce),
+        location: None,
+        contract: None,
+        nonce,
+    };
+    Ok(Bytes(SignedTx::sign(body, admin)?.encode()))
+}
+
+/// The actions a cut-off station decides for `offline_for` (one every
+/// [`OFFLINE_PACE`]), each with whether the VM must accept it: furnace soak
+/// readings, an oven registered, locked out and cleared, and a lockout of an
+/// oven nobody registered (refused at the station as it would be at a hub).
+fn offline_actions(
+    station: &str,
+    chain: Hash,
+    admin: &Keypair,
+    offline_for: Duration,
+) -> Result<Vec<(Bytes, bool)>> {
+    let rounds = (offline_for.as_millis() / (OFFLINE_PACE.as_millis() * 5)).max(1) as u64;
+    let mut out = Vec::new();
+    for k in 0..rounds {
+        let nonce = 1_000_000_000 + k * 5;
+        let oven = format!("{station}-oven-{k}");
+        out.push((crate::bench::soak_reading_tx(chain, admin, nonce)?, true));
+        let register = Action::RegisterEquipment {
+            id: oven.clone(),
+            description: "oven commissioned while the hubs were unreachable".into(),
+            calibration_due: smart_ledger::Timestamp(4_000_000_000_000),
+        };
+        out.push((equipment_tx(chain, admin, nonce + 1, register)?, true));
+        let lock = Action::LockOut {
+            id: oven.clone(),
+            reason: "thermocouple check".into(),
+        };
+        out.push((equipment_tx(chain, admin, nonce + 2, lock)?, true));
+        out.push((
+            equipment_tx(chain, admin, nonce + 3, Action::ClearLockOut { id: oven })?,
+            true,
+        ));
+        let unknown = Action::LockOut {
+            id: format!("{station}-no-such-oven-{k}"),
+            reason: "typo".into(),
+        };
+        out.push((equipment_tx(chain, admin, nonce + 4, unknown)?, false));
+    }
+    Ok(out)
+}
+
 /// The highest height any live hub other than `except` reports.
 async fn tip_of_others(net: &Network, except: &str) -> u64 {
     let mut best = 0;
@@ -602,26 +669,58 @@ async fn one(scenario: Scenario, dir: &Path, opts: &ChaosOptions) -> Result<RunR
             // Give the cut a moment, then act at the station: it decides alone.
             tokio::time::sleep(Duration::from_millis(800)).await;
             let client = crate::localnet::client_of(&net, &station, &admin).await?;
-            let txs: Vec<Bytes> = (0..20)
-                .map(|i| crate::bench::soak_reading_tx(chain, &admin, 1_000_000_000 + i))
-                .collect::<Result<_>>()?;
-            let submitted = Instant::now();
-            let receipts = client.submit(txs).await?;
-            for r in &receipts {
-                if !matches!(r.verdict, TxVerdict::Provisional { .. }) {
-                    bail!(
-                        "{station}, cut off, answered {:?} instead of deciding offline",
-                        r.verdict
-                    );
-                }
-                offline_acks.push(Ack {
-                    tx: r.tx,
-                    submitted,
-                    acked: Instant::now(),
-                    duplicate: false,
-                });
+            // Meanwhile the hubs register an oven that the station, not
+            // knowing, registers too: its decision must be overturned.
+            let race = |nonce| {
+                equipment_tx(
+                    chain,
+                    &admin,
+                    nonce,
+                    Action::RegisterEquipment {
+                        id: "oven-race".into(),
+                        description: "registered at a hub and offline at a station".into(),
+                        calibration_due: smart_ledger::Timestamp(4_000_000_000_000),
+                    },
+                )
+            };
+            let hub = crate::localnet::client_of(&net, &hubs[0], &admin).await?;
+            let first = hub.submit(vec![race(2_000_000_000)?]).await?;
+            if !first.iter().all(|r| {
+                matches!(
+                    r.verdict,
+                    TxVerdict::Included {
+                        outcome: smart_ledger::Outcome::Accepted,
+                        ..
+                    }
+                )
+            }) {
+                bail!("the hubs did not register oven-race: {first:?}");
             }
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            let actions = offline_actions(&station, chain, &admin, opts.offline_for)?;
+            let mut decided = 0u64;
+            for (tx, expect_accepted) in actions.into_iter().chain([(race(2_000_000_001)?, true)]) {
+                let submitted = Instant::now();
+                let receipts = client.submit(vec![tx]).await?;
+                for r in &receipts {
+                    match &r.verdict {
+                        TxVerdict::Provisional { outcome, .. }
+                            if matches!(outcome, smart_ledger::Outcome::Accepted)
+                                == expect_accepted => {}
+                        other => bail!(
+                            "{station}, cut off, answered {other:?} to action {decided} (accepted expected: {expect_accepted})"
+                        ),
+                    }
+                    offline_acks.push(Ack {
+                        tx: r.tx,
+                        submitted,
+                        acked: Instant::now(),
+                        duplicate: false,
+                    });
+                }
+                decided += 1;
+                tokio::time::sleep(OFFLINE_PACE).await;
+            }
+            report.offline_actions = Some(decided);
             let t = Instant::now();
             net.partition(&[])?;
             loop {
@@ -636,6 +735,11 @@ async fn one(scenario: Scenario, dir: &Path, opts: &ChaosOptions) -> Result<RunR
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             report.handoff_ms = Some(ms(t.elapsed()));
+            let overturned = net.status(&station).await?.overturned;
+            if overturned != 1 {
+                bail!("{station} flagged {overturned} overturned decisions, not 1 (oven-race)");
+            }
+            report.overturned = Some(overturned);
         }
         Scenario::Restart => {
             tokio::task::block_in_place(|| net.stop_all());

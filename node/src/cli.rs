@@ -222,6 +222,10 @@ pub(crate) enum TestnetCommand {
         /// Concurrent submitters of the load.
         #[arg(long, default_value_t = 6)]
         workers: usize,
+        /// partition-node: how long the station stays cut off, deciding
+        /// actions (e.g. 5m).
+        #[arg(long, default_value = "3s", value_parser = crate::testnet_cmd::parse_duration)]
+        offline_for: std::time::Duration,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -538,6 +542,7 @@ pub fn main() -> ExitCode {
             runs,
             nodes,
             workers,
+            offline_for,
             json,
         }) => crate::chaos::run(crate::chaos::ChaosOptions {
             scenarios: if scenarios.is_empty() {
@@ -548,6 +553,7 @@ pub fn main() -> ExitCode {
             runs,
             nodes,
             workers: workers.max(1),
+            offline_for,
             json,
         }),
         Command::Testnet(TestnetCommand::Up {

@@ -501,30 +501,20 @@ async fn answer<T: smart_consensus::Transport>(
             Response::Refused("only hubs may send this".into())
         }
         Request::Submit(txs) if from_hub => Response::Receipts(hub.submit_forwarded(txs).await),
-        Request::Submit(txs) => {
-            let mut waits = Vec::with_capacity(txs.len());
-            for tx in txs {
-                let hub = hub.clone();
-                waits.push(tokio::spawn(async move { hub.submit(tx).await }));
-            }
-            let mut receipts = Vec::with_capacity(waits.len());
-            for w in waits {
-                receipts.push(match w.await {
-                    Ok(Ok(r)) => r,
-                    Ok(Err(e)) => TxReceipt {
+        // The txs of one request are committed in the order given (a
+        // station's outbox: later actions depend on earlier ones).
+        Request::Submit(txs) => Response::Receipts(
+            hub.submit_many(txs)
+                .await
+                .into_iter()
+                .map(|r| {
+                    r.unwrap_or_else(|e| TxReceipt {
                         tx: smart_ledger::Hash::ZERO,
                         verdict: e.verdict(),
-                    },
-                    Err(e) => TxReceipt {
-                        tx: smart_ledger::Hash::ZERO,
-                        verdict: TxVerdict::Unavailable {
-                            reason: e.to_string(),
-                        },
-                    },
-                });
-            }
-            Response::Receipts(receipts)
-        }
+                    })
+                })
+                .collect(),
+        ),
         Request::Certs { from, to } => hub
             .certs(from, to)
             .map(Response::Certs)

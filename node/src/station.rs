@@ -445,7 +445,7 @@ impl Station {
         let pending = crate::outbox::Pending {
             tx: bytes,
             hash,
-            based_on: self.height(),
+            based_on: self.replica.state_height(),
             local: applied.outcome.clone(),
             decided_at: now,
         };

@@ -19,6 +19,11 @@ pub struct PeerStatus {
     pub height: u64,
     /// Tip header hash (hex).
     pub tip: String,
+    /// The height the contract state belongs to (ahead of `height` while a
+    /// node fills in the blocks behind an installed state snapshot).
+    pub state_height: u64,
+    /// Nodes: certified state snapshots installed since start.
+    pub snapshots_installed: u64,
     /// Txs in the ledger.
     pub txs: u64,
     /// Height up to which certificates are final.

@@ -44,6 +44,13 @@ struct CatchUp {
     node: String,
     blocks: u64,
     txs: u64,
+    /// Did the node install a certified state snapshot (it was more than
+    /// `smart run --snapshot-gap` blocks behind)?
+    snapshot_installed: bool,
+    /// Restart → its contract state is at the hubs' tip (it decides on
+    /// current state from then on).
+    state_current_seconds: f64,
+    /// Restart → every block behind it fetched, checked and stored.
     seconds: f64,
     blocks_per_s: f64,
     tx_per_s: f64,
@@ -219,8 +226,20 @@ pub(crate) async fn gossip(
         let started = Instant::now();
         net.start(&stations[k])?;
         let client = crate::localnet::client_of(&net, &stations[k], &admin).await?;
+        let state_current = loop {
+            if let Ok(s) = net.status(&stations[k]).await
+                && s.state_height >= tip
+            {
+                break started.elapsed().as_secs_f64();
+            }
+            if started.elapsed() > Duration::from_secs(600) {
+                bail!("{}'s state did not reach {tip}", stations[k]);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
         wait_height(&client, tip, Duration::from_secs(600)).await?;
         let secs = started.elapsed().as_secs_f64();
+        let snapshot_installed = net.status(&stations[k]).await?.snapshots_installed > 0;
         let (mine, hubs) = (client.status().await?, hub_clients[0].status().await?);
         if (mine.height, mine.tip) != (hubs.height, hubs.tip) {
             bail!(
@@ -237,6 +256,8 @@ pub(crate) async fn gossip(
             node: stations[k].clone(),
             blocks,
             txs: sent,
+            snapshot_installed,
+            state_current_seconds: state_current,
             seconds: secs,
             blocks_per_s: blocks as f64 / secs,
             tx_per_s: sent as f64 / secs,
