@@ -22,7 +22,7 @@ fixed_bytes!(
     64
 );
 
-/// How many decompressed verifying keys [`SmartId::verifying_key`] keeps.
+/// How many decompressed verifying keys signature checks keep cached.
 pub const KEY_CACHE_MAX: usize = 16_384;
 
 type KeyCache = std::sync::RwLock<std::collections::HashMap<SmartId, VerifyingKey>>;
@@ -50,19 +50,26 @@ impl SmartId {
 
     /// The ed25519 verifying key, refusing weak (small-order) keys and bytes
     /// that are not a curve point.
-    ///
-    /// Decompressing a key costs about a third of a verification and a ledger
-    /// has few authors, so good keys are kept in a process-wide cache
-    /// ([`KEY_CACHE_MAX`] keys; emptied when full). Bad keys are never cached.
     pub fn verifying_key(&self) -> Result<VerifyingKey, SignatureError> {
-        let cache = KEY_CACHE.get_or_init(Default::default);
-        if let Some(key) = cache.read().unwrap_or_else(|p| p.into_inner()).get(self) {
-            return Ok(*key);
-        }
         let key = VerifyingKey::from_bytes(&self.0).map_err(|_| SignatureError::BadKey(*self))?;
         if key.is_weak() {
             return Err(SignatureError::BadKey(*self));
         }
+        Ok(key)
+    }
+
+    /// [`SmartId::verifying_key`] for checking signatures. Decompressing a
+    /// key costs about a third of a verification and a ledger has few
+    /// authors, so good keys are kept in a process-wide cache
+    /// ([`KEY_CACHE_MAX`] keys; emptied when full). Bad keys are never
+    /// cached. Decoders validate keys with the uncached form, so decoding
+    /// never grows the cache.
+    fn checking_key(&self) -> Result<VerifyingKey, SignatureError> {
+        let cache = KEY_CACHE.get_or_init(Default::default);
+        if let Some(key) = cache.read().unwrap_or_else(|p| p.into_inner()).get(self) {
+            return Ok(*key);
+        }
+        let key = self.verifying_key()?;
         let mut keys = cache.write().unwrap_or_else(|p| p.into_inner());
         if keys.len() >= KEY_CACHE_MAX {
             keys.clear();
@@ -73,7 +80,7 @@ impl SmartId {
 
     /// Strictly verifies `signature` over `message` by this key.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), SignatureError> {
-        let key = self.verifying_key()?;
+        let key = self.checking_key()?;
         let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
         key.verify_strict(message, &sig)
             .map_err(|_| SignatureError::Invalid(*self))
@@ -262,7 +269,7 @@ pub fn verify_many(items: &[(SmartId, &[u8], Signature)]) -> Result<(), (usize, 
     };
     let mut keys = Vec::with_capacity(items.len());
     for (i, (id, _, _)) in items.iter().enumerate() {
-        keys.push(id.verifying_key().map_err(|e| (i, e))?);
+        keys.push(id.checking_key().map_err(|e| (i, e))?);
     }
     let messages: Vec<&[u8]> = items.iter().map(|(_, m, _)| *m).collect();
     let sigs: Vec<ed25519_dalek::Signature> = items
