@@ -669,7 +669,12 @@ async fn station_nodes_replicate_certified_blocks_by_gossip_and_catch_up() {
         }
     }
     assert_eq!(scrape(&m1, "smart_snapshots_installed"), Some(0));
-    assert_eq!(scrape(&m2, "smart_snapshots_installed"), Some(1));
+    // At least one (a node that falls behind by more than the gap again
+    // while the load goes on installs another).
+    assert!(
+        scrape(&m2, "smart_snapshots_installed").is_some_and(|n| n >= 1),
+        "station-2 installed no state snapshot"
+    );
     for m in [&m1, &m2] {
         assert_eq!(
             scrape(m, "smart_state_height"),
