@@ -1114,6 +1114,14 @@ mod tests {
         tip.next_block(txs, outcomes, state.root(), tip.height + 1, time)
     }
 
+    /// A block fetched with its certificate, as gossip carries it.
+    fn fetched(block: &Block, cert: &BlockCert) -> CertifiedBlock {
+        CertifiedBlock {
+            block: block.clone(),
+            cert: cert.clone(),
+        }
+    }
+
     /// An empty replica in a new folder beside station-1's.
     fn another(tmp: &tempfile::TempDir, genesis: &Genesis, name: &str) -> Replica {
         let dir = tmp.path().join("net").join(name);
@@ -1243,23 +1251,13 @@ mod tests {
 
         // The state survives a restart while filling in.
         for (block, cert) in past.iter().take(3) {
-            fresh
-                .apply(&CertifiedBlock {
-                    block: block.clone(),
-                    cert: cert.clone(),
-                })
-                .expect("backfill");
+            fresh.apply(&fetched(block, cert)).expect("backfill");
         }
         drop(fresh);
         let mut fresh = Replica::open(&tmp.path().join("net/station-2"), &genesis).expect("reopen");
         assert_eq!((fresh.height(), fresh.state_height()), (3, 6));
         for (block, cert) in past.iter().skip(3) {
-            fresh
-                .apply(&CertifiedBlock {
-                    block: block.clone(),
-                    cert: cert.clone(),
-                })
-                .expect("backfill");
+            fresh.apply(&fetched(block, cert)).expect("backfill");
         }
         assert_eq!((fresh.height(), fresh.state_height()), (6, 6));
         assert_eq!(fresh.store.tip(), source.store.tip());
@@ -1292,10 +1290,7 @@ mod tests {
         let theirs = other.store.certified_range(1, 3).expect("range");
         for (block, cert) in theirs.iter().take(2) {
             fresh
-                .apply(&CertifiedBlock {
-                    block: block.clone(),
-                    cert: cert.clone(),
-                })
+                .apply(&fetched(block, cert))
                 .expect("certified, so stored");
         }
         let err = fresh
