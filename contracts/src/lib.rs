@@ -8,6 +8,7 @@
 //! - [`action`]: what a tx payload says, per tx kind.
 //! - [`vm`]: the deterministic VM: `(state, tx) -> (outcome, effects, new state)`.
 //! - [`refusal`]: stable refusal codes and explanations.
+//! - [`station`]: station specialists' records and the floor state they build.
 //! - [`simulate`]: run a contract against a recorded or hand-written history.
 //!
 //! No I/O, no clock, no randomness, no floats: every peer computes the same
@@ -19,6 +20,7 @@ pub mod parse;
 pub mod refusal;
 pub mod simulate;
 pub mod state;
+pub mod station;
 pub mod validate;
 pub mod vm;
 

@@ -72,6 +72,8 @@ pub enum RefusalCode {
     BadCredential = 30,
     /// A client request not signed by a gateway peer.
     NotGateway = 31,
+    /// A station record not signed by a station peer, or for another station.
+    NotStation = 32,
 }
 
 impl RefusalCode {

@@ -317,6 +317,8 @@ pub struct State {
     pub gateways: BTreeSet<SmartId>,
     /// Client API credentials by id.
     pub credentials: BTreeMap<String, ApiCredential>,
+    /// What station specialists recorded: stock, equipment usage, parts, decisions.
+    pub floor: crate::station::Floor,
 }
 
 /// A client's API credential. The secret itself is never in the ledger.
@@ -347,8 +349,14 @@ impl State {
             state
                 .identities
                 .insert(p.id, Identity::new(p.name.clone(), []));
-            if p.role == smart_ledger::PeerRole::Gateway {
-                state.gateways.insert(p.id);
+            match p.role {
+                smart_ledger::PeerRole::Gateway => {
+                    state.gateways.insert(p.id);
+                }
+                smart_ledger::PeerRole::Node => {
+                    state.floor.stations.insert(p.id, p.name.clone());
+                }
+                smart_ledger::PeerRole::Hub => {}
             }
         }
         for m in &genesis.members {

@@ -130,6 +130,9 @@ fn judge(state: &mut State, tx: &TxInput<'_>, fired: &mut Vec<Fired>) -> Result<
         ));
     };
     let roles = identity.roles.clone();
+    if tx.kind == TxKind::Station {
+        return record_station(state, tx, fired);
+    }
     if is_evidence(tx.kind) {
         return Ok(());
     }
@@ -1336,4 +1339,187 @@ fn run_effect(
             }
         }
     }
+}
+
+/// A station specialist's decision: signed by a station peer for itself;
+/// the fact of an allowed decision is applied (and checked again here: a
+/// scanned serial must be one of the job's parts, a shipment needs the
+/// release and a certificate of conformance on file).
+fn record_station(
+    state: &mut State,
+    tx: &TxInput<'_>,
+    fired: &mut Vec<Fired>,
+) -> Result<(), Refusal> {
+    use crate::station::{Fact, RECENT_REFUSALS, StationRecord, Verdict};
+    let Some(name) = state.floor.stations.get(&tx.author).cloned() else {
+        return Err(Refusal::new(
+            Code::NotStation,
+            format!(
+                "{} is not a station peer; only stations record station decisions",
+                state.name_of(&tx.author)
+            ),
+        ));
+    };
+    let record = StationRecord::decode(tx.payload)
+        .map_err(|e| Refusal::new(Code::Malformed, e.to_string()))?;
+    if record.station != name {
+        return Err(Refusal::new(
+            Code::NotStation,
+            format!(
+                "{name} cannot record a decision for station {}",
+                record.station
+            ),
+        ));
+    }
+    if let Some(job) = &record.job {
+        if !state.jobs.contains_key(job) {
+            return Err(Refusal::new(Code::UnknownJob, format!("no job {job}")));
+        }
+    }
+    let module = record.module;
+    let cause = format!("{} at {name}", module.name());
+    if let Some(fact) = &record.fact {
+        if record.verdict == Verdict::Refused {
+            return Err(Refusal::new(
+                Code::InvalidArgument,
+                "a refused decision establishes no fact",
+            ));
+        }
+        for e in crate::station::named_equipment(fact) {
+            if !state.equipment.contains_key(e) {
+                return Err(Refusal::new(
+                    Code::UnknownEquipment,
+                    format!("no equipment {e} is registered"),
+                ));
+            }
+        }
+        let need_job = || {
+            record
+                .job
+                .clone()
+                .ok_or_else(|| Refusal::new(Code::InvalidArgument, "this fact needs a job"))
+        };
+        match fact {
+            Fact::Consumed { item, quantity } => {
+                check_id(item, "item")?;
+                let stock = state.floor.stock.entry(item.clone()).or_default();
+                stock.on_hand = stock.on_hand.saturating_sub(i64::from(*quantity));
+                if let Some(job) = &record.job {
+                    *stock.used_by_job.entry(job.clone()).or_insert(0) += u64::from(*quantity);
+                }
+                if stock.needs_reorder() {
+                    let text = format!(
+                        "{item} below its reorder point: {} on hand, reorder at {}",
+                        stock.on_hand, stock.reorder_at
+                    );
+                    fired.push(Fired {
+                        job: record.job.clone(),
+                        cause: cause.clone(),
+                        effect: Effect::Alert(text),
+                    });
+                }
+            }
+            Fact::Stocked {
+                item,
+                on_hand,
+                reorder_at,
+            } => {
+                check_id(item, "item")?;
+                let stock = state.floor.stock.entry(item.clone()).or_default();
+                stock.on_hand = i64::from(*on_hand);
+                stock.reorder_at = i64::from(*reorder_at);
+            }
+            Fact::EquipmentUsed {
+                equipment,
+                cycles,
+                minutes,
+            } => {
+                let usage = state.floor.usage.entry(equipment.clone()).or_default();
+                usage.cycles = usage.cycles.saturating_add(u64::from(*cycles));
+                usage.minutes = usage.minutes.saturating_add(u64::from(*minutes));
+            }
+            Fact::LockOut { equipment } => {
+                for e in equipment {
+                    let reason = format!("{cause}: {}", record.what);
+                    equipment_mut(state, e)?.locked_out = Some(reason.clone());
+                    state.interlocks.insert(e.clone(), Interlock::Locked);
+                    fired.push(Fired {
+                        job: None,
+                        cause: cause.clone(),
+                        effect: Effect::Alert(format!("{e} locked out: {reason}")),
+                    });
+                }
+            }
+            Fact::PartScanned { serial } => {
+                let job = need_job()?;
+                let known = state
+                    .jobs
+                    .get(&job)
+                    .is_some_and(|j| j.parts.contains(serial));
+                if !known {
+                    return Err(Refusal::new(
+                        Code::InvalidArgument,
+                        format!("part {serial} is not a part of job {job}"),
+                    ));
+                }
+                state
+                    .floor
+                    .parts
+                    .entry(job)
+                    .or_default()
+                    .scanned
+                    .insert(serial.clone(), name.clone());
+            }
+            Fact::Released => {
+                let job = need_job()?;
+                state.floor.parts.entry(job).or_default().released = Some((name.clone(), tx.time));
+            }
+            Fact::Received { parts } => {
+                let job = need_job()?;
+                let p = state.floor.parts.entry(job).or_default();
+                p.received = p.received.saturating_add(*parts);
+            }
+            Fact::Shipped => {
+                let job = need_job()?;
+                if !state.documents_on_file.contains(&(
+                    Some(job.clone()),
+                    crate::model::DocumentType::CertificateOfConformance,
+                )) {
+                    return Err(Refusal::new(
+                        Code::DocumentMissing,
+                        format!(
+                            "job {job} has no certificate of conformance on file: it cannot ship"
+                        ),
+                    ));
+                }
+                let released = state
+                    .floor
+                    .parts
+                    .get(&job)
+                    .is_some_and(|p| p.released.is_some());
+                if !released {
+                    return Err(Refusal::new(
+                        Code::PrerequisiteIncomplete,
+                        format!(
+                            "job {job}'s parts were not released by a station's Guardian: they cannot ship"
+                        ),
+                    ));
+                }
+                state.floor.parts.entry(job).or_default().shipped = Some((name.clone(), tx.time));
+            }
+        }
+    }
+    *state
+        .floor
+        .decisions
+        .entry((name.clone(), module, record.verdict))
+        .or_insert(0) += 1;
+    if record.verdict == Verdict::Refused {
+        let refusals = &mut state.floor.recent_refusals;
+        refusals.push((name, module, format!("{}: {}", record.what, record.reason)));
+        if refusals.len() > RECENT_REFUSALS {
+            refusals.remove(0);
+        }
+    }
+    Ok(())
 }

@@ -231,12 +231,22 @@ impl Keypair {
             return Err(KeyError::Format(shown, "file too large".into()));
         }
         let text = std::fs::read_to_string(path).map_err(io)?;
-        let hex_seed = text.trim().strip_prefix(KEY_FILE_TAG).ok_or_else(|| {
-            KeyError::Format(shown.clone(), format!("missing {KEY_FILE_TAG:?} tag"))
-        })?;
+        Keypair::parse(&text).map_err(|why| KeyError::Format(shown, why))
+    }
+
+    /// Reads a key from a key file's text (a station badge carries the same text).
+    pub fn from_text(text: &str) -> Result<Keypair, KeyError> {
+        Keypair::parse(text).map_err(|why| KeyError::Format("badge".into(), why))
+    }
+
+    fn parse(text: &str) -> Result<Keypair, String> {
+        let hex_seed = text
+            .trim()
+            .strip_prefix(KEY_FILE_TAG)
+            .ok_or_else(|| format!("missing {KEY_FILE_TAG:?} tag"))?;
         let mut seed = [0u8; 32];
         hex::decode_to_slice(hex_seed.trim(), &mut seed)
-            .map_err(|_| KeyError::Format(shown, "expected 64 hex digits after the tag".into()))?;
+            .map_err(|_| "expected 64 hex digits after the tag".to_string())?;
         Ok(Keypair::from_seed(seed))
     }
 }

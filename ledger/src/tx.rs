@@ -55,11 +55,13 @@ pub enum TxKind {
     Membership,
     /// Development-only filler used by `smart ledger generate` and benches.
     DevFiller,
+    /// A station specialist's decision (module, verdict, and the fact it establishes).
+    Station,
 }
 
 impl TxKind {
     /// Every kind, in canonical order.
-    pub const ALL: [TxKind; 11] = [
+    pub const ALL: [TxKind; 12] = [
         TxKind::Identity,
         TxKind::Token,
         TxKind::Contract,
@@ -71,6 +73,7 @@ impl TxKind {
         TxKind::Equipment,
         TxKind::Membership,
         TxKind::DevFiller,
+        TxKind::Station,
     ];
 }
 

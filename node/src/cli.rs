@@ -86,6 +86,48 @@ enum Command {
         /// snapshot first, then fetch and check the blocks behind it.
         #[arg(long, default_value_t = crate::station::SNAPSHOT_GAP)]
         snapshot_gap: u64,
+        /// Nodes: equipment this station drives, comma-separated; the first is
+        /// its interlock (default: the station's name).
+        #[arg(long, value_delimiter = ',')]
+        equipment: Vec<String>,
+        /// Nodes: this station receives and ships parts (LogisticsNode).
+        #[arg(long)]
+        logistics: bool,
+        /// Nodes: the kiosk (station screen and `smart station` API), loopback only;
+        /// its address is written to `kiosk.addr` in the folder.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        kiosk: std::net::SocketAddr,
+    },
+    /// A station's actions, as at its kiosk (the node must be running).
+    Station {
+        /// The station's folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// Print the kiosk's answer as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: crate::station_cmd::StationAction,
+    },
+    /// The modules running on a station node, with their state (running or stopped).
+    Modules {
+        /// The station's folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask a station about its local state, offline (NodeQuery). Questions:
+    /// "what is blocking job JOB", "who may run EQUIPMENT today", "when is
+    /// EQUIPMENT calibration due", "what is the stock of ITEM", "which steps
+    /// of job JOB are done", "what is locked out".
+    Ask {
+        /// The station's folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// The question.
+        question: String,
     },
     /// A consistent copy of a peer's ledger (running: the peer writes it;
     /// stopped: copied from its folder), verified.
@@ -309,6 +351,15 @@ pub(crate) enum ProofCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ContractCommand {
+    /// The contract versions a peer holds, with status and approvals (PolicyNodeStorage; offline).
+    List {
+        /// The peer's folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Parse and check contract files; exit 0 when every one is valid.
     Validate {
         /// Contract YAML files.
@@ -587,6 +638,9 @@ pub fn main() -> ExitCode {
             tls_key,
             api_rate,
             snapshot_gap,
+            equipment,
+            logistics,
+            kiosk,
         } => runtime().and_then(|rt| {
             let genesis = crate::folders::PeerFolder::new(&data).genesis()?;
             bootstrap.extend(crate::run::named_peers(&genesis, &named_peers)?);
@@ -600,9 +654,15 @@ pub fn main() -> ExitCode {
                 tls: tls_cert.zip(tls_key),
                 api_rate,
                 snapshot_gap,
+                equipment,
+                logistics,
+                kiosk,
             }))
             .map(|()| ExitCode::SUCCESS)
         }),
+        Command::Station { data, json, action } => crate::station_cmd::station(&data, json, action),
+        Command::Modules { data, json } => crate::station_cmd::modules(&data, json),
+        Command::Ask { data, question } => crate::station_cmd::ask(&data, &question),
         Command::Backup { data, out, metrics } => crate::backup::backup(&data, &out, metrics),
         Command::Restore { from, data, key } => {
             crate::backup::restore(&from, &data, key.as_deref())

@@ -14,6 +14,7 @@ use crate::folders::PeerFolder;
 pub(crate) fn run(cmd: ContractCommand) -> Result<ExitCode> {
     match cmd {
         ContractCommand::Validate { files, json } => validate(&files, json),
+        ContractCommand::List { data, json } => crate::station_cmd::contract_list(&data, json),
         ContractCommand::Simulate {
             contract,
             events,

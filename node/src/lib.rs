@@ -12,6 +12,8 @@
 //! - `demo`: the shop day (shop set-up once per network, a job day per run).
 //! - `backup`: `smart backup` and `smart restore`.
 //! - `chaos`: `smart testnet chaos`, fault injection under load.
+//! - `specialists`: the station modules' decisions (pure); `kiosk`: the station's screen and API;
+//!   `vision`: QR codes; `station_cmd`: `smart station|modules|ask`.
 //! - `testnet_cmd`: `smart testnet up` (the README's main command) and `smart demo`.
 
 pub mod backup;
@@ -24,6 +26,7 @@ pub mod demo;
 pub mod devgen;
 pub mod folders;
 pub mod init;
+pub mod kiosk;
 pub mod ledger_cmd;
 pub mod localnet;
 pub mod metrics;
@@ -31,7 +34,10 @@ pub mod outbox;
 pub mod p2p;
 mod progress;
 pub mod run;
+pub mod specialists;
 pub mod station;
+pub mod station_cmd;
 pub mod station_io;
 pub mod submit;
 pub mod testnet_cmd;
+pub mod vision;

@@ -53,8 +53,24 @@ pub fn open(dir: &Path, shape: Shape, chain: &str) -> Result<(Network, bool)> {
         }
     };
     let exe = std::env::current_exe().context("finding the smart executable")?;
-    Ok((Network::new(&exe, dir, layout), fresh))
+    let mut net = Network::new(&exe, dir, layout);
+    for (station, args) in STATIONS {
+        if net.is_known(station) {
+            net.set_args(station, args);
+        }
+    }
+    Ok((net, fresh))
 }
+
+/// The shop floor of a local network: what each station drives (its
+/// interlock first) and which one receives and ships parts.
+pub const STATIONS: [(&str, &[&str]); 2] = [
+    (
+        "station-1",
+        &["--equipment", "furnace-3,quench-tank-1", "--logistics"],
+    ),
+    ("station-2", &["--equipment", "rockwell-2"]),
+];
 
 /// A client of every running hub, signing as `key`.
 pub async fn hub_clients(net: &Network, key: &Keypair) -> Result<Vec<Client>> {

@@ -38,6 +38,12 @@ pub struct RunOptions {
     pub api_rate: u32,
     /// Nodes: blocks behind at which a certified state snapshot is installed first.
     pub snapshot_gap: u64,
+    /// Nodes: equipment this station drives (the first is its interlock).
+    pub equipment: Vec<String>,
+    /// Nodes: receives and ships parts.
+    pub logistics: bool,
+    /// Nodes: the kiosk's loopback address.
+    pub kiosk: std::net::SocketAddr,
 }
 
 /// Inbound requests handled at once.

@@ -346,6 +346,27 @@ impl Station {
         self.replica.height()
     }
 
+    /// The state local decisions use: the ledger's, with the outbox applied.
+    pub(crate) fn provisional(&self) -> &State {
+        &self.provisional
+    }
+
+    /// Outbox entries waiting for the hubs, and offline decisions overturned.
+    pub(crate) fn outbox_counts(&self) -> (u64, u64) {
+        (
+            self.outbox.pending().map(|p| p.len() as u64).unwrap_or(0),
+            self.outbox
+                .overturned()
+                .map(|o| o.len() as u64)
+                .unwrap_or(0),
+        )
+    }
+
+    /// Opens a stopped station's folder to read it (`smart modules`, `smart ask`).
+    pub(crate) fn open_stopped(dir: &Path, genesis: &Genesis) -> Result<Station> {
+        Station::open(dir, genesis)
+    }
+
     fn apply(&mut self, cb: &CertifiedBlock) -> Result<(), String> {
         self.replica.apply(cb)?;
         self.refresh();
@@ -407,7 +428,7 @@ impl Station {
     }
 
     /// Judges a submitted tx on the provisional state and keeps it in the outbox.
-    fn decide(
+    pub(crate) fn decide(
         &mut self,
         bytes: smart_ledger::Bytes,
         chain_id: &Hash,
@@ -742,7 +763,9 @@ pub async fn run(
         .map(|p| p.name.clone())
         .unwrap_or_else(|| key.id().short());
     // InfoBroadcast: this station's status every few seconds.
+    let panel: Arc<crate::kiosk::Panel> = Arc::default();
     let (info_r, info_h, info_name) = (replica.clone(), handle.clone(), name.clone());
+    let info_panel = panel.clone();
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -759,12 +782,16 @@ pub async fn run(
             info_h
                 .publish(p2p::INFO_TOPIC, smart_ledger::codec::encode_plain(&info))
                 .await;
+            info_panel
+                .info_sent
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     });
     let sources_for_gateway: Vec<(PeerId, Multiaddr)> = bootstrap
         .iter()
         .filter_map(|a| crate::run::split_p2p(a).map(|p| (p, a.clone())))
         .collect();
+    let mut station_kiosk = None;
     if let Some(g) = gateway {
         let backend = Arc::new(GatewayBackend {
             station: replica.clone(),
@@ -780,26 +807,55 @@ pub async fn run(
         let running = smart_gateway::serve(app, g.https, tls).await?;
         crate::run::announce(&format!("https https://{}/", running.addr));
     } else {
-        let mut controller = crate::station_io::Controller::new(station_io()?, &name);
+        let cfg = crate::specialists::StationConfig {
+            name: name.clone(),
+            equipment: opts.equipment.clone(),
+            logistics: opts.logistics,
+        };
+        let kiosk = Arc::new(crate::kiosk::Kiosk::new(
+            replica.clone(),
+            cfg.clone(),
+            key.clone(),
+            chain_id,
+            panel.clone(),
+        ));
+        let bound = crate::kiosk::serve(kiosk.clone(), opts.kiosk, data)
+            .await
+            .with_context(|| format!("serving the kiosk on {}", opts.kiosk))?;
+        crate::run::announce(&format!("kiosk http://{bound}/"));
+        station_kiosk = Some(kiosk.clone());
+        let mut controller = crate::station_io::Controller::new(station_io()?, &cfg.interlock())
+            .with_panel(panel.clone());
         let r = replica.clone();
         let alert_handle = handle.clone();
         tokio::spawn(async move {
-            let mut seq = 0u64;
+            let mut ticks = 0u64;
             loop {
                 tokio::time::sleep(Duration::from_millis(50)).await;
+                ticks += 1;
+                if ticks % 20 == 0 {
+                    // MaintenanceNode: overdue calibration locks the equipment out.
+                    let k = kiosk.clone();
+                    let _ = tokio::task::spawn_blocking(move || k.check_maintenance()).await;
+                }
                 let events = {
                     let st = lock(&r);
-                    controller.tick(&st.provisional)
+                    controller.tick(st.provisional())
                 };
                 match events {
                     Ok(events) => {
                         for e in events {
-                            seq += 1;
-                            let text = format!("Safety alert at {name}: {e:?}");
-                            tracing::warn!("{text}");
+                            let what = match e {
+                                crate::station_io::StationEvent::EstopPressed => "e-stop pressed",
+                                crate::station_io::StationEvent::DoorOpenedWhileUnlocked => {
+                                    "cell door opened while unlocked"
+                                }
+                            };
+                            tracing::warn!(station = %name, "safety incident: {what}");
+                            // AlertBroadcast: peers hear of it at once.
                             let alert = p2p::Alert::Safety {
                                 station: name.clone(),
-                                what: format!("{e:?}"),
+                                what: what.to_string(),
                             };
                             alert_handle
                                 .publish(
@@ -807,26 +863,12 @@ pub async fn run(
                                     smart_ledger::codec::encode_plain(&alert),
                                 )
                                 .await;
-                            let body = smart_ledger::TxBody {
-                                chain_id,
-                                author: key.id(),
-                                kind: smart_ledger::TxKind::Alert,
-                                payload: smart_ledger::Bytes(text.into_bytes()),
-                                author_time: smart_ledger::Timestamp(crate::run::now_ms()),
-                                location: Some(name.clone()),
-                                contract: None,
-                                nonce: crate::run::now_ms().wrapping_mul(1000).wrapping_add(seq),
-                            };
-                            match smart_ledger::SignedTx::sign(body, &key) {
-                                Ok(tx) => {
-                                    let receipt = lock(&r)
-                                        .decide(smart_ledger::Bytes(tx.encode()), &chain_id);
-                                    tracing::info!(?receipt, "safety alert recorded");
-                                }
-                                Err(e) => {
-                                    tracing::error!(error = %e, "could not sign the safety alert")
-                                }
-                            }
+                            panel
+                                .alerts_sent
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            // SafetyNode: recorded, and the station's equipment locked out.
+                            let k = kiosk.clone();
+                            let _ = tokio::task::spawn_blocking(move || k.incident(what)).await;
                         }
                     }
                     Err(e) => {
@@ -840,11 +882,26 @@ pub async fn run(
     // Catch-up from the hubs it was given, and the outbox handed off.
     let r = replica.clone();
     let h = handle.clone();
+    let handoff_kiosk = station_kiosk;
     tokio::spawn(async move {
+        let mut offline_since: Option<u64> = None;
         loop {
             tokio::time::sleep(Duration::from_millis(300)).await;
             catch_up(&r, &h, &sources, snapshot_gap).await;
-            hand_off(&r, &h, &sources).await;
+            match hand_off(&r, &h, &sources).await {
+                HandOff::NoHub => {
+                    offline_since.get_or_insert_with(crate::run::now_ms);
+                }
+                HandOff::Delivered(n) => {
+                    // HandoffNode: what was decided while no hub answered reached one.
+                    if let (Some(since), Some(k)) = (offline_since.take(), &handoff_kiosk) {
+                        let k = k.clone();
+                        let secs = crate::run::now_ms().saturating_sub(since) / 1000;
+                        let _ = tokio::task::spawn_blocking(move || k.handed_off(n, secs)).await;
+                    }
+                }
+                HandOff::Nothing => {}
+            }
         }
     });
 
@@ -924,22 +981,22 @@ async fn hand_off(
     station: &Arc<Mutex<Station>>,
     handle: &P2pHandle,
     sources: &[(PeerId, Multiaddr)],
-) {
+) -> HandOff {
     let pending = match lock(station).outbox.pending() {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, "reading the outbox");
-            return;
+            return HandOff::Nothing;
         }
     };
     if pending.is_empty() {
-        return;
+        return HandOff::Nothing;
     }
     // First settle what the local ledger already holds.
     lock(station).settle(&pending, &[]);
     let pending = match lock(station).outbox.pending() {
         Ok(p) if !p.is_empty() => p,
-        _ => return,
+        _ => return HandOff::Nothing,
     };
     let batch: Vec<_> = pending.into_iter().take(256).collect();
     let txs: Vec<smart_ledger::Bytes> = batch.iter().map(|(_, p)| p.tx.clone()).collect();
@@ -951,9 +1008,21 @@ async fn hand_off(
             let receipts: Vec<Option<smart_consensus::TxReceipt>> =
                 receipts.into_iter().map(Some).collect();
             lock(station).settle(&batch, &receipts);
-            return;
+            return HandOff::Delivered(batch.len());
         }
     }
+    HandOff::NoHub
+}
+
+/// What one hand-off round did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HandOff {
+    /// The outbox was empty (or already in the local ledger).
+    Nothing,
+    /// This many entries reached a hub.
+    Delivered(usize),
+    /// No hub answered.
+    NoHub,
 }
 
 /// A catch-up longer than this many blocks draws a progress bar (on a

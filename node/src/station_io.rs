@@ -137,6 +137,7 @@ pub struct Controller {
     /// Latched by an e-stop until [`Controller::clear`].
     latched: bool,
     last: Inputs,
+    panel: Option<std::sync::Arc<crate::kiosk::Panel>>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -157,7 +158,14 @@ impl Controller {
             interlock: interlock.to_string(),
             latched: false,
             last: Inputs::default(),
+            panel: None,
         }
+    }
+
+    /// Shares the kiosk's buttons (e-stop, clear) and shows it the I/O.
+    pub fn with_panel(mut self, panel: std::sync::Arc<crate::kiosk::Panel>) -> Controller {
+        self.panel = Some(panel);
+        self
     }
 
     /// Clears an e-stop latch (after the incident is cleared by the role the contract names).
@@ -169,7 +177,17 @@ impl Controller {
     /// contract state unlocked this interlock, no e-stop is latched and the
     /// door is closed. Returns the events to record.
     pub fn tick(&mut self, state: &State) -> Result<Vec<StationEvent>, IoError> {
-        let inputs = self.io.read()?;
+        let mut inputs = self.io.read()?;
+        if let Some(p) = &self.panel {
+            use std::sync::atomic::Ordering;
+            // The kiosk's e-stop is a press: one tick of the input.
+            if p.estop.swap(false, Ordering::SeqCst) {
+                inputs.estop = true;
+            }
+            if p.clear.swap(false, Ordering::SeqCst) && !inputs.estop {
+                self.latched = false;
+            }
+        }
         let mut events = Vec::new();
         if inputs.estop && !self.last.estop {
             self.latched = true;
@@ -180,10 +198,16 @@ impl Controller {
             events.push(StationEvent::DoorOpenedWhileUnlocked);
         }
         let unlocked = allowed && !self.latched && !inputs.door_open;
-        self.io.write(Outputs {
-            unlocked,
-            alarm: self.latched || (inputs.door_open && allowed),
-        })?;
+        let alarm = self.latched || (inputs.door_open && allowed);
+        self.io.write(Outputs { unlocked, alarm })?;
+        if let Some(p) = &self.panel {
+            *p.view.lock().unwrap_or_else(|e| e.into_inner()) = crate::specialists::IoView {
+                unlocked,
+                alarm,
+                latched: self.latched,
+                door_open: inputs.door_open,
+            };
+        }
         self.last = inputs;
         Ok(events)
     }

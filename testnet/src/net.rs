@@ -104,6 +104,11 @@ impl Network {
         &self.layout
     }
 
+    /// Is `name` a peer of this network?
+    pub fn is_known(&self, name: &str) -> bool {
+        self.layout.peer(name).is_some()
+    }
+
     /// Extra `smart run` arguments for peer `name` from its next start on.
     pub fn set_args(&mut self, name: &str, args: &[&str]) {
         self.extra.insert(

@@ -74,12 +74,26 @@ pub async fn http_request(
     path: &str,
     within: Duration,
 ) -> Result<(u16, Vec<u8>), StatusError> {
+    http_send(addr, method, path, "text/plain", &[], within).await
+}
+
+/// `METHOD path` with a body of `content_type` on `addr`; returns the status code and the body.
+pub async fn http_send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+    within: Duration,
+) -> Result<(u16, Vec<u8>), StatusError> {
     let exchange = async {
         let mut s = tokio::net::TcpStream::connect(addr).await?;
         let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
         );
         s.write_all(request.as_bytes()).await?;
+        s.write_all(body).await?;
         let mut raw = Vec::new();
         s.take(MAX_BODY + 16 * 1024).read_to_end(&mut raw).await?;
         Ok::<_, StatusError>(raw)
