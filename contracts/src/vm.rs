@@ -1441,8 +1441,9 @@ fn record_station(
             Fact::LockOut { equipment } => {
                 for e in equipment {
                     let reason = format!("{cause}: {}", record.what);
+                    // The lockout holds the relay open until cleared; the
+                    // contract's own interlock setting is kept for after.
                     equipment_mut(state, e)?.locked_out = Some(reason.clone());
-                    state.interlocks.insert(e.clone(), Interlock::Locked);
                     fired.push(Fired {
                         job: None,
                         cause: cause.clone(),

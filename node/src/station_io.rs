@@ -174,8 +174,8 @@ impl Controller {
     }
 
     /// Reads the inputs and drives the outputs: unlocked only when the
-    /// contract state unlocked this interlock, no e-stop is latched and the
-    /// door is closed. Returns the events to record.
+    /// contract state unlocked this interlock, the equipment is not locked
+    /// out, no e-stop is latched and the door is closed. Returns the events to record.
     pub fn tick(&mut self, state: &State) -> Result<Vec<StationEvent>, IoError> {
         let mut inputs = self.io.read()?;
         if let Some(p) = &self.panel {
@@ -193,7 +193,12 @@ impl Controller {
             self.latched = true;
             events.push(StationEvent::EstopPressed);
         }
-        let allowed = state.interlocks.get(&self.interlock) == Some(&Interlock::Unlocked);
+        let locked_out = state
+            .equipment
+            .get(&self.interlock)
+            .is_some_and(|e| e.locked_out.is_some());
+        let allowed =
+            state.interlocks.get(&self.interlock) == Some(&Interlock::Unlocked) && !locked_out;
         if inputs.door_open && !self.last.door_open && allowed && !self.latched {
             events.push(StationEvent::DoorOpenedWhileUnlocked);
         }
