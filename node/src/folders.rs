@@ -19,7 +19,7 @@ pub const PEER_KEY_FILE: &str = "peer.key";
 pub(crate) const PEOPLE_DIR: &str = "people";
 
 /// Reads and checks a genesis file.
-pub(crate) fn read_genesis(path: &Path) -> Result<Genesis> {
+pub fn read_genesis(path: &Path) -> Result<Genesis> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Genesis::from_json(&text).with_context(|| format!("in {}", path.display()))

@@ -46,6 +46,8 @@ pub struct Panel {
     pub info_sent: AtomicU64,
     /// Alerts broadcast (AlertBroadcast).
     pub alerts_sent: AtomicU64,
+    /// Since when (ms) no hub has taken the outbox, while it holds entries.
+    pub offline_since: Mutex<Option<u64>>,
 }
 
 impl Panel {
@@ -517,6 +519,16 @@ impl Kiosk {
         self.conclude(&mut st, &mut bench, vec![d, alert]);
     }
 
+    /// HandoffNode: no hub answered the hand-off.
+    pub fn hubs_unreachable(&self) {
+        lock(&self.panel.offline_since).get_or_insert_with(crate::run::now_ms);
+    }
+
+    /// HandoffNode: a hub took the outbox; returns since when none had, if so.
+    pub fn hubs_reachable(&self) -> Option<u64> {
+        lock(&self.panel.offline_since).take()
+    }
+
     /// HandoffNode: the outbox reached a hub after a time without one.
     pub fn handed_off(&self, entries: usize, offline_secs: u64) {
         let mut st = lock(&self.station);
@@ -606,6 +618,7 @@ impl Kiosk {
                 })
                 .collect(),
             outbox_pending: st.outbox_counts().0,
+            offline: lock(&self.panel.offline_since).is_some(),
         }
     }
 }
@@ -647,6 +660,8 @@ pub struct View {
     pub recent: Vec<(String, String, String, String)>,
     /// Outbox entries not yet in the ledger.
     pub outbox_pending: u64,
+    /// No hub took the outbox at the last try (the station decides alone).
+    pub offline: bool,
 }
 
 // ---- HTTP ----

@@ -884,20 +884,23 @@ pub async fn run(
     let h = handle.clone();
     let handoff_kiosk = station_kiosk;
     tokio::spawn(async move {
-        let mut offline_since: Option<u64> = None;
         loop {
             tokio::time::sleep(Duration::from_millis(300)).await;
             catch_up(&r, &h, &sources, snapshot_gap).await;
-            match hand_off(&r, &h, &sources).await {
-                HandOff::NoHub => {
-                    offline_since.get_or_insert_with(crate::run::now_ms);
-                }
-                HandOff::Delivered(n) => {
+            let handed = hand_off(&r, &h, &sources).await;
+            if handed != HandOff::Nothing {
+                tracing::debug!(?handed, "outbox hand-off");
+            }
+            let Some(k) = &handoff_kiosk else { continue };
+            match handed {
+                HandOff::NoHub => k.hubs_unreachable(),
+                HandOff::Delivered { entries, .. } => {
                     // HandoffNode: what was decided while no hub answered reached one.
-                    if let (Some(since), Some(k)) = (offline_since.take(), &handoff_kiosk) {
+                    if let Some(since) = k.hubs_reachable() {
                         let k = k.clone();
                         let secs = crate::run::now_ms().saturating_sub(since) / 1000;
-                        let _ = tokio::task::spawn_blocking(move || k.handed_off(n, secs)).await;
+                        let _ =
+                            tokio::task::spawn_blocking(move || k.handed_off(entries, secs)).await;
                     }
                 }
                 HandOff::Nothing => {}
@@ -1008,7 +1011,11 @@ async fn hand_off(
             let receipts: Vec<Option<smart_consensus::TxReceipt>> =
                 receipts.into_iter().map(Some).collect();
             lock(station).settle(&batch, &receipts);
-            return HandOff::Delivered(batch.len());
+            let oldest = batch.iter().map(|(_, p)| p.decided_at.0).min().unwrap_or(0);
+            return HandOff::Delivered {
+                entries: batch.len(),
+                waited_ms: crate::run::now_ms().saturating_sub(oldest),
+            };
         }
     }
     HandOff::NoHub
@@ -1019,8 +1026,8 @@ async fn hand_off(
 enum HandOff {
     /// The outbox was empty (or already in the local ledger).
     Nothing,
-    /// This many entries reached a hub.
-    Delivered(usize),
+    /// This many entries reached a hub; the oldest had waited this long.
+    Delivered { entries: usize, waited_ms: u64 },
     /// No hub answered.
     NoHub,
 }

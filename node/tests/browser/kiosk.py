@@ -15,6 +15,7 @@ import os
 import sys
 
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from selenium.webdriver.support.select import Select
@@ -36,27 +37,37 @@ def main() -> int:
         service = webdriver.ChromeService(executable_path="/usr/bin/chromedriver")
     driver = webdriver.Chrome(options=options, service=service)
     try:
-        wait = WebDriverWait(driver, 40)
+        # The page reloads itself when the job on the bench changes: an
+        # element may go stale under us, so look again until it holds.
+        wait = WebDriverWait(driver, 40, ignored_exceptions=(
+            NoSuchElementException, StaleElementReferenceException))
+
+        def act(f):
+            def attempt(d):
+                f(d)
+                return True
+            wait.until(attempt)
+
         driver.get(url)
         wait.until(lambda d: d.find_element(By.ID, "badge"))
-        driver.find_element(By.ID, "badge").send_keys(badge)
-        driver.find_element(By.ID, "badge-in").click()
+        act(lambda d: d.find_element(By.ID, "badge").send_keys(badge))
+        act(lambda d: d.find_element(By.ID, "badge-in").click())
         wait.until(lambda d: d.find_element(By.ID, "operator").text not in ("", "—"))
         wait.until(lambda d: job in [o.get_attribute("value") for o in
                                      d.find_element(By.ID, "jobs").find_elements(By.TAG_NAME, "option")])
-        Select(driver.find_element(By.ID, "jobs")).select_by_value(job)
-        driver.find_element(By.ID, "select-job").click()
+        act(lambda d: Select(d.find_element(By.ID, "jobs")).select_by_value(job))
+        act(lambda d: d.find_element(By.ID, "select-job").click())
         # The page reloads with the job's steps, generated from its pinned contract.
         wait.until(lambda d: d.find_elements(By.ID, "status-" + step))
         wait.until(lambda d: d.find_element(By.ID, "status-" + step).text == "LOCKED")
-        why = driver.find_element(By.ID, "why-" + step).text
+        why = wait.until(lambda d: d.find_element(By.ID, "why-" + step).text)
         print("READY", flush=True)
         print("WHY " + why, flush=True)
         wait.until(lambda d: d.find_element(By.ID, "status-" + step).text == "UNLOCKED")
         if driver.find_element(By.ID, "interlock").text != "LOCKED":
             print("the interlock was unlocked before the step", flush=True)
             return 1
-        driver.find_element(By.ID, "do-" + step).click()
+        act(lambda d: d.find_element(By.ID, "do-" + step).click())
         wait.until(lambda d: d.find_element(By.ID, "status-" + step).text == "DONE")
         wait.until(lambda d: d.find_element(By.ID, "interlock").text == "UNLOCKED")
         driver.save_screenshot(screenshot)
