@@ -1371,10 +1371,8 @@ fn record_station(
             ),
         ));
     }
-    if let Some(job) = &record.job {
-        if !state.jobs.contains_key(job) {
-            return Err(Refusal::new(Code::UnknownJob, format!("no job {job}")));
-        }
+    if let Some(job) = record.job.as_ref().filter(|j| !state.jobs.contains_key(*j)) {
+        return Err(Refusal::new(Code::UnknownJob, format!("no job {job}")));
     }
     let module = record.module;
     let cause = format!("{} at {name}", module.name());

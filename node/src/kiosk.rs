@@ -796,11 +796,12 @@ async fn page(k: K) -> Response {
     let mut steps = String::new();
     for s in &view.steps {
         let mut inputs = String::new();
-        for (name, unit, lo, hi, _) in &s.measurements {
+        for (name, unit, limits, _) in &s.measurements {
             inputs.push_str(&format!(
-                "<label>{n} ({u}, {lo}..{hi}) <input type=number id=\"m-{n}\" data-name=\"{n}\"><button onclick=\"measure('{n}')\">enter</button></label>",
+                "<label>{n} ({u}, {l}) <input type=number id=\"m-{n}\" data-name=\"{n}\"><button onclick=\"measure('{n}')\">enter</button></label>",
                 n = esc(name),
                 u = esc(unit),
+                l = esc(limits),
             ));
         }
         steps.push_str(&format!(

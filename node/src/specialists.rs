@@ -211,14 +211,12 @@ pub fn scan(state: &State, selected: Option<&str>, text: &str) -> Decision {
         );
     };
     let what = format!("part {serial} for {job_id}");
-    if let Some(sel) = selected {
-        if sel != job_id {
-            return Decision::refuse(
-                Module::Vision,
-                what,
-                format!("wrong part: this part belongs to {job_id}, the station is on {sel}"),
-            );
-        }
+    if let Some(sel) = selected.filter(|s| *s != job_id) {
+        return Decision::refuse(
+            Module::Vision,
+            what,
+            format!("wrong part: this part belongs to {job_id}, the station is on {sel}"),
+        );
     }
     let Some(job) = state.jobs.get(&job_id) else {
         return Decision::refuse(Module::Vision, what, format!("unknown job {job_id}"));
@@ -229,11 +227,32 @@ pub fn scan(state: &State, selected: Option<&str>, text: &str) -> Decision {
             what,
             format!(
                 "unknown part: {serial} is not on {job_id}'s PO ({})",
-                job.parts.join(", ")
+                parts_summary(&job.parts)
             ),
         );
     }
     Decision::allow(Module::Vision, what).with(Fact::PartScanned { serial })
+}
+
+/// A job's parts for an explanation: all of a few, or the first and last of many.
+fn parts_summary(parts: &[String]) -> String {
+    match parts {
+        [] => "no parts".into(),
+        [first, .., last] if parts.len() > 4 => {
+            format!("{first} … {last}, {} parts", parts.len())
+        }
+        _ => parts.join(", "),
+    }
+}
+
+/// A limit for people: `835..855`, `≥ 60`, `≤ 15`.
+pub fn limit_text(lo: i64, hi: i64) -> String {
+    match (lo == i64::MIN, hi == i64::MAX) {
+        (true, true) => "any".into(),
+        (true, false) => format!("≤ {hi}"),
+        (false, true) => format!("≥ {lo}"),
+        (false, false) => format!("{lo}..{hi}"),
+    }
 }
 
 /// The module that answers for a VM refusal at the point of operation.
@@ -271,8 +290,8 @@ pub struct StepView {
     pub why: String,
     /// The module that keeps it locked.
     pub module: Option<String>,
-    /// Its measurements: name, unit, low, high, entered value.
-    pub measurements: Vec<(String, String, i64, i64, Option<i64>)>,
+    /// Its measurements: name, unit, limits, entered value.
+    pub measurements: Vec<(String, String, String, Option<i64>)>,
 }
 
 fn complete_action(step: &Step, job: &str, station: &str, draft: &BTreeMap<String, i64>) -> Action {
@@ -437,11 +456,18 @@ pub fn measure(step: &Step, name: &str, value: i64) -> Decision {
                 Decision::refuse(
                     Module::QaNode,
                     what,
-                    format!("outside the contract's limits {lo}..{hi} {:?}", l.unit),
+                    format!(
+                        "outside the contract's limits {} {:?}",
+                        limit_text(lo, hi),
+                        l.unit
+                    ),
                 )
             } else {
-                Decision::allow(Module::QaNode, what)
-                    .because(format!("within {lo}..{hi} {:?}", l.unit))
+                Decision::allow(Module::QaNode, what).because(format!(
+                    "within {} {:?}",
+                    limit_text(lo, hi),
+                    l.unit
+                ))
             }
         }
     }
@@ -494,8 +520,7 @@ pub fn step_views(
                         (
                             l.name.clone(),
                             format!("{:?}", l.unit),
-                            lo,
-                            hi,
+                            limit_text(lo, hi),
                             session.draft.get(&l.name).copied(),
                         )
                     })
@@ -797,11 +822,11 @@ pub fn ship(state: &State, cfg: &StationConfig, job_id: &str) -> Decision {
             "no certificate of conformance on file for the job",
         );
     }
-    if !state
+    if state
         .floor
         .parts
         .get(job_id)
-        .is_some_and(|p| p.released.is_some())
+        .is_none_or(|p| p.released.is_none())
     {
         return Decision::refuse(
             Module::LogisticsNode,
@@ -1317,5 +1342,127 @@ pub fn interlock_state(state: &State, cfg: &StationConfig) -> &'static str {
         Some(Interlock::Unlocked) => "unlocked by the contract",
         Some(Interlock::Locked) => "locked by the contract",
         None => "locked (no contract has unlocked it)",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smart_contracts::state::Equipment;
+
+    fn cfg() -> StationConfig {
+        StationConfig {
+            name: "station-1".into(),
+            equipment: vec!["furnace-3".into(), "quench-tank-1".into()],
+            logistics: false,
+        }
+    }
+
+    #[test]
+    fn part_labels_parse_strictly() {
+        let label = part_label("job-1", "AA-1");
+        assert_eq!(parse_label(&label), Some(("job-1".into(), "AA-1".into())));
+        for bad in [
+            "AA-1",
+            "SMART-PART|job=job-1",
+            "SMART-PART|job=|serial=AA-1",
+            "SMART-PART|job=job-1|serial=AA-1|extra=1",
+            "smart-part|job=job-1|serial=AA-1",
+        ] {
+            assert_eq!(parse_label(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn each_vm_refusal_is_answered_by_its_module() {
+        assert_eq!(
+            module_of(RefusalCode::DocumentMissing as u16),
+            Module::ComplianceNode
+        );
+        assert_eq!(
+            module_of(RefusalCode::CalibrationOverdue as u16),
+            Module::StandardsNode
+        );
+        assert_eq!(
+            module_of(RefusalCode::EquipmentLockedOut as u16),
+            Module::MaintenanceNode
+        );
+        assert_eq!(
+            module_of(RefusalCode::MeasurementOutOfLimits as u16),
+            Module::QaNode
+        );
+        assert_eq!(
+            module_of(RefusalCode::TokenExpired as u16),
+            Module::Gatekeeper
+        );
+        assert_eq!(
+            module_of(RefusalCode::PrerequisiteIncomplete as u16),
+            Module::Gatekeeper
+        );
+    }
+
+    #[test]
+    fn overdue_equipment_this_station_drives_is_locked_out_once() {
+        let mut state = State::default();
+        for (e, due) in [
+            ("furnace-3", 1_000),
+            ("quench-tank-1", 9_000),
+            ("rockwell-2", 1_000),
+        ] {
+            state.equipment.insert(
+                e.into(),
+                Equipment {
+                    description: e.into(),
+                    calibration_due: Timestamp(due),
+                    locked_out: None,
+                },
+            );
+        }
+        let d = overdue(&state, &cfg(), Timestamp(5_000)).expect("furnace-3 is overdue");
+        assert_eq!(d.module, Module::MaintenanceNode);
+        // rockwell-2 is overdue too, but another station drives it.
+        assert_eq!(
+            d.fact,
+            Some(Fact::LockOut {
+                equipment: vec!["furnace-3".into()]
+            })
+        );
+        if let Some(e) = state.equipment.get_mut("furnace-3") {
+            e.locked_out = Some("overdue".into());
+        }
+        assert_eq!(overdue(&state, &cfg(), Timestamp(5_000)), None);
+    }
+
+    #[test]
+    fn limits_and_parts_read_well() {
+        assert_eq!(limit_text(835, 855), "835..855");
+        assert_eq!(limit_text(60, i64::MAX), "≥ 60");
+        assert_eq!(limit_text(i64::MIN, 15), "≤ 15");
+        let many: Vec<String> = (1..=120).map(|i| format!("P-{i}")).collect();
+        assert_eq!(parts_summary(&many), "P-1 … P-120, 120 parts");
+        assert_eq!(parts_summary(&many[..2]), "P-1, P-2");
+    }
+
+    #[test]
+    fn nodequery_says_what_it_understands() {
+        let state = State::default();
+        let err = ask(&state, &cfg(), Timestamp(0), "make me a sandwich").expect_err("unknown");
+        for q in QUESTIONS {
+            assert!(err.contains(q), "{err}");
+        }
+        assert_eq!(
+            ask(&state, &cfg(), Timestamp(0), "What is locked out?").as_deref(),
+            Ok("nothing is locked out")
+        );
+        assert!(ask(&state, &cfg(), Timestamp(0), "what is blocking job 42?").is_err());
+    }
+
+    #[test]
+    fn logistics_runs_only_where_configured() {
+        let state = State::default();
+        let d = receive(&state, &cfg(), "job-1", 1);
+        assert!(d.refused() && d.reason.contains("not a receiving/shipping station"));
+        let d = ship(&state, &cfg(), "job-1");
+        assert!(d.refused() && d.reason.contains("not a receiving/shipping station"));
     }
 }

@@ -833,7 +833,7 @@ pub async fn run(
             loop {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 ticks += 1;
-                if ticks % 20 == 0 {
+                if ticks.is_multiple_of(20) {
                     // MaintenanceNode: overdue calibration locks the equipment out.
                     let k = kiosk.clone();
                     let _ = tokio::task::spawn_blocking(move || k.check_maintenance()).await;

@@ -342,7 +342,7 @@ pub fn contract_list(data: &Path, json: bool) -> Result<ExitCode> {
             let (state, _, _) = stopped(data)?;
             sp::contracts(&state)
                 .into_iter()
-                .map(|c| serde_json::to_value(c))
+                .map(serde_json::to_value)
                 .collect::<Result<_, _>>()?
         }
     };

@@ -162,6 +162,32 @@ mod tests {
         assert_eq!(read_qr(&out.into_inner()), Err(VisionError::Several(2)));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Flipped bytes anywhere in a label's file: refused, or read exactly
+        /// as printed — never misread, never a panic.
+        #[test]
+        fn a_corrupted_label_file_is_refused_or_read_exactly(
+            flips in proptest::collection::vec((0usize..100_000, 1u8..=255), 1..8)
+        ) {
+            let text = crate::specialists::part_label("job-7", "P-001");
+            let mut png = label_png(&text).expect("label");
+            for (at, x) in flips {
+                let i = at % png.len();
+                png[i] ^= x;
+            }
+            if let Ok(read) = read_qr(&png) {
+                proptest::prop_assert_eq!(read, text);
+            }
+        }
+
+        /// Arbitrary bytes: an error, never a panic.
+        #[test]
+        fn arbitrary_bytes_are_refused(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096)) {
+            let _ = read_qr(&bytes);
+        }
+    }
+
     #[test]
     fn a_huge_image_is_refused_before_decoding() {
         let img = image::GrayImage::from_pixel(4000, 2200, image::Luma([255u8]));

@@ -865,13 +865,12 @@ async fn a_heat_treat_shift_at_a_station_through_the_kiosk_and_the_cli() {
                 assert_eq!(outcome, &Outcome::Accepted, "a station record was refused");
                 records.push(StationRecord::decode(&body.payload.0).expect("record"));
             }
-            if body.kind == TxKind::JobAction && outcome == &Outcome::Accepted {
-                if let Ok(Action::CompleteStep { step, station, .. }) =
-                    Action::decode(&body.payload.0)
-                {
-                    assert_eq!(station.as_deref(), Some("station-1"));
-                    steps_done.insert(step);
-                }
+            let step = (body.kind == TxKind::JobAction && outcome == &Outcome::Accepted)
+                .then(|| Action::decode(&body.payload.0).ok())
+                .flatten();
+            if let Some(Action::CompleteStep { step, station, .. }) = step {
+                assert_eq!(station.as_deref(), Some("station-1"));
+                steps_done.insert(step);
             }
         }
     }
