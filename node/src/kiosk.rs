@@ -33,6 +33,16 @@ pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 /// The file in a peer folder that holds the kiosk's address.
 pub const ADDR_FILE: &str = "kiosk.addr";
 
+/// The file in a peer folder that holds the station's set-up.
+pub const CONFIG_FILE: &str = "station.json";
+
+/// Writes `text` to `name` in `dir` whole (a temporary file renamed over it).
+fn write_whole(dir: &std::path::Path, name: &str, text: &str) -> std::io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, dir.join(name))
+}
+
 /// Buttons and lights shared between the kiosk and the station's I/O task.
 #[derive(Debug, Default)]
 pub struct Panel {
@@ -845,10 +855,9 @@ pub async fn serve(
     }
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let file = data.join(ADDR_FILE);
-    let tmp = data.join(format!("{ADDR_FILE}.tmp"));
-    std::fs::write(&tmp, bound.to_string())?;
-    std::fs::rename(&tmp, &file)?;
+    write_whole(data, ADDR_FILE, &bound.to_string())?;
+    let config = serde_json::to_string_pretty(&kiosk.cfg).map_err(std::io::Error::other)?;
+    write_whole(data, CONFIG_FILE, &config)?;
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router(kiosk)).await {
             tracing::error!(error = %e, "the kiosk stopped");

@@ -22,8 +22,9 @@ use smart_contracts::station::{Fact, Module, StationRecord, Verdict};
 use smart_contracts::{Action, State, vm};
 use smart_ledger::{Hash, Outcome, Role, SmartId, Timestamp};
 
-/// How a station is set up (`smart run --equipment … --logistics`).
-#[derive(Clone, Debug, Default)]
+/// How a station is set up (`smart run --equipment … --logistics`); kept in
+/// the folder as `station.json` so a stopped station's modules read the same.
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 pub struct StationConfig {
     /// The station's name (its peer name in the genesis).
     pub name: String,
@@ -1202,20 +1203,30 @@ fn blocking(state: &State, cfg: &StationConfig, at: Timestamp, job_id: &str) -> 
     }) else {
         return format!("{job_id}: every step is done; nothing blocks it");
     };
-    // Judge the next step as its likeliest performer would be judged.
+    // Judge the next step as each possible performer would be judged at the
+    // station, with a part of the job on the bench.
+    let session_of = |id: SmartId| Session {
+        operator: Some(id),
+        job: Some(job_id.to_string()),
+        part: job.parts.first().cloned(),
+        ..Session::default()
+    };
     let performer = state
         .identities
         .iter()
         .filter(|(_, i)| i.active && next.by.iter().any(|r| i.roles.contains(r)))
         .map(|(id, _)| *id)
         .find(|id| {
-            let session = Session {
-                operator: Some(*id),
-                job: Some(job_id.to_string()),
-                part: job.parts.first().cloned(),
-                ..Session::default()
-            };
-            blocker(state, cfg, &session, &IoView::default(), next, at, false).is_none()
+            blocker(
+                state,
+                cfg,
+                &session_of(*id),
+                &IoView::default(),
+                next,
+                at,
+                false,
+            )
+            .is_none()
         });
     if let Some(p) = performer {
         return format!(
@@ -1231,13 +1242,15 @@ fn blocking(state: &State, cfg: &StationConfig, at: Timestamp, job_id: &str) -> 
         .iter()
         .filter(|(_, i)| i.active && next.by.iter().any(|r| i.roles.contains(r)))
     {
-        let session = Session {
-            operator: Some(*id),
-            job: Some(job_id.to_string()),
-            part: job.parts.first().cloned(),
-            ..Session::default()
-        };
-        if let Some(d) = blocker(state, cfg, &session, &IoView::default(), next, at, false) {
+        if let Some(d) = blocker(
+            state,
+            cfg,
+            &session_of(*id),
+            &IoView::default(),
+            next,
+            at,
+            false,
+        ) {
             reasons.push(format!("{}: {} ({})", i.name, d.reason, d.module.name()));
         }
     }
@@ -1336,6 +1349,16 @@ fn who_may_run(state: &State, eq: &str, at: Timestamp) -> String {
     }
 }
 
+/// A peer's name in the genesis (its short id if it is not there).
+pub fn peer_name(genesis: &smart_ledger::Genesis, id: &SmartId) -> String {
+    genesis
+        .peers
+        .iter()
+        .find(|p| p.id == *id)
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|| id.short())
+}
+
 /// The interlock as the state sets it.
 pub fn interlock_state(state: &State, cfg: &StationConfig) -> &'static str {
     match state.interlocks.get(&cfg.interlock()) {
@@ -1375,30 +1398,16 @@ mod tests {
 
     #[test]
     fn each_vm_refusal_is_answered_by_its_module() {
-        assert_eq!(
-            module_of(RefusalCode::DocumentMissing as u16),
-            Module::ComplianceNode
-        );
-        assert_eq!(
-            module_of(RefusalCode::CalibrationOverdue as u16),
-            Module::StandardsNode
-        );
-        assert_eq!(
-            module_of(RefusalCode::EquipmentLockedOut as u16),
-            Module::MaintenanceNode
-        );
-        assert_eq!(
-            module_of(RefusalCode::MeasurementOutOfLimits as u16),
-            Module::QaNode
-        );
-        assert_eq!(
-            module_of(RefusalCode::TokenExpired as u16),
-            Module::Gatekeeper
-        );
-        assert_eq!(
-            module_of(RefusalCode::PrerequisiteIncomplete as u16),
-            Module::Gatekeeper
-        );
+        for (code, module) in [
+            (RefusalCode::DocumentMissing, Module::ComplianceNode),
+            (RefusalCode::CalibrationOverdue, Module::StandardsNode),
+            (RefusalCode::EquipmentLockedOut, Module::MaintenanceNode),
+            (RefusalCode::MeasurementOutOfLimits, Module::QaNode),
+            (RefusalCode::TokenExpired, Module::Gatekeeper),
+            (RefusalCode::PrerequisiteIncomplete, Module::Gatekeeper),
+        ] {
+            assert_eq!(module_of(code.number()), module, "{code:?}");
+        }
     }
 
     #[test]

@@ -756,12 +756,7 @@ pub async fn run(
 
     // Station I/O: the interlock follows the provisional state; an e-stop
     // latches the station locked and records a Safety alert signed by this node.
-    let name = genesis
-        .peers
-        .iter()
-        .find(|p| p.id == key.id())
-        .map(|p| p.name.clone())
-        .unwrap_or_else(|| key.id().short());
+    let name = crate::specialists::peer_name(&genesis, &key.id());
     // InfoBroadcast: this station's status every few seconds.
     let panel: Arc<crate::kiosk::Panel> = Arc::default();
     let (info_r, info_h, info_name) = (replica.clone(), handle.clone(), name.clone());

@@ -247,21 +247,18 @@ fn stopped(data: &Path) -> Result<(smart_contracts::State, StationConfig, (u64, 
         )
     })?;
     let key = smart_ledger::Keypair::read_file(&data.join(crate::folders::PEER_KEY_FILE))?;
-    let name = genesis
-        .peers
-        .iter()
-        .find(|p| p.id == key.id())
-        .map(|p| p.name.clone())
-        .unwrap_or_else(|| key.id().short());
+    let name = sp::peer_name(&genesis, &key.id());
     let counts = st.outbox_counts();
-    Ok((
-        st.provisional().clone(),
-        StationConfig {
+    // The set-up it last ran with (`station.json`), else just its name.
+    let config = match std::fs::read(data.join(crate::kiosk::CONFIG_FILE)) {
+        Ok(b) => serde_json::from_slice(&b)
+            .with_context(|| format!("{}", data.join(crate::kiosk::CONFIG_FILE).display()))?,
+        Err(_) => StationConfig {
             name,
             ..StationConfig::default()
         },
-        counts,
-    ))
+    };
+    Ok((st.provisional().clone(), config, counts))
 }
 
 /// `smart modules --data DIR`.

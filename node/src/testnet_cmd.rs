@@ -129,6 +129,9 @@ async fn run_network(
     let mut report = None;
     if opts.demo {
         let day = unless_stopped(stop, crate::demo::job_day(&mut ready)).await?;
+        if net.is_known("station-1") {
+            unless_stopped(stop, crate::demo::station_shift(&mut ready, dir)).await?;
+        }
         if opts.records > 0 {
             unless_stopped(stop, crate::demo::access_records(&mut ready, opts.records)).await?;
         }

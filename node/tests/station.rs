@@ -889,21 +889,11 @@ async fn a_heat_treat_shift_at_a_station_through_the_kiosk_and_the_cli() {
         );
     }
     let seen: BTreeSet<Module> = records.iter().map(|r| r.module).collect();
-    for m in [
-        Module::Gatekeeper,
-        Module::Guardian,
-        Module::PolicyNodeStorage,
-        Module::HandoffNode,
-        Module::Vision,
-        Module::QaNode,
-        Module::InventoryNode,
-        Module::MaintenanceNode,
-        Module::SafetyNode,
-        Module::LogisticsNode,
-        Module::ComplianceNode,
-        Module::StandardsNode,
-        Module::AlertBroadcast,
-    ] {
+    // Every module that decides (InfoBroadcast sends status, NodeQuery answers questions).
+    for m in Module::ALL
+        .into_iter()
+        .filter(|m| !matches!(m, Module::InfoBroadcast | Module::NodeQuery))
+    {
         assert!(
             seen.contains(&m),
             "no decision of {} in the ledger",
