@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -56,6 +57,8 @@ pub struct Snapshot {
     pub alerts: Vec<String>,
     /// Gateway: the last API calls (time, status, method, route, client), newest last.
     pub api_calls: Vec<String>,
+    /// Station: decisions of its modules: (module, verdict, count).
+    pub station_decisions: Vec<(String, String, u64)>,
 }
 
 /// The peer's metrics.
@@ -75,6 +78,7 @@ pub struct Metrics {
     outbox_pending: Gauge,
     overturned: Gauge,
     anomalies: Gauge,
+    station_decisions: Family<Vec<(String, String)>, Gauge>,
 }
 
 impl Metrics {
@@ -143,7 +147,14 @@ impl Metrics {
             "Advisory anomaly flags raised on API use (gateway)",
             anomalies.clone(),
         );
+        let station_decisions = Family::<Vec<(String, String)>, Gauge>::default();
+        registry.register(
+            "station_decisions",
+            "Decisions of this station's modules (Gatekeeper, Vision, ...) by verdict",
+            station_decisions.clone(),
+        );
         Metrics {
+            station_decisions,
             registry,
             height,
             state_height,
@@ -176,6 +187,14 @@ impl Metrics {
         self.outbox_pending.set(i(s.outbox_pending));
         self.overturned.set(i(s.overturned));
         self.anomalies.set(i(s.anomalies));
+        for (module, verdict, n) in &s.station_decisions {
+            self.station_decisions
+                .get_or_create(&vec![
+                    ("module".to_string(), module.clone()),
+                    ("verdict".to_string(), verdict.clone()),
+                ])
+                .set(i(*n));
+        }
     }
 
     fn render(&self) -> String {

@@ -643,6 +643,7 @@ pub async fn run(
     let snapshot_gap = opts.snapshot_gap;
     let role_name = if gateway.is_some() { "gateway" } else { "node" };
     let replica = Arc::new(Mutex::new(Station::open(data, &genesis)?));
+    let name = crate::specialists::peer_name(&genesis, &key.id());
     let anomalies_flagged: Arc<std::sync::atomic::AtomicU64> = Arc::default();
     let recent_calls = smart_gateway::access_log::RecentCalls::default();
     let board: Arc<Mutex<p2p::NoticeBoard>> = Arc::default();
@@ -654,6 +655,7 @@ pub async fn run(
         let calls = recent_calls.clone();
         let probe_board = board.clone();
         let probe_name = format!("{role_name} {}", key.id().short());
+        let station_name = name.clone();
         let backup_replica = replica.clone();
         let backup = crate::backup::hook(data.to_path_buf(), move |file| {
             // Ledger and outbox frozen under one lock: they match.
@@ -693,6 +695,20 @@ pub async fn run(
                     leader_known: true,
                     outbox_pending: st.outbox.pending().map(|p| p.len() as u64).unwrap_or(0),
                     overturned: st.outbox.overturned().map(|o| o.len() as u64).unwrap_or(0),
+                    station_decisions: st
+                        .provisional
+                        .floor
+                        .decisions
+                        .iter()
+                        .filter(|((station, _, _), _)| *station == station_name)
+                        .map(|((_, m, v), n)| {
+                            (
+                                m.name().to_string(),
+                                crate::kiosk::verdict_name(*v).to_string(),
+                                *n,
+                            )
+                        })
+                        .collect(),
                     ..Default::default()
                 }
             },
@@ -756,7 +772,6 @@ pub async fn run(
 
     // Station I/O: the interlock follows the provisional state; an e-stop
     // latches the station locked and records a Safety alert signed by this node.
-    let name = crate::specialists::peer_name(&genesis, &key.id());
     // InfoBroadcast: this station's status every few seconds.
     let panel: Arc<crate::kiosk::Panel> = Arc::default();
     let (info_r, info_h, info_name) = (replica.clone(), handle.clone(), name.clone());

@@ -810,6 +810,32 @@ async fn a_heat_treat_shift_at_a_station_through_the_kiosk_and_the_cli() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
+    // ---- Bad input to the kiosk: a clear error, nothing recorded.
+    let (code, body) = k
+        .call("POST", "/api/measure", "application/json", b"{\"name\": 5}")
+        .await;
+    assert!(
+        (400..500).contains(&code),
+        "malformed JSON: HTTP {code} {}",
+        String::from_utf8_lossy(&body)
+    );
+    let huge = vec![0u8; smart_node::kiosk::MAX_REQUEST_BYTES + 1];
+    let (code, _) = k.call("POST", "/api/scan-image", "image/png", &huge).await;
+    assert_eq!(code, 413, "an oversized frame is refused");
+    let metrics = net.metrics_addr("station-1").expect("metrics");
+    let (_, text) = smart_testnet::status::http_get(metrics, "/metrics", Duration::from_secs(5))
+        .await
+        .expect("metrics");
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("smart_station_decisions{")
+                && l.contains("module=\"Vision\"")
+                && l.contains("verdict=\"refused\"")
+                && !l.ends_with(" 0")),
+        "the station's decisions are on /metrics: {text}"
+    );
+
     // ---- The modules and the pinned contracts, from the running node.
     let out = tokio::task::block_in_place(|| run_ok(&["modules", "--data", s(&station)]));
     let text = String::from_utf8_lossy(&out.stdout).to_string();
