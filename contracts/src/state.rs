@@ -400,6 +400,62 @@ impl State {
             .map(|(n, v)| (*n, v))
     }
 
+    /// The part of the state the VM reads to judge a `complete_step` of
+    /// `job` by `actor`: the actor's identity and tokens, the job, its pinned
+    /// contract version, its delivery window, the equipment, the documents on
+    /// file for the job and shop-wide, the interlocks and the time. A station
+    /// dry-runs a step on this instead of a copy of the whole state (which
+    /// grows with every job); `tests/scoped.rs` checks both judge alike.
+    pub fn scoped_to_step(&self, job: &str, actor: &SmartId) -> State {
+        let mut s = State {
+            time: self.time,
+            equipment: self.equipment.clone(),
+            interlocks: self.interlocks.clone(),
+            ..State::default()
+        };
+        if let Some(i) = self.identities.get(actor) {
+            s.identities.insert(*actor, i.clone());
+        }
+        if let Some(ids) = self.holder_tokens.get(actor) {
+            s.holder_tokens.insert(*actor, ids.clone());
+            for t in ids {
+                if let Some(token) = self.tokens.get(t) {
+                    s.tokens.insert(t.clone(), token.clone());
+                }
+            }
+        }
+        // Shop-wide entries sort first (`None`); the job's are one run from
+        // its smallest document type (`ClientPo`, the first variant).
+        let shop_wide = self
+            .documents_on_file
+            .iter()
+            .take_while(|(j, _)| j.is_none());
+        let own = self
+            .documents_on_file
+            .range((Some(job.to_string()), DocumentType::ClientPo)..)
+            .take_while(|(j, _)| j.as_deref() == Some(job));
+        s.documents_on_file = shop_wide.chain(own).cloned().collect();
+        if let Some(j) = self.jobs.get(job) {
+            if let Some(v) = self
+                .contracts
+                .get(&j.contract)
+                .and_then(|c| c.get(&j.version))
+            {
+                s.contracts
+                    .entry(j.contract.clone())
+                    .or_default()
+                    .insert(j.version, v.clone());
+            }
+            if let Some(d) = j.deadline {
+                if self.deadlines.contains(&(d, job.to_string())) {
+                    s.deadlines.insert((d, job.to_string()));
+                }
+            }
+            s.jobs.insert(job.to_string(), j.clone());
+        }
+        s
+    }
+
     /// Is this SMART-ID registered and active (may it author txs)?
     pub fn knows(&self, id: &SmartId) -> bool {
         self.active(id).is_some()

@@ -479,6 +479,16 @@ pub(crate) enum BenchCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// A station's specialists on one core: QR from a camera frame, the
+    /// Gatekeeper judging a step, the kiosk's screen (JSON, medians in ms).
+    Station {
+        /// Finished jobs in the station's state.
+        #[arg(long, default_value_t = 2_000)]
+        jobs: usize,
+        /// Repetitions (the median is reported).
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
     /// Contract VM apply throughput on the SmartClientPO example (one core).
     Vm {
         /// Jobs per run (each is a full PO history).
@@ -520,6 +530,7 @@ pub fn main() -> ExitCode {
             crate::bench::ledger(json, txs, runs)
         }
         Command::Bench(BenchCommand::Vm { jobs, runs }) => crate::bench::vm(jobs, runs),
+        Command::Bench(BenchCommand::Station { jobs, runs }) => crate::bench::station(jobs, runs),
         Command::Bench(BenchCommand::All {
             quick,
             chaos_runs,

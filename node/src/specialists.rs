@@ -308,10 +308,14 @@ fn complete_action(step: &Step, job: &str, station: &str, draft: &BTreeMap<Strin
     }
 }
 
-/// Dry-runs an action through the VM on a copy of `state`.
+/// Dry-runs an action through the VM on a copy of `state` (for a step, a
+/// copy of only what judging it reads: [`State::scoped_to_step`]).
 pub fn dry_run(state: &State, author: SmartId, action: &Action, at: Timestamp) -> Outcome {
     let payload = action.encode();
-    let mut copy = state.clone();
+    let mut copy = match action {
+        Action::CompleteStep { job, .. } => state.scoped_to_step(job, &author),
+        _ => state.clone(),
+    };
     vm::apply(
         &mut copy,
         &vm::TxInput {

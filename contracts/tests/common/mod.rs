@@ -259,34 +259,38 @@ impl Shop {
 
     /// Runs the PO job up to (not including) `stop`.
     pub fn run_until(&mut self, stop: &str) {
-        let plan: [(&str, &str, BTreeMap<String, i64>); 9] = [
-            ("tech", "receive-parts", meas(&[("part_count", 120)])),
-            ("tech", "pre-check", meas(&[])),
-            (
-                "tech",
-                "harden",
-                meas(&[("soak_temp", 845), ("soak_time", 60), ("quench_delay", 10)]),
-            ),
-            (
-                "tech",
-                "temper",
-                meas(&[("temper_temp", 540), ("temper_time", 120)]),
-            ),
-            (
-                "tech",
-                "hardness-test",
-                meas(&[("hardness_min", 37), ("hardness_max", 39)]),
-            ),
-            ("qa", "qa-signoff", meas(&[])),
-            ("qa", "report", meas(&[])),
-            ("acme", "client-approval", meas(&[])),
-            ("pm", "invoice", meas(&[])),
-        ];
-        for (who, step, m) in plan {
+        for (who, step, m) in po_plan() {
             if step == stop {
                 return;
             }
             self.step_ok(who, step, m);
         }
     }
+}
+
+/// The PO job's steps in order: who performs each, with passing measurements.
+pub fn po_plan() -> [(&'static str, &'static str, BTreeMap<String, i64>); 9] {
+    [
+        ("tech", "receive-parts", meas(&[("part_count", 120)])),
+        ("tech", "pre-check", meas(&[])),
+        (
+            "tech",
+            "harden",
+            meas(&[("soak_temp", 845), ("soak_time", 60), ("quench_delay", 10)]),
+        ),
+        (
+            "tech",
+            "temper",
+            meas(&[("temper_temp", 540), ("temper_time", 120)]),
+        ),
+        (
+            "tech",
+            "hardness-test",
+            meas(&[("hardness_min", 37), ("hardness_max", 39)]),
+        ),
+        ("qa", "qa-signoff", meas(&[])),
+        ("qa", "report", meas(&[])),
+        ("acme", "client-approval", meas(&[])),
+        ("pm", "invoice", meas(&[])),
+    ]
 }

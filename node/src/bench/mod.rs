@@ -15,9 +15,11 @@ use crate::devgen::{self, DevSigners};
 mod all;
 mod gateway;
 mod gossip;
+mod station;
 pub(crate) use all::all;
 pub(crate) use gateway::gateway;
 pub(crate) use gossip::gossip;
+pub(crate) use station::station;
 
 /// Txs per block in the append and verify measurements.
 const BLOCK_TXS: usize = 256;
@@ -282,7 +284,25 @@ struct VmBench {
 }
 
 /// `smart bench vm`: VM apply throughput on one core, SmartClientPO jobs.
-pub(crate) fn vm(jobs: usize, runs: usize) -> Result<ExitCode> {
+/// The SmartClientPO shop of the VM and station benches: the base state
+/// (people, tokens, equipment, shop documents, the contract active), then
+/// `jobs` full job histories from opening to invoice (12 txs each, encoded),
+/// and the ledger time they start at.
+pub(crate) struct PoHistory {
+    /// The contract id.
+    pub(crate) contract: String,
+    /// People, tokens, equipment, documents, the contract.
+    pub(crate) base: smart_contracts::State,
+    /// Each job's txs in order: author, kind, payload.
+    pub(crate) txs: Vec<(smart_ledger::SmartId, smart_ledger::TxKind, Vec<u8>)>,
+    /// Ledger time of the first tx (one second apart).
+    pub(crate) start: Timestamp,
+}
+
+/// Txs per job in [`PoHistory`].
+pub(crate) const PO_TXS_PER_JOB: usize = 12;
+
+pub(crate) fn po_history(jobs: usize) -> Result<PoHistory> {
     use smart_contracts::action::Action;
     use smart_contracts::model::DocumentType;
     use smart_contracts::simulate::{actor_key, install_active};
@@ -290,7 +310,6 @@ pub(crate) fn vm(jobs: usize, runs: usize) -> Result<ExitCode> {
     use smart_contracts::{State, TxInput, apply};
     use std::collections::BTreeMap;
 
-    let runs = runs.max(1);
     let contract = smart_contracts::parse_contract("smart-client-po.yaml", PO_EXAMPLE)?;
     let mut base = State::default();
     let people = [
@@ -448,6 +467,23 @@ pub(crate) fn vm(jobs: usize, runs: usize) -> Result<ExitCode> {
         .iter()
         .map(|(a, act)| (*a, act.kind(), act.encode()))
         .collect();
+    Ok(PoHistory {
+        contract: contract.id.clone(),
+        base,
+        txs: encoded,
+        start,
+    })
+}
+
+pub(crate) fn vm(jobs: usize, runs: usize) -> Result<ExitCode> {
+    use smart_contracts::{TxInput, apply};
+    let runs = runs.max(1);
+    let PoHistory {
+        contract,
+        base,
+        txs: encoded,
+        start,
+    } = po_history(jobs)?;
 
     let mut apply_rates = Vec::new();
     let mut root_rates = Vec::new();
@@ -486,7 +522,7 @@ pub(crate) fn vm(jobs: usize, runs: usize) -> Result<ExitCode> {
         encoded.len()
     );
     let report = VmBench {
-        contract: contract.id.clone(),
+        contract,
         jobs_per_run: jobs,
         txs_per_run: encoded.len(),
         runs,
