@@ -446,10 +446,12 @@ impl State {
                     .or_default()
                     .insert(j.version, v.clone());
             }
-            if let Some(d) = j.deadline {
-                if self.deadlines.contains(&(d, job.to_string())) {
-                    s.deadlines.insert((d, job.to_string()));
-                }
+            if let Some(open) = j
+                .deadline
+                .map(|d| (d, job.to_string()))
+                .filter(|w| self.deadlines.contains(w))
+            {
+                s.deadlines.insert(open);
             }
             s.jobs.insert(job.to_string(), j.clone());
         }
