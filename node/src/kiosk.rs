@@ -719,8 +719,13 @@ struct AskIn {
 
 type K = AxState<Arc<Kiosk>>;
 
-fn reply(r: Reply) -> Response {
-    Json(r).into_response()
+/// Runs a kiosk action off the async threads: it takes the station's lock,
+/// runs the VM and writes the outbox (an fsync).
+async fn off(action: impl FnOnce() -> Reply + Send + 'static) -> Response {
+    match tokio::task::spawn_blocking(action).await {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
 }
 
 /// The kiosk's routes.
@@ -738,53 +743,68 @@ pub fn router(kiosk: Arc<Kiosk>) -> Router {
         )
         .route(
             "/api/badge",
-            post(|k: K, b: Json<BadgeIn>| async move { reply(k.0.badge(&b.badge)) }),
+            post(|k: K, b: Json<BadgeIn>| async move { off(move || k.0.badge(&b.badge)).await }),
         )
         .route(
             "/api/logout",
-            post(|k: K| async move { reply(k.0.logout()) }),
+            post(|k: K| async move { off(move || k.0.logout()).await }),
         )
         .route(
             "/api/job",
-            post(|k: K, b: Json<JobIn>| async move { reply(k.0.select_job(&b.job)) }),
+            post(|k: K, b: Json<JobIn>| async move { off(move || k.0.select_job(&b.job)).await }),
         )
         .route(
             "/api/scan",
-            post(|k: K, b: Json<ScanIn>| async move { reply(k.0.scan_text(&b.text)) }),
+            post(|k: K, b: Json<ScanIn>| async move { off(move || k.0.scan_text(&b.text)).await }),
         )
         .route(
             "/api/scan-image",
-            post(|k: K, body: axum::body::Bytes| async move { reply(k.0.scan_image(&body)) }),
+            post(|k: K, body: axum::body::Bytes| async move {
+                off(move || k.0.scan_image(&body)).await
+            }),
         )
         .route(
             "/api/measure",
-            post(|k: K, b: Json<MeasureIn>| async move { reply(k.0.measure(&b.name, b.value)) }),
+            post(|k: K, b: Json<MeasureIn>| async move {
+                off(move || k.0.measure(&b.name, b.value)).await
+            }),
         )
         .route(
             "/api/complete",
-            post(|k: K, b: Json<StepIn>| async move { reply(k.0.complete(&b.step)) }),
+            post(|k: K, b: Json<StepIn>| async move { off(move || k.0.complete(&b.step)).await }),
         )
         .route(
             "/api/release",
-            post(|k: K| async move { reply(k.0.release()) }),
+            post(|k: K| async move { off(move || k.0.release()).await }),
         )
-        .route("/api/estop", post(|k: K| async move { reply(k.0.estop()) }))
-        .route("/api/clear", post(|k: K| async move { reply(k.0.clear()) }))
+        .route(
+            "/api/estop",
+            post(|k: K| async move { off(move || k.0.estop()).await }),
+        )
+        .route(
+            "/api/clear",
+            post(|k: K| async move { off(move || k.0.clear()).await }),
+        )
         .route(
             "/api/consume",
-            post(|k: K, b: Json<ConsumeIn>| async move { reply(k.0.consume(&b.item, b.quantity)) }),
+            post(|k: K, b: Json<ConsumeIn>| async move {
+                off(move || k.0.consume(&b.item, b.quantity)).await
+            }),
         )
         .route(
             "/api/stock",
             post(|k: K, b: Json<StockIn>| async move {
-                reply(k.0.stock(&b.item, b.on_hand, b.reorder_at))
+                off(move || k.0.stock(&b.item, b.on_hand, b.reorder_at)).await
             }),
         )
         .route(
             "/api/receive",
-            post(|k: K, b: Json<ReceiveIn>| async move { reply(k.0.receive(b.count)) }),
+            post(|k: K, b: Json<ReceiveIn>| async move { off(move || k.0.receive(b.count)).await }),
         )
-        .route("/api/ship", post(|k: K| async move { reply(k.0.ship()) }))
+        .route(
+            "/api/ship",
+            post(|k: K| async move { off(move || k.0.ship()).await }),
+        )
         .route(
             "/api/ask",
             post(|k: K, b: Json<AskIn>| async move {

@@ -488,7 +488,7 @@ impl Station {
     }
 
     /// Settles outbox entries whose final outcome is known: in the local
-    /// ledger, or in `receipts` from a hub.
+    /// ledger, or refused admission by a hub (`receipts`; never to be ordered).
     fn settle(
         &mut self,
         pending: &[(u64, crate::outbox::Pending)],
@@ -507,10 +507,10 @@ impl Station {
                     .flatten()
                     .and_then(|b| b.outcomes.get(loc.position as usize).cloned())
                     .map(|o| (o, loc.height)),
+                // Ordered by the hubs but not yet in the local ledger: kept
+                // (and in the provisional state) until its block arrives, so
+                // the actions that depend on it are judged with it.
                 _ => match receipts.get(i).and_then(Option::as_ref).map(|r| &r.verdict) {
-                    Some(TxVerdict::Included { height, outcome }) => {
-                        Some((outcome.clone(), *height))
-                    }
                     Some(TxVerdict::Rejected { reason }) => Some((
                         smart_ledger::Outcome::Refused {
                             code: 0,

@@ -193,6 +193,11 @@ fn demo_runs_end_to_end() {
         "{text}"
     );
     assert!(text.contains("with outcome Accepted"), "{text}");
+    // The station shift at station-1's kiosk: the Guardian releases the parts.
+    assert!(
+        text.contains("release of shift-1's parts — every floor step done"),
+        "{text}"
+    );
 }
 
 /// `smart testnet up` on an existing folder starts the same network again

@@ -62,6 +62,7 @@ pub(crate) fn all(
         ("commit", vec!["bench", "commit", "--json"]),
         ("gossip", vec!["bench", "gossip", "--json"]),
         ("gateway", vec!["bench", "gateway", "--json"]),
+        ("station", vec!["bench", "station"]),
     ];
     if quick {
         plan[0].1.extend(["--txs", "10240", "--runs", "3"]);
@@ -71,6 +72,7 @@ pub(crate) fn all(
             .1
             .extend(["--seconds", "4", "--catch-up-blocks", "2000"]);
         plan[4].1.extend(["--seconds", "3", "--sse-clients", "300"]);
+        plan[5].1.extend(["--jobs", "500", "--runs", "5"]);
     }
     let chaos_arg = chaos_runs.to_string();
     if chaos_runs > 0 {
