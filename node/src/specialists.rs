@@ -1215,13 +1215,13 @@ fn blocking(state: &State, cfg: &StationConfig, at: Timestamp, job_id: &str) -> 
         part: job.parts.first().cloned(),
         ..Session::default()
     };
-    let performer = state
+    // Each person who holds a role that may perform it, with what blocks them.
+    let candidates: Vec<(SmartId, &str, Option<Decision>)> = state
         .identities
         .iter()
         .filter(|(_, i)| i.active && next.by.iter().any(|r| i.roles.contains(r)))
-        .map(|(id, _)| *id)
-        .find(|id| {
-            blocker(
+        .map(|(id, i)| {
+            let why = blocker(
                 state,
                 cfg,
                 &session_of(*id),
@@ -1229,35 +1229,25 @@ fn blocking(state: &State, cfg: &StationConfig, at: Timestamp, job_id: &str) -> 
                 next,
                 at,
                 false,
-            )
-            .is_none()
-        });
-    if let Some(p) = performer {
+            );
+            (*id, i.name.as_str(), why)
+        })
+        .collect();
+    if let Some((p, _, _)) = candidates.iter().find(|(_, _, why)| why.is_none()) {
         return format!(
             "{job_id}: next step {} ({}); nothing blocks it: {} may perform it now",
             next.id,
             next.title,
-            state.name_of(&p)
+            state.name_of(p)
         );
     }
-    let mut reasons = Vec::new();
-    for (id, i) in state
-        .identities
+    let mut reasons: Vec<String> = candidates
         .iter()
-        .filter(|(_, i)| i.active && next.by.iter().any(|r| i.roles.contains(r)))
-    {
-        if let Some(d) = blocker(
-            state,
-            cfg,
-            &session_of(*id),
-            &IoView::default(),
-            next,
-            at,
-            false,
-        ) {
-            reasons.push(format!("{}: {} ({})", i.name, d.reason, d.module.name()));
-        }
-    }
+        .filter_map(|(_, name, why)| {
+            why.as_ref()
+                .map(|d| format!("{name}: {} ({})", d.reason, d.module.name()))
+        })
+        .collect();
     if reasons.is_empty() {
         reasons.push(format!(
             "nobody holds a role that may perform it ({:?})",
