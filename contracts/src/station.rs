@@ -7,7 +7,7 @@
 //!
 //! The payload is `0x01 ‖ postcard(StationRecord)`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use smart_ledger::codec::{self, DecodeError};
@@ -251,9 +251,4 @@ pub fn named_equipment(fact: &Fact) -> Vec<&str> {
         Fact::LockOut { equipment } => equipment.iter().map(String::as_str).collect(),
         _ => Vec::new(),
     }
-}
-
-/// The distinct items of a set of records (for reports).
-pub fn modules_seen<'a>(records: impl IntoIterator<Item = &'a StationRecord>) -> BTreeSet<Module> {
-    records.into_iter().map(|r| r.module).collect()
 }

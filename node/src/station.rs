@@ -326,7 +326,9 @@ pub struct Station {
 }
 
 impl Station {
-    fn open(dir: &Path, genesis: &Genesis) -> Result<Station> {
+    /// Opens the station in a peer folder (also a stopped one, to read it:
+    /// `smart modules`, `smart ask`).
+    pub(crate) fn open(dir: &Path, genesis: &Genesis) -> Result<Station> {
         let replica = Replica::open(dir, genesis)?;
         let outbox = crate::outbox::Outbox::open(dir)?;
         let provisional = replica.state.clone();
@@ -360,11 +362,6 @@ impl Station {
                 .map(|o| o.len() as u64)
                 .unwrap_or(0),
         )
-    }
-
-    /// Opens a stopped station's folder to read it (`smart modules`, `smart ask`).
-    pub(crate) fn open_stopped(dir: &Path, genesis: &Genesis) -> Result<Station> {
-        Station::open(dir, genesis)
     }
 
     fn apply(&mut self, cb: &CertifiedBlock) -> Result<(), String> {

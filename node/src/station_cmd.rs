@@ -240,7 +240,7 @@ pub fn station(data: &Path, json: bool, action: StationAction) -> Result<ExitCod
 fn stopped(data: &Path) -> Result<(smart_contracts::State, StationConfig, (u64, u64))> {
     let folder = crate::folders::PeerFolder::new(data);
     let genesis = folder.genesis()?;
-    let st = crate::station::Station::open_stopped(data, &genesis).with_context(|| {
+    let st = crate::station::Station::open(data, &genesis).with_context(|| {
         format!(
             "opening {} (is the node running without its kiosk?)",
             data.display()
