@@ -46,6 +46,75 @@ pub(crate) fn locked(e: &StoreError) -> bool {
     matches!(e, StoreError::Db { source, .. } if matches!(**source, redb::Error::DatabaseAlreadyOpen))
 }
 
+/// A peer's store opened for reading: directly when the peer is stopped,
+/// else a consistent copy the running peer writes itself (`POST /backup` on
+/// its metrics address), removed when the view is dropped.
+#[derive(Debug)]
+pub struct StoreView {
+    store: RedbStore,
+    copy_dir: Option<PathBuf>,
+}
+
+impl StoreView {
+    /// Opens the store of peer folder `data`.
+    pub fn open(data: &Path, metrics: Option<SocketAddr>) -> Result<StoreView> {
+        let ledger = data.join(RedbStore::FILE_NAME);
+        match RedbStore::open(&ledger) {
+            Ok(store) => Ok(StoreView {
+                store,
+                copy_dir: None,
+            }),
+            Err(e) if locked(&e) => {
+                if metrics.is_none() {
+                    bail!(
+                        "{} is in use by a running peer; give its metrics address (--metrics) and it writes a consistent copy to read",
+                        ledger.display()
+                    );
+                }
+                let dir = data.join("backups").join(format!(
+                    "read-{}-{}",
+                    std::process::id(),
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_nanos())
+                        .unwrap_or(0)
+                ));
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                let copy = dir.join(RedbStore::FILE_NAME);
+                let opened = backup(data, &copy, metrics).and_then(|_| {
+                    RedbStore::open(&copy).with_context(|| format!("opening {}", copy.display()))
+                });
+                match opened {
+                    Ok(store) => Ok(StoreView {
+                        store,
+                        copy_dir: Some(dir),
+                    }),
+                    Err(e) => {
+                        let _ = std::fs::remove_dir_all(&dir);
+                        Err(e)
+                    }
+                }
+            }
+            Err(e) => Err(e).with_context(|| format!("opening {}", ledger.display())),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &RedbStore {
+        &self.store
+    }
+}
+
+impl Drop for StoreView {
+    fn drop(&mut self) {
+        // The copy's file is unlinked while still open; it goes with the store.
+        if let Some(dir) = self.copy_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 /// `smart backup --data DIR --out FILE [--metrics ADDR]`.
 pub fn backup(data: &Path, out: &Path, metrics: Option<SocketAddr>) -> Result<ExitCode> {
     if out.exists() {

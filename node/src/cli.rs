@@ -45,6 +45,9 @@ enum Command {
     /// Offline proof checks.
     #[command(subcommand)]
     Proof(ProofCommand),
+    /// AuditCentral: a job's offline audit pack.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Validate and simulate SmartContracts.
     #[command(subcommand)]
     Contract(ContractCommand),
@@ -118,17 +121,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Ask a station about its local state, offline (NodeQuery). Questions:
-    /// "what is blocking job JOB", "who may run EQUIPMENT today", "when is
-    /// EQUIPMENT calibration due", "what is the stock of ITEM", "which steps
-    /// of job JOB are done", "what is locked out".
+    /// Ask a station about its local state, offline (NodeQuery): "what is
+    /// blocking job JOB", "who may run EQUIPMENT today", "when is EQUIPMENT
+    /// calibration due", "what is the stock of ITEM", "which steps of job JOB
+    /// are done", "what is locked out". Ask a hub about the whole ledger
+    /// (HubQuery): "which jobs are late [this week]", "which certifications
+    /// expire in N days", "why was job JOB refused [at step STEP]", "what is
+    /// the status of job JOB", "what was paid for job JOB", "what is refused most".
     Ask {
-        /// The station's folder.
+        /// The station's or hub's folder.
         #[arg(long)]
         data: PathBuf,
+        /// A running hub's metrics address (it writes a consistent copy to read).
+        #[arg(long)]
+        metrics: Option<std::net::SocketAddr>,
         /// The question.
         question: String,
     },
+    /// SMART-Pay.
+    #[command(subcommand)]
+    Pay(PayCommand),
     /// A consistent copy of a peer's ledger (running: the peer writes it;
     /// stopped: copied from its folder), verified.
     Backup {
@@ -335,6 +347,52 @@ pub(crate) enum LedgerCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum PayCommand {
+    /// Invoices, payouts and bonuses as CSV for accounting, exact to the cent.
+    Export {
+        /// A hub's (or any full peer's) folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// Where to write the CSV (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        /// A running peer's metrics address (it writes a consistent copy to read).
+        #[arg(long)]
+        metrics: Option<std::net::SocketAddr>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Write one file with everything an auditor needs to check a job offline.
+    Export {
+        /// The peer's folder (a hub's, or any peer with the whole ledger).
+        #[arg(long)]
+        data: PathBuf,
+        /// The job.
+        #[arg(long)]
+        job: String,
+        /// Where to write the pack (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        /// A running peer's metrics address: it writes a consistent copy to export from.
+        #[arg(long)]
+        metrics: Option<std::net::SocketAddr>,
+    },
+    /// Check a pack offline with nothing but the file and the chain id. Exit 0 when it verifies.
+    Verify {
+        /// The pack.
+        file: PathBuf,
+        /// The chain id (genesis hash, hex) you trust.
+        #[arg(long)]
+        genesis: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum ProofCommand {
     /// Check a proof file offline. Exit 0 when it verifies.
     Verify {
@@ -489,6 +547,15 @@ pub(crate) enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         runs: usize,
     },
+    /// Exporting and verifying a job's audit pack (JSON, medians in ms).
+    Audit {
+        /// Txs of the job in the pack (each block also holds as many unrelated txs).
+        #[arg(long, default_value_t = 10_000)]
+        txs: usize,
+        /// Repetitions (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// Contract VM apply throughput on the SmartClientPO example (one core).
     Vm {
         /// Jobs per run (each is a full PO history).
@@ -526,11 +593,23 @@ pub fn main() -> ExitCode {
         } => crate::init::init(&dir, hubs, nodes, &chain_name),
         Command::Ledger(cmd) => crate::ledger_cmd::run(cmd),
         Command::Proof(cmd) => crate::ledger_cmd::run_proof(cmd),
+        Command::Audit(AuditCommand::Export {
+            data,
+            job,
+            out,
+            metrics,
+        }) => crate::audit_cmd::export(&data, &job, &out, metrics),
+        Command::Audit(AuditCommand::Verify {
+            file,
+            genesis,
+            json,
+        }) => crate::audit_cmd::verify(&file, &genesis, json),
         Command::Bench(BenchCommand::Ledger { json, txs, runs }) => {
             crate::bench::ledger(json, txs, runs)
         }
         Command::Bench(BenchCommand::Vm { jobs, runs }) => crate::bench::vm(jobs, runs),
         Command::Bench(BenchCommand::Station { jobs, runs }) => crate::bench::station(jobs, runs),
+        Command::Bench(BenchCommand::Audit { txs, runs }) => crate::bench::audit(txs, runs),
         Command::Bench(BenchCommand::All {
             quick,
             chaos_runs,
@@ -673,7 +752,20 @@ pub fn main() -> ExitCode {
         }),
         Command::Station { data, json, action } => crate::station_cmd::station(&data, json, action),
         Command::Modules { data, json } => crate::station_cmd::modules(&data, json),
-        Command::Ask { data, question } => crate::station_cmd::ask(&data, &question),
+        Command::Ask {
+            data,
+            metrics,
+            question,
+        } => crate::hub_cmd::is_hub(&data).and_then(|hub| {
+            if hub {
+                crate::hub_cmd::ask(&data, &question, metrics)
+            } else {
+                crate::station_cmd::ask(&data, &question)
+            }
+        }),
+        Command::Pay(PayCommand::Export { data, out, metrics }) => {
+            crate::hub_cmd::pay_export(&data, &out, metrics)
+        }
         Command::Backup { data, out, metrics } => crate::backup::backup(&data, &out, metrics),
         Command::Restore { from, data, key } => {
             crate::backup::restore(&from, &data, key.as_deref())

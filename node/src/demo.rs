@@ -256,17 +256,22 @@ fn short(v: &serde_json::Value) -> String {
     v.as_str().unwrap_or("?").chars().take(12).collect()
 }
 
-/// Waits until the gateway has the client's credential; returns its height.
-async fn wait_for_gateway(api: &smart_gateway::client::ApiClient) -> Result<u64> {
+/// Waits until the gateway accepts the client's credential and has applied
+/// block `height` (the gateway follows the hubs by gossip, so a job the hubs
+/// just opened may not be there yet: an upload for it would be a 404);
+/// returns the gateway's height.
+async fn wait_for_gateway(api: &smart_gateway::client::ApiClient, height: u64) -> Result<u64> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok((200, _)) = api.call("GET", "/api/whoami", Vec::new()).await
             && let Ok((200, h)) = api.call("GET", "/health", Vec::new()).await
+            && let Some(at) = h["height"].as_u64()
+            && at >= height
         {
-            return Ok(h["height"].as_u64().unwrap_or(0));
+            return Ok(at);
         }
         if Instant::now() > deadline {
-            bail!("the gateway did not accept the client's credential");
+            bail!("the gateway did not accept the client's credential or reach block {height}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -586,19 +591,24 @@ pub(crate) async fn job_day(ready: &mut Ready) -> Result<JobReport> {
     let id = |shop: &Shop, n: &str| shop.keys.get(n).map(|k| k.id()).context("key");
     println!("\n== a job day: PO 4471 arrives and {job} runs");
     let client = id(shop, "acme-aero")?;
-    shop.act(
-        "project-manager",
-        &format!("open {job} for acme-aero"),
-        Action::OpenJob {
-            job: job.clone(),
-            contract: "po-4471-heat-treat".into(),
-            client,
-            parts: vec!["AA-88213-C x120".into()],
-        },
-    )
-    .await?;
+    let opened = shop
+        .act(
+            "project-manager",
+            &format!("open {job} for acme-aero"),
+            Action::OpenJob {
+                job: job.clone(),
+                contract: "po-4471-heat-treat".into(),
+                client,
+                parts: vec!["AA-88213-C x120".into()],
+            },
+        )
+        .await?;
     // The client, from outside: signs in over HTTPS, watches its job live.
-    let live = wait_for_gateway(&api).await?;
+    let opened_at = match opened.verdict {
+        TxVerdict::Included { height, .. } => height,
+        _ => 0,
+    };
+    let live = wait_for_gateway(&api, opened_at).await?;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let watcher = {
         let seen = seen.clone();

@@ -16,6 +16,7 @@
 //!   `vision`: QR codes; `station_cmd`: `smart station|modules|ask`.
 //! - `testnet_cmd`: `smart testnet up` (the README's main command) and `smart demo`.
 
+pub mod audit_cmd;
 pub mod backup;
 pub mod bench;
 pub mod chaos;
@@ -25,6 +26,8 @@ pub mod contract_cmd;
 pub mod demo;
 pub mod devgen;
 pub mod folders;
+pub mod hub_cmd;
+pub mod hub_query;
 pub mod init;
 pub mod kiosk;
 pub mod ledger_cmd;

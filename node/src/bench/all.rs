@@ -63,6 +63,7 @@ pub(crate) fn all(
         ("gossip", vec!["bench", "gossip", "--json"]),
         ("gateway", vec!["bench", "gateway", "--json"]),
         ("station", vec!["bench", "station"]),
+        ("audit", vec!["bench", "audit"]),
     ];
     if quick {
         plan[0].1.extend(["--txs", "10240", "--runs", "3"]);
@@ -73,6 +74,7 @@ pub(crate) fn all(
             .extend(["--seconds", "4", "--catch-up-blocks", "2000"]);
         plan[4].1.extend(["--seconds", "3", "--sse-clients", "300"]);
         plan[5].1.extend(["--jobs", "500", "--runs", "5"]);
+        plan[6].1.extend(["--txs", "2000", "--runs", "3"]);
     }
     let chaos_arg = chaos_runs.to_string();
     if chaos_runs > 0 {

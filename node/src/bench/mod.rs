@@ -13,10 +13,12 @@ use smart_ledger::{
 use crate::devgen::{self, DevSigners};
 
 mod all;
+mod audit;
 mod gateway;
 mod gossip;
 mod station;
 pub(crate) use all::all;
+pub(crate) use audit::audit;
 pub(crate) use gateway::gateway;
 pub(crate) use gossip::gossip;
 pub(crate) use station::station;

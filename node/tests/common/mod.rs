@@ -1,8 +1,15 @@
 //! Helpers for tests that drive the real `smart` binary.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+
+use libp2p::Multiaddr;
+use smart_consensus::TxVerdict;
+use smart_contracts::action::Action;
+use smart_ledger::{Bytes, Hash, Keypair, Outcome, SignedTx, Timestamp, TxBody};
+use smart_node::client::Client;
 
 pub fn smart() -> Command {
     Command::new(env!("CARGO_BIN_EXE_smart"))
@@ -110,4 +117,90 @@ pub fn spawn_smart(args: &[&str]) -> (Running, std::io::BufReader<std::process::
         .expect("start smart");
     let out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
     (Running::new(child), out)
+}
+
+/// Kills its processes when dropped.
+pub struct Procs(pub Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Starts `smart run` on `folder`; returns the child and its stdout lines
+/// reader (first line: `listening ADDR`).
+pub fn spawn(
+    folder: &Path,
+    extra: &[String],
+) -> (Child, BufReader<std::process::ChildStdout>, Multiaddr) {
+    let mut child = smart()
+        .args([
+            "run",
+            "--data",
+            s(folder),
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn peer");
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("listening line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening ")
+        .expect("listening")
+        .parse()
+        .expect("multiaddr");
+    (child, reader, addr)
+}
+
+pub struct Shop {
+    pub dir: PathBuf,
+    pub hub: Client,
+    pub chain: Hash,
+    pub nonce: u64,
+}
+
+impl Shop {
+    pub fn key(&self, who: &str) -> Keypair {
+        Keypair::read_file(&self.dir.join(format!("people/{who}.key"))).expect("key")
+    }
+
+    pub async fn act_as(&mut self, key: &Keypair, action: Action) -> Outcome {
+        self.nonce += 1;
+        let body = TxBody {
+            chain_id: self.chain,
+            author: key.id(),
+            kind: action.kind(),
+            payload: Bytes(action.encode()),
+            author_time: Timestamp(self.nonce),
+            location: None,
+            contract: None,
+            nonce: self.nonce,
+        };
+        let tx = SignedTx::sign(body, key).expect("sign");
+        let r = self
+            .hub
+            .submit(vec![Bytes(tx.encode())])
+            .await
+            .expect("submit");
+        match &r[0].verdict {
+            TxVerdict::Included { outcome, .. } => outcome.clone(),
+            other => panic!("not included: {other:?}"),
+        }
+    }
+
+    pub async fn act(&mut self, who: &str, action: Action) {
+        let key = self.key(who);
+        let outcome = self.act_as(&key, action.clone()).await;
+        assert_eq!(outcome, Outcome::Accepted, "{who}: {action:?}");
+    }
 }

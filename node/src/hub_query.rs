@@ -1,0 +1,369 @@
+//! HubQuery: plain-language questions across the whole ledger, answered by
+//! a hub from its state and its blocks (`smart ask --data HUB_DIR`).
+//!
+//! A small grammar, listed in [`QUESTIONS`]; anything else is answered with
+//! that list. Answers say what they are based on.
+
+use std::collections::BTreeMap;
+
+use smart_contracts::State;
+use smart_contracts::action::{Action, ClientAction};
+use smart_contracts::refusal::{format_date, format_time};
+use smart_contracts::state::{JobStatus, TokenKind};
+use smart_ledger::store::BlockStore;
+use smart_ledger::{Outcome, Timestamp};
+
+/// The questions HubQuery understands (case and punctuation are ignored).
+pub const QUESTIONS: [&str; 6] = [
+    "which jobs are late [this week]",
+    "which certifications expire in N days",
+    "why was job JOB refused [at step STEP]",
+    "what is the status of job JOB",
+    "what was paid for job JOB",
+    "what is refused most",
+];
+
+const DAY_MS: u64 = 86_400_000;
+
+/// A step or client decision of a job, as the ledger recorded it.
+#[derive(Clone, Debug)]
+pub struct Decision {
+    /// Block height.
+    pub height: u64,
+    /// Ledger time of the block.
+    pub time: Timestamp,
+    /// Who (name from the state).
+    pub who: String,
+    /// The job.
+    pub job: String,
+    /// The step, for a step.
+    pub step: Option<String>,
+    /// The outcome.
+    pub outcome: Outcome,
+}
+
+/// Every job decision (opening, steps, client approvals) in `store`.
+pub fn decisions<S: BlockStore>(
+    store: &S,
+    state: &State,
+) -> Result<Vec<Decision>, smart_ledger::store::StoreError> {
+    let mut out = Vec::new();
+    for height in 1..=store.tip().height {
+        let Some(block) = store.block(height)? else {
+            continue;
+        };
+        for (tx, outcome) in block.txs.iter().zip(&block.outcomes) {
+            let (job, step) = match Action::decode(&tx.body().payload.0) {
+                Ok(Action::OpenJob { job, .. }) => (job, None),
+                Ok(Action::CompleteStep { job, step, .. }) => (job, Some(step)),
+                Ok(Action::ClientRequest {
+                    request: ClientAction::ApproveStep { job, step },
+                    ..
+                }) => (job, Some(step)),
+                _ => continue,
+            };
+            out.push(Decision {
+                height,
+                time: block.header.leader_time,
+                who: state.name_of(&tx.author()),
+                job,
+                step,
+                outcome: outcome.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Answers `question` at wall-clock time `now` from the hub's `state` and
+/// the ledger's job `history`.
+pub fn ask(
+    state: &State,
+    history: &[Decision],
+    now: Timestamp,
+    question: &str,
+) -> Result<String, String> {
+    let q: String = question
+        .to_lowercase()
+        .chars()
+        .map(|c| if c == '?' || c == ',' { ' ' } else { c })
+        .collect();
+    let words: Vec<&str> = q.split_whitespace().collect();
+    let unknown = || {
+        format!(
+            "I do not understand {question:?}. I understand: {}",
+            QUESTIONS.join("; ")
+        )
+    };
+    match words.as_slice() {
+        ["which", "jobs", "are", "late"] | ["jobs", "late"] => Ok(late(state, now, None)),
+        ["which", "jobs", "are", "late", "this", "week"] | ["jobs", "late", "this", "week"] => {
+            Ok(late(state, now, Some(7)))
+        }
+        ["which", kind, "expire", "in", n, "days"] => {
+            let days: u64 = n.parse().map_err(|_| unknown())?;
+            let kind = match *kind {
+                "certifications" => Some(TokenKind::Certified),
+                "tokens" => None,
+                _ => return Err(unknown()),
+            };
+            Ok(expiring(state, now, kind, days))
+        }
+        ["why", "was", "job", job, "refused"] => Ok(refusals(state, history, job, None)?),
+        ["why", "was", "job", job, "refused", "at", "step", step] => {
+            Ok(refusals(state, history, job, Some(step))?)
+        }
+        ["what", "is", "the", "status", "of", "job", job] => status(state, job),
+        ["what", "was", "paid", "for", "job", job] => paid(state, job),
+        ["what", "is", "refused", "most"] => Ok(most_refused(history)),
+        _ => Err(unknown()),
+    }
+}
+
+fn job_id(state: &State, word: &str) -> Result<String, String> {
+    if state.jobs.contains_key(word) {
+        return Ok(word.to_string());
+    }
+    let ends: Vec<&String> = state
+        .jobs
+        .keys()
+        .filter(|j| j.ends_with(&format!("-{word}")))
+        .collect();
+    match ends.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(format!("no job {word}")),
+        many => Err(format!(
+            "{word} could be any of {}",
+            many.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+fn late(state: &State, now: Timestamp, within_days: Option<u64>) -> String {
+    let since = within_days.map(|d| now.0.saturating_sub(d * DAY_MS));
+    let mut lines = Vec::new();
+    for (id, job) in &state.jobs {
+        let Some(deadline) = job.deadline else {
+            continue;
+        };
+        if deadline.0 > now.0 || since.is_some_and(|s| deadline.0 < s) {
+            continue;
+        }
+        match (job.status, job.completed_at) {
+            (JobStatus::Completed, Some(done)) if done <= deadline => {}
+            (JobStatus::Completed, Some(done)) => lines.push(format!(
+                "{id}: completed {} , {} h after its delivery window closed ({})",
+                format_time(done),
+                (done.0 - deadline.0) / 3_600_000,
+                format_time(deadline)
+            )),
+            _ => lines.push(format!(
+                "{id}: still open; its delivery window closed {} ({} of {} steps done)",
+                format_time(deadline),
+                job.steps.len(),
+                state
+                    .contracts
+                    .get(&job.contract)
+                    .and_then(|v| v.get(&job.version))
+                    .map_or(0, |c| c.contract.steps.len())
+            )),
+        }
+    }
+    let scope = match within_days {
+        Some(d) => format!("whose delivery window closed in the last {d} days"),
+        None => "whose delivery window has closed".into(),
+    };
+    if lines.is_empty() {
+        format!(
+            "no job {scope} is late (based on each job's delivery window and completion time in the ledger)"
+        )
+    } else {
+        format!("late jobs {scope}:\n{}", lines.join("\n"))
+    }
+}
+
+fn expiring(state: &State, now: Timestamp, kind: Option<TokenKind>, days: u64) -> String {
+    let until = now.0.saturating_add(days.saturating_mul(DAY_MS));
+    let mut lines: Vec<(Timestamp, String)> = state
+        .tokens
+        .iter()
+        .filter(|(_, t)| kind.is_none_or(|k| t.kind == k))
+        .filter(|(_, t)| t.revoked.is_none() && t.expires.0 > now.0 && t.expires.0 <= until)
+        .map(|(id, t)| {
+            (
+                t.expires,
+                format!(
+                    "{} {}:{} of {} expires {} (token {id})",
+                    format_date(t.expires),
+                    t.kind.name(),
+                    t.scope,
+                    state.name_of(&t.holder),
+                    format_time(t.expires)
+                ),
+            )
+        })
+        .collect();
+    lines.sort();
+    let what = kind.map_or("tokens", |_| "certifications");
+    if lines.is_empty() {
+        format!("no {what} expire in the next {days} days")
+    } else {
+        format!(
+            "{} {what} expire in the next {days} days:\n{}",
+            lines.len(),
+            lines
+                .into_iter()
+                .map(|(_, l)| l)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    }
+}
+
+fn refusals(
+    state: &State,
+    history: &[Decision],
+    job: &str,
+    step: Option<&str>,
+) -> Result<String, String> {
+    let id = job_id(state, job)?;
+    // A step by id, or by its number in the job's pinned contract.
+    let step = match step {
+        None => None,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) => {
+                let j = &state.jobs[&id];
+                let steps = state
+                    .contracts
+                    .get(&j.contract)
+                    .and_then(|v| v.get(&j.version))
+                    .map(|c| {
+                        c.contract
+                            .steps
+                            .iter()
+                            .map(|s| s.id.clone())
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default();
+                Some(
+                    steps
+                        .get(n.wrapping_sub(1))
+                        .cloned()
+                        .ok_or_else(|| format!("{id}'s contract has {} steps", steps.len()))?,
+                )
+            }
+            Err(_) => Some(s.to_string()),
+        },
+    };
+    let lines: Vec<String> = history
+        .iter()
+        .filter(|d| d.job == id && (step.is_none() || d.step == step))
+        .filter_map(|d| match &d.outcome {
+            Outcome::Refused { code, reason } => Some(format!(
+                "block {} {} {}: {} — [{code}] {reason}",
+                d.height,
+                format_time(d.time),
+                d.who,
+                d.step
+                    .as_deref()
+                    .map_or("open".to_string(), |s| format!("step {s}")),
+            )),
+            Outcome::Accepted => None,
+        })
+        .collect();
+    let at = step.map_or(String::new(), |s| format!(" at step {s}"));
+    Ok(if lines.is_empty() {
+        format!("{id} was never refused{at}")
+    } else {
+        format!(
+            "{id} was refused {} times{at}:\n{}",
+            lines.len(),
+            lines.join("\n")
+        )
+    })
+}
+
+fn status(state: &State, job: &str) -> Result<String, String> {
+    let id = job_id(state, job)?;
+    let j = &state.jobs[&id];
+    let steps: Vec<String> = state
+        .contracts
+        .get(&j.contract)
+        .and_then(|v| v.get(&j.version))
+        .map(|c| c.contract.steps.iter().map(|s| s.id.clone()).collect())
+        .unwrap_or_default();
+    let next = steps.iter().find(|s| !j.steps.contains_key(*s));
+    Ok(format!(
+        "{id}: {:?} under {} v{}, for {}; {} of {} steps done{}{}",
+        j.status,
+        j.contract,
+        j.version,
+        state.name_of(&j.client),
+        j.steps.len(),
+        steps.len(),
+        next.map_or(String::new(), |s| format!("; next: {s}")),
+        j.deadline.map_or(String::new(), |d| format!(
+            "; delivery window closes {}",
+            format_time(d)
+        ))
+    ))
+}
+
+fn paid(state: &State, job: &str) -> Result<String, String> {
+    let id = job_id(state, job)?;
+    let mut lines = Vec::new();
+    for i in state.invoices.iter().filter(|i| i.job == id) {
+        lines.push(format!(
+            "invoice {} to {}: {}",
+            i.milestone,
+            state.name_of(&i.client),
+            cents(i.amount_cents)
+        ));
+    }
+    for p in state.payments.iter().filter(|p| p.job == id) {
+        lines.push(format!(
+            "{:?} for step {} to {}: {}",
+            p.kind,
+            p.step,
+            state.name_of(&p.to),
+            cents(p.amount_cents)
+        ));
+    }
+    Ok(if lines.is_empty() {
+        format!("nothing was invoiced or paid for {id} yet")
+    } else {
+        lines.join("\n")
+    })
+}
+
+fn most_refused(history: &[Decision]) -> String {
+    let mut by_rule: BTreeMap<(u16, String), usize> = BTreeMap::new();
+    for d in history {
+        if let Outcome::Refused { code, .. } = &d.outcome {
+            let step = d.step.clone().unwrap_or_else(|| "open".into());
+            *by_rule.entry((*code, step)).or_default() += 1;
+        }
+    }
+    let mut rows: Vec<((u16, String), usize)> = by_rule.into_iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    if rows.is_empty() {
+        return "no job decision was ever refused".into();
+    }
+    let total: usize = rows.iter().map(|r| r.1).sum();
+    format!(
+        "{total} refused job decisions in the ledger, by rule code and step (most first):\n{}",
+        rows.iter()
+            .take(10)
+            .map(|((code, step), n)| format!("{n:>5}  [{code}] at step {step}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
+}
+
+/// Dollars and cents.
+pub fn cents(c: u64) -> String {
+    format!("{}.{:02}", c / 100, c % 100)
+}

@@ -1,0 +1,298 @@
+//! AuditCentral on a real network: three hub processes order a heat-treat
+//! job whose contract is hot-swapped mid-way; the audit pack is exported
+//! from a running hub (it writes a consistent copy itself) and verified by a
+//! fresh `smart` process that has nothing but the file and the genesis hash
+//! (empty environment, an empty working folder, no peer running for it).
+
+mod common;
+
+use std::io::BufRead;
+use std::time::{Duration, Instant};
+
+use common::*;
+use smart_contracts::action::Action;
+use smart_contracts::model::DocumentType;
+use smart_contracts::state::TokenKind;
+use smart_ledger::{Hash, Keypair, Outcome, Role, Timestamp};
+use smart_node::client::Client;
+
+const PO: &str = include_str!("../../contracts/examples/smart-client-po.yaml");
+
+fn step(job: &str, step: &str, m: &[(&str, i64)]) -> Action {
+    Action::CompleteStep {
+        job: job.into(),
+        step: step.into(),
+        station: None,
+        measurements: m.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_pack_from_a_running_hub_verifies_offline_with_the_pinned_version() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = init_network(tmp.path(), 1);
+    let mut procs = Procs(Vec::new());
+    let (c1, _r1, a1) = spawn(&dir.join("floor-hub"), &[]);
+    let (c2, _r2, a2) = spawn(&dir.join("business-hub"), &[]);
+    let (c0, mut r0, a0) = spawn(
+        &dir.join("vault-hub"),
+        &[
+            "--metrics".into(),
+            "127.0.0.1:0".into(),
+            "--bootstrap".into(),
+            a1.to_string(),
+            a2.to_string(),
+        ],
+    );
+    procs.0.extend([c1, c2, c0]);
+    let mut line = String::new();
+    r0.read_line(&mut line).expect("metrics line");
+    let metrics = line
+        .trim()
+        .strip_prefix("metrics http://")
+        .and_then(|a| a.strip_suffix("/metrics"))
+        .expect("metrics address")
+        .to_string();
+    let admin = Keypair::read_file(&dir.join("people/admin.key")).expect("admin");
+    let hub = Client::connect(&admin, a0.clone()).await.expect("connect");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !hub.status().await.is_ok_and(|s| s.leader.is_some()) {
+        assert!(Instant::now() < deadline, "no leader");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let chain = hub.status().await.expect("status").chain_id;
+    let mut shop = Shop {
+        dir: dir.clone(),
+        hub,
+        chain,
+        nonce: 0,
+    };
+
+    // The shop: a technician, a client, the PO contract v1, tokens,
+    // equipment, documents.
+    let tech = Keypair::generate().expect("key");
+    let acme = Keypair::generate().expect("key");
+    for (k, name, role) in [
+        (&tech, "tech-7", Role::Technician),
+        (&acme, "acme-aero", Role::Client),
+    ] {
+        shop.act(
+            "admin",
+            Action::RegisterIdentity {
+                id: k.id(),
+                name: name.into(),
+                roles: vec![role],
+                organisation: None,
+            },
+        )
+        .await;
+    }
+    let approve_all = |version: u32| {
+        [
+            ("admin", Role::Admin),
+            ("compliance", Role::Compliance),
+            ("qa", Role::Qa),
+            ("project-manager", Role::ProjectManager),
+        ]
+        .map(|(who, role)| {
+            (
+                who,
+                Action::ApproveContract {
+                    id: "po-4471-heat-treat".into(),
+                    version,
+                    role,
+                },
+            )
+        })
+    };
+    shop.act("admin", Action::ProposeContract { yaml: PO.into() })
+        .await;
+    for (who, a) in approve_all(1) {
+        shop.act(who, a).await;
+    }
+    let year = Timestamp(4_102_444_800_000); // 2100
+    for (i, (kind, scope)) in [
+        (TokenKind::Access, "receiving"),
+        (TokenKind::Training, "furnace-operation"),
+        (TokenKind::Safety, "furnace-3"),
+        (TokenKind::Certified, "heat-treat-operator"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        shop.act(
+            "compliance",
+            Action::IssueToken {
+                token: format!("t-{i}"),
+                holder: tech.id(),
+                kind,
+                scope: scope.into(),
+                expires: year,
+            },
+        )
+        .await;
+    }
+    for e in ["furnace-3", "quench-tank-1"] {
+        shop.act(
+            "admin",
+            Action::RegisterEquipment {
+                id: e.into(),
+                description: e.into(),
+                calibration_due: year,
+            },
+        )
+        .await;
+    }
+    for (doc_type, title) in [
+        (DocumentType::SafetyDoc, "Furnace 3 JSA"),
+        (DocumentType::Procedure, "WI-HT-012 rev D"),
+    ] {
+        shop.act(
+            "compliance",
+            Action::FileDocument {
+                hash: Hash::of(title.as_bytes()),
+                doc_type,
+                job: None,
+                title: title.into(),
+            },
+        )
+        .await;
+    }
+
+    // job-1 opens under v1; v2 (soak tolerance 20 degC instead of 10) is
+    // proposed, approved and active while it runs.
+    shop.act(
+        "project-manager",
+        Action::OpenJob {
+            job: "job-1".into(),
+            contract: "po-4471-heat-treat".into(),
+            client: acme.id(),
+            parts: vec!["AA-88213-C x120".into()],
+        },
+    )
+    .await;
+    for (doc_type, title) in [
+        (DocumentType::ClientPo, "PO 4471"),
+        (DocumentType::MaterialCert, "Mill cert 88127"),
+    ] {
+        shop.act(
+            "compliance",
+            Action::FileDocument {
+                hash: Hash::of(title.as_bytes()),
+                doc_type,
+                job: Some("job-1".into()),
+                title: title.into(),
+            },
+        )
+        .await;
+    }
+    assert_eq!(
+        shop.act_as(
+            &tech,
+            step("job-1", "receive-parts", &[("part_count", 120)])
+        )
+        .await,
+        Outcome::Accepted
+    );
+    assert_eq!(
+        shop.act_as(&tech, step("job-1", "pre-check", &[])).await,
+        Outcome::Accepted
+    );
+    let v2 = PO
+        .replace("version: 1", "version: 2")
+        .replace("target: 845, tolerance: 10", "target: 845, tolerance: 20");
+    assert_ne!(v2, PO);
+    shop.act("admin", Action::ProposeContract { yaml: v2.clone() })
+        .await;
+    for (who, a) in approve_all(2) {
+        shop.act(who, a).await;
+    }
+    let harden = |t| {
+        step(
+            "job-1",
+            "harden",
+            &[("soak_temp", t), ("soak_time", 62), ("quench_delay", 9)],
+        )
+    };
+    // 860 degC: inside v2's limits, outside v1's; job-1 is pinned to v1.
+    let refused = shop.act_as(&tech, harden(860)).await;
+    assert!(
+        matches!(&refused, Outcome::Refused { reason, .. } if reason.contains("835..855")),
+        "{refused:?}"
+    );
+    assert_eq!(shop.act_as(&tech, harden(848)).await, Outcome::Accepted);
+
+    // Export from the running vault hub (its store is locked: it writes the copy).
+    let pack = tmp.path().join("job-1.pack");
+    let out = run_ok(&[
+        "audit",
+        "export",
+        "--data",
+        s(&dir.join("vault-hub")),
+        "--job",
+        "job-1",
+        "--out",
+        s(&pack),
+        "--metrics",
+        &metrics,
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("audit pack of job-1"), "{said}");
+    drop(procs);
+
+    // A fresh process with only the file and the genesis hash.
+    let offline = tempfile::tempdir().expect("tempdir");
+    let copy = offline.path().join("job-1.pack");
+    std::fs::copy(&pack, &copy).expect("copy");
+    let verify = |file: &std::path::Path| {
+        smart()
+            .env_clear()
+            .current_dir(offline.path())
+            .args(["audit", "verify", s(file), "--json", "--genesis"])
+            .arg(chain.to_string())
+            .output()
+            .expect("run verify")
+    };
+    let out = verify(&copy);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let r = &json["report"];
+    assert_eq!(r["job"], "job-1");
+    assert_eq!(r["pinned_version"], 1);
+    assert_eq!(
+        r["pinned_yaml_hash"].as_str(),
+        Some(Hash::of(PO.as_bytes()).to_string().as_str())
+    );
+    let versions = r["versions"].as_array().expect("versions");
+    assert_eq!(versions.len(), 2, "{r}");
+    assert!(versions[1]["active_from"].as_u64() > r["opened_at"].as_u64());
+    let txs = r["job_txs"].as_array().expect("job txs");
+    // open, 2 documents, receive, pre-check, refused harden, harden.
+    assert_eq!(txs.len(), 7, "{r}");
+    assert_eq!(r["refused"], 1);
+    assert!(
+        txs.iter().any(|t| t["what"]
+            .as_str()
+            .is_some_and(|w| w.contains("soak_temp=860"))
+            && t["outcome"]["Refused"].is_object()),
+        "{r}"
+    );
+
+    // One flipped byte, or another chain id: refused, exit 1.
+    let mut bytes = std::fs::read(&copy).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    let bad = offline.path().join("flipped.pack");
+    std::fs::write(&bad, &bytes).expect("write");
+    let out = verify(&bad);
+    assert_eq!(out.status.code(), Some(1));
+    let out = smart()
+        .env_clear()
+        .args(["audit", "verify", s(&copy), "--genesis"])
+        .arg(Hash::of(b"another chain").to_string())
+        .output()
+        .expect("run verify");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("REFUSED"));
+}
