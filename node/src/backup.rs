@@ -82,9 +82,11 @@ impl StoreView {
                 std::fs::create_dir_all(&dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
                 let copy = dir.join(RedbStore::FILE_NAME);
-                let opened = backup(data, &copy, metrics).and_then(|_| {
-                    RedbStore::open(&copy).with_context(|| format!("opening {}", copy.display()))
-                });
+                let opened = copy_verified(data, &copy, metrics, |line| eprintln!("{line}"))
+                    .and_then(|_| {
+                        RedbStore::open(&copy)
+                            .with_context(|| format!("opening {}", copy.display()))
+                    });
                 match opened {
                     Ok(store) => Ok(StoreView {
                         store,
@@ -117,21 +119,33 @@ impl Drop for StoreView {
 
 /// `smart backup --data DIR --out FILE [--metrics ADDR]`.
 pub fn backup(data: &Path, out: &Path, metrics: Option<SocketAddr>) -> Result<ExitCode> {
+    copy_verified(data, out, metrics, |line| println!("{line}"))
+}
+
+/// Copies the store of peer folder `data` to `out` and verifies the copy;
+/// `say` gets each line of progress.
+fn copy_verified(
+    data: &Path,
+    out: &Path,
+    metrics: Option<SocketAddr>,
+    say: impl Fn(String),
+) -> Result<ExitCode> {
     if out.exists() {
         bail!("{} exists; a backup never overwrites a file", out.display());
     }
     let ledger = data.join(RedbStore::FILE_NAME);
-    match RedbStore::open(&ledger) {
+    let checked = match RedbStore::open(&ledger) {
         Ok(store) => {
             store.snapshot()?.write_to(out)?;
-            println!("the peer is stopped: copied its store");
+            say(format!("the peer is stopped: copied its store"));
             if data.join(crate::outbox::Outbox::FILE_NAME).exists() {
                 let pending = crate::outbox::Outbox::open(data)?.copy_to(&outbox_beside(out))?;
-                println!(
+                say(format!(
                     "and its outbox ({pending} actions waiting for a hub) into {}",
                     outbox_beside(out).display()
-                );
+                ));
             }
+            None
         }
         Err(e) if locked(&e) => {
             let Some(metrics) = metrics else {
@@ -140,75 +154,110 @@ pub fn backup(data: &Path, out: &Path, metrics: Option<SocketAddr>) -> Result<Ex
                     ledger.display()
                 );
             };
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let (code, body) = rt.block_on(smart_testnet::status::http_request(
-                metrics,
-                "POST",
-                "/backup",
-                Duration::from_secs(600),
-            ))?;
-            let answer: serde_json::Value = serde_json::from_slice(&body).with_context(|| {
-                format!(
-                    "the peer answered {code}: {}",
-                    String::from_utf8_lossy(&body)
-                )
-            })?;
-            if code != 200 {
-                bail!(
-                    "the peer could not write a backup ({code}): {}",
-                    answer["error"]
-                );
-            }
-            let file = PathBuf::from(answer["file"].as_str().context("no file in the answer")?);
-            // Only ever move a file out of this peer's own backups folder.
-            let backups = data.join("backups").canonicalize()?;
-            let file = file
-                .canonicalize()
-                .with_context(|| format!("the peer named {}", file.display()))?;
-            if file.parent() != Some(backups.as_path()) {
-                bail!(
-                    "the peer at {metrics} wrote {}, not into {}: is it this folder's peer?",
-                    file.display(),
-                    backups.display()
-                );
-            }
-            let move_file = |from: &Path, to: &Path| -> Result<()> {
-                if std::fs::rename(from, to).is_err() {
-                    std::fs::copy(from, to).with_context(|| {
-                        format!("copying {} to {}", from.display(), to.display())
-                    })?;
-                    std::fs::remove_file(from)?;
+            // The newest block's certificate may still be gathering the
+            // other hubs' signatures (they arrive within milliseconds): such
+            // a copy is asked for again, a bounded number of times.
+            let mut attempt = 1;
+            loop {
+                copy_from_running(data, out, metrics, &say)?;
+                let store = RedbStore::open(out)?;
+                let tip = store.tip().height;
+                match smart_ledger::audit::verify_ledger(&store, |_, _| {}) {
+                    Err(f)
+                        if attempt < 20
+                            && f.height + 2 >= tip
+                            && f.reason.contains("a majority needs") =>
+                    {
+                        drop(store);
+                        std::fs::remove_file(out)?;
+                        let _ = std::fs::remove_file(outbox_beside(out));
+                        attempt += 1;
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    verified => break Some(verified),
                 }
-                Ok(())
-            };
-            if outbox_beside(&file).exists() {
-                move_file(&outbox_beside(&file), &outbox_beside(out))?;
-                println!(
-                    "the station's outbox (offline decisions not yet ordered) is in {}",
-                    outbox_beside(out).display()
-                );
             }
-            move_file(&file, out)?;
-            println!(
-                "the running peer wrote a consistent copy at height {}",
-                answer["height"]
-            );
         }
         Err(e) => return Err(e.into()),
+    };
+    let report = match checked {
+        Some(verified) => verified,
+        None => smart_ledger::audit::verify_ledger(&RedbStore::open(out)?, |_, _| {}),
     }
-    let store = RedbStore::open(out)?;
-    let report = smart_ledger::audit::verify_ledger(&store, |_, _| {})
-        .map_err(|f| anyhow::anyhow!("the backup does not verify: {f}"))?;
-    println!(
+    .map_err(|f| anyhow::anyhow!("the backup does not verify: {f}"))?;
+    say(format!(
         "backup {}: {} blocks, {} txs, tip {}, verified (signatures, links, Merkle roots, certificates)",
         out.display(),
         report.blocks,
         report.txs,
         report.tip_hash.short()
-    );
+    ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Asks the running peer whose metrics address is `metrics` for a
+/// consistent copy of its store and moves it (and a station's outbox) to `out`.
+fn copy_from_running(
+    data: &Path,
+    out: &Path,
+    metrics: SocketAddr,
+    say: &impl Fn(String),
+) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (code, body) = rt.block_on(smart_testnet::status::http_request(
+        metrics,
+        "POST",
+        "/backup",
+        Duration::from_secs(600),
+    ))?;
+    let answer: serde_json::Value = serde_json::from_slice(&body).with_context(|| {
+        format!(
+            "the peer answered {code}: {}",
+            String::from_utf8_lossy(&body)
+        )
+    })?;
+    if code != 200 {
+        bail!(
+            "the peer could not write a backup ({code}): {}",
+            answer["error"]
+        );
+    }
+    let file = PathBuf::from(answer["file"].as_str().context("no file in the answer")?);
+    // Only ever move a file out of this peer's own backups folder.
+    let backups = data.join("backups").canonicalize()?;
+    let file = file
+        .canonicalize()
+        .with_context(|| format!("the peer named {}", file.display()))?;
+    if file.parent() != Some(backups.as_path()) {
+        bail!(
+            "the peer at {metrics} wrote {}, not into {}: is it this folder's peer?",
+            file.display(),
+            backups.display()
+        );
+    }
+    let move_file = |from: &Path, to: &Path| -> Result<()> {
+        if std::fs::rename(from, to).is_err() {
+            std::fs::copy(from, to)
+                .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+            std::fs::remove_file(from)?;
+        }
+        Ok(())
+    };
+    if outbox_beside(&file).exists() {
+        move_file(&outbox_beside(&file), &outbox_beside(out))?;
+        say(format!(
+            "the station's outbox (offline decisions not yet ordered) is in {}",
+            outbox_beside(out).display()
+        ));
+    }
+    move_file(&file, out)?;
+    say(format!(
+        "the running peer wrote a consistent copy at height {}",
+        answer["height"]
+    ));
+    Ok(())
 }
 
 /// `smart restore --from FILE --data DIR [--key FILE]`.

@@ -238,6 +238,11 @@ async fn an_audit_pack_from_a_running_hub_verifies_offline_with_the_pinned_versi
     ]);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("audit pack of job-1"), "{said}");
+
+    // The job runs to its invoice; SMART-Pay and HubQuery answer from the
+    // running hub's ledger.
+    finish_job(&mut shop, &tech, &acme).await;
+    hub_services_answer_from_the_ledger(&dir.join("vault-hub"), &metrics, tmp.path());
     drop(procs);
 
     // A fresh process with only the file and the genesis hash.
@@ -295,4 +300,175 @@ async fn an_audit_pack_from_a_running_hub_verifies_offline_with_the_pinned_versi
         .expect("run verify");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("REFUSED"));
+}
+
+/// Runs job-1 from temper to its invoice; one technician certification
+/// expires in ten days (wall clock), another in 2100.
+async fn finish_job(shop: &mut Shop, tech: &Keypair, acme: &Keypair) {
+    let year = Timestamp(4_102_444_800_000);
+    let soon = Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64
+            + 10 * 86_400_000,
+    );
+    let qa = shop.key("qa").id();
+    for (token, holder, scope, expires) in [
+        ("t-hrc", tech.id(), "hardness-testing", year),
+        ("t-qa", qa, "qa-inspector", year),
+        ("t-et", tech.id(), "eddy-current", soon),
+    ] {
+        shop.act(
+            "compliance",
+            Action::IssueToken {
+                token: token.into(),
+                holder,
+                kind: TokenKind::Certified,
+                scope: scope.into(),
+                expires,
+            },
+        )
+        .await;
+    }
+    shop.act(
+        "admin",
+        Action::RegisterEquipment {
+            id: "rockwell-2".into(),
+            description: "Rockwell hardness tester 2".into(),
+            calibration_due: year,
+        },
+    )
+    .await;
+    shop.act(
+        "compliance",
+        Action::FileDocument {
+            hash: Hash::of(b"furnace 3 chart"),
+            doc_type: DocumentType::EnvironmentalLog,
+            job: Some("job-1".into()),
+            title: "Furnace 3 chart".into(),
+        },
+    )
+    .await;
+    for a in [
+        step(
+            "job-1",
+            "temper",
+            &[("temper_temp", 541), ("temper_time", 121)],
+        ),
+        step(
+            "job-1",
+            "hardness-test",
+            &[("hardness_min", 37), ("hardness_max", 39)],
+        ),
+    ] {
+        assert_eq!(shop.act_as(tech, a).await, Outcome::Accepted);
+    }
+    shop.act("qa", step("job-1", "qa-signoff", &[])).await;
+    shop.act("qa", step("job-1", "report", &[])).await;
+    assert_eq!(
+        shop.act_as(acme, step("job-1", "client-approval", &[]))
+            .await,
+        Outcome::Accepted
+    );
+    shop.act("project-manager", step("job-1", "invoice", &[]))
+        .await;
+}
+
+/// `smart ask` and `smart pay export` against the running hub at `data`.
+fn hub_services_answer_from_the_ledger(
+    data: &std::path::Path,
+    metrics: &str,
+    tmp: &std::path::Path,
+) {
+    let ask = |q: &str| {
+        let out = run_ok(&["ask", "--data", s(data), "--metrics", metrics, q]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let why = ask("Why was job job-1 refused at step harden?");
+    assert!(
+        why.contains("refused 1 times at step harden") && why.contains("835..855"),
+        "{why}"
+    );
+    assert!(why.contains("tech-7"), "{why}");
+    let by_number = ask("why was job 1 refused at step 3");
+    assert_eq!(by_number, why);
+    let expiring = ask("which certifications expire in 30 days");
+    assert!(
+        expiring.contains("1 certifications")
+            && expiring.contains("Certified:eddy-current of tech-7"),
+        "{expiring}"
+    );
+    let status = ask("what is the status of job job-1");
+    assert!(
+        status.contains("Completed") && status.contains("9 of 9 steps"),
+        "{status}"
+    );
+    let paid = ask("what was paid for job job-1");
+    assert!(
+        paid.contains("invoice final to acme-aero: 4860.00"),
+        "{paid}"
+    );
+    let most = ask("what is refused most");
+    assert!(most.contains("1 refused job decisions"), "{most}");
+    let out = smart()
+        .args([
+            "ask",
+            "--data",
+            s(data),
+            "--metrics",
+            metrics,
+            "how is the weather",
+        ])
+        .output()
+        .expect("run ask");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("I understand"));
+
+    // The accounting export: one invoice, two payouts, and no on-time bonus
+    // because harden was once refused out of limits (a nonconformance).
+    let csv = tmp.join("pay.csv");
+    run_ok(&[
+        "pay",
+        "export",
+        "--data",
+        s(data),
+        "--metrics",
+        metrics,
+        "--out",
+        s(&csv),
+    ]);
+    let text = std::fs::read_to_string(&csv).expect("csv");
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let summary: Vec<(&str, &str, &str, &str)> =
+        rows.iter().map(|r| (r[0], r[2], r[3], r[5])).collect();
+    assert_eq!(
+        summary,
+        [
+            ("invoice", "final", "acme-aero", "4860.00"),
+            ("payout", "harden", "tech-7", "180.00"),
+            ("payout", "temper", "tech-7", "90.00"),
+        ],
+        "{text}"
+    );
+    assert!(rows.iter().all(|r| r[1] == "job-1"), "{text}");
+    // An export never overwrites.
+    let out = smart()
+        .args([
+            "pay",
+            "export",
+            "--data",
+            s(data),
+            "--metrics",
+            metrics,
+            "--out",
+            s(&csv),
+        ])
+        .output()
+        .expect("run pay export");
+    assert!(!out.status.success());
 }
