@@ -22,7 +22,7 @@ pub enum Relevance {
     /// A tx the job's rules read (see the module docs).
     Context,
     /// Nothing the job's decisions depend on: another job's txs, evidence
-    /// records (access logs, alerts), payloads that do not decode (refused,
+    /// records (access logs, alerts), advisory suggestions, payloads that do not decode (refused,
     /// they changed nothing).
     Unrelated,
 }
@@ -36,9 +36,11 @@ pub fn relevance(tx: &SignedTx, job: &str) -> Relevance {
         None => Relevance::Context,
     };
     match body.kind {
-        TxKind::AccessLogBatch | TxKind::Alert | TxKind::Refusal | TxKind::DevFiller => {
-            Relevance::Unrelated
-        }
+        TxKind::AccessLogBatch
+        | TxKind::Alert
+        | TxKind::Refusal
+        | TxKind::DevFiller
+        | TxKind::Suggestion => Relevance::Unrelated,
         TxKind::Membership => Relevance::Context,
         TxKind::Station => match StationRecord::decode(&body.payload.0) {
             Err(_) => Relevance::Unrelated,

@@ -177,6 +177,17 @@ pub enum Action {
         #[serde(default)]
         measurements: BTreeMap<String, i64>,
     },
+    // --- Advice ---
+    /// Record an advisory finding (Advisor only). It changes no rule: a
+    /// person may turn it into a contract proposal.
+    Suggest {
+        /// Stable id of the finding's subject (the same subject is recorded once).
+        id: String,
+        /// What was found.
+        finding: String,
+        /// What it is based on (which records, how many, which blocks).
+        based_on: String,
+    },
 }
 
 /// What a client may ask for through the gateway (see [`Action::ClientRequest`]).
@@ -260,6 +271,7 @@ impl Action {
             | Action::ApproveContract { .. }
             | Action::SetGovernance { .. } => TxKind::Contract,
             Action::OpenJob { .. } | Action::CompleteStep { .. } => TxKind::JobAction,
+            Action::Suggest { .. } => TxKind::Suggestion,
         }
     }
 

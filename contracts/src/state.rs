@@ -271,6 +271,19 @@ impl Default for GovernancePolicy {
     }
 }
 
+/// An advisory finding recorded by SMART-AI Central.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suggestion {
+    /// Who recorded it (an Advisor).
+    pub by: SmartId,
+    /// What was found.
+    pub finding: String,
+    /// What it is based on.
+    pub based_on: String,
+    /// Ledger time.
+    pub at: Timestamp,
+}
+
 /// Station interlocks as contracts last set them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Interlock {
@@ -319,6 +332,8 @@ pub struct State {
     pub credentials: BTreeMap<String, ApiCredential>,
     /// What station specialists recorded: stock, equipment usage, parts, decisions.
     pub floor: crate::station::Floor,
+    /// SMART-AI Central's advisory findings, by id.
+    pub suggestions: BTreeMap<String, Suggestion>,
 }
 
 /// A client's API credential. The secret itself is never in the ledger.

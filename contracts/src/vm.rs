@@ -16,8 +16,8 @@ use crate::model::{Effect, Event, Step};
 use crate::refusal::{Refusal, RefusalCode as Code, format_date, format_time};
 use crate::state::{
     ApiCredential, ContractVersion, Document, Equipment, GovernancePolicy, Identity, Interlock,
-    InvoiceRecord, Job, JobStatus, PaymentKind, PaymentRecord, State, StepRecord, Token, TokenKind,
-    VersionStatus,
+    InvoiceRecord, Job, JobStatus, PaymentKind, PaymentRecord, State, StepRecord, Suggestion,
+    Token, TokenKind, VersionStatus,
 };
 use crate::validate::{is_valid_id, parse_token_requirement};
 
@@ -372,6 +372,36 @@ fn perform(
             state.governance = GovernancePolicy {
                 approvers: approvers.into_iter().collect(),
             };
+            Ok(())
+        }
+        Action::Suggest {
+            id,
+            finding,
+            based_on,
+        } => {
+            actor.require_any(&[Role::Advisor], "record a suggestion")?;
+            check_id(&id, "suggestion id")?;
+            if state.suggestions.contains_key(&id) {
+                return Err(Refusal::new(
+                    Code::AlreadyExists,
+                    format!("suggestion {id} is already recorded"),
+                ));
+            }
+            if finding.trim().is_empty() || based_on.trim().is_empty() {
+                return Err(Refusal::new(
+                    Code::InvalidArgument,
+                    "a suggestion says what was found and what it is based on",
+                ));
+            }
+            state.suggestions.insert(
+                id,
+                Suggestion {
+                    by: actor.id,
+                    finding,
+                    based_on,
+                    at: tx.time,
+                },
+            );
             Ok(())
         }
         Action::OpenJob {

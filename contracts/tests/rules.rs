@@ -922,3 +922,76 @@ fn client_requests_need_the_gateway_a_live_credential_and_the_clients_own_job() 
     s.ok("acme", Action::RevokeApiCredential { id: "c1".into() });
     s.refused("gateway", upload("job-1"), Code::BadCredential);
 }
+
+#[test]
+fn the_advisor_records_suggestions_once_and_can_do_nothing_else() {
+    let mut s = Shop::po_ready();
+    s.ok(
+        "admin",
+        Action::RegisterIdentity {
+            id: id("smart-ai"),
+            name: "smart-ai".into(),
+            roles: vec![Role::Advisor],
+            organisation: None,
+        },
+    );
+    let suggest = |n: &str| Action::Suggest {
+        id: "sg-0123456789ab".into(),
+        finding: format!("step harden is refused often ({n})"),
+        based_on: "3 refused job decisions in blocks 4..9".into(),
+    };
+    s.ok("smart-ai", suggest("first"));
+    let recorded = &s.state.suggestions["sg-0123456789ab"];
+    assert_eq!(recorded.by, id("smart-ai"));
+    assert!(recorded.finding.ends_with("(first)"));
+    // The same subject twice: refused, the first record kept.
+    s.refused("smart-ai", suggest("again"), Code::AlreadyExists);
+    // Only an Advisor suggests; a suggestion says what it is based on.
+    s.refused("qa", suggest("qa"), Code::RoleRequired);
+    s.refused(
+        "smart-ai",
+        Action::Suggest {
+            id: "sg-2".into(),
+            finding: "x".into(),
+            based_on: " ".into(),
+        },
+        Code::InvalidArgument,
+    );
+    // Advisory only: it cannot open a job, propose a contract, issue a token
+    // or perform a step.
+    s.refused(
+        "smart-ai",
+        Action::OpenJob {
+            job: "job-9".into(),
+            contract: "po-4471-heat-treat".into(),
+            client: id("acme"),
+            parts: vec![],
+        },
+        Code::RoleRequired,
+    );
+    s.refused(
+        "smart-ai",
+        Action::ProposeContract {
+            yaml: include_str!("../examples/smart-client-po.yaml")
+                .replace("version: 1", "version: 2"),
+        },
+        Code::RoleRequired,
+    );
+    s.refused(
+        "smart-ai",
+        Action::IssueToken {
+            token: "t-ai".into(),
+            holder: id("smart-ai"),
+            kind: TokenKind::Certified,
+            scope: "heat-treat-operator".into(),
+            expires: at(30, 0),
+        },
+        Code::RoleRequired,
+    );
+    let step = s.step("smart-ai", "receive-parts", meas(&[("part_count", 120)]));
+    assert!(
+        matches!(step.outcome, smart_ledger::Outcome::Refused { .. }),
+        "{step:?}"
+    );
+    assert_eq!(s.state.suggestions.len(), 1);
+}

@@ -24,6 +24,8 @@ pub enum Role {
     ProjectManager,
     /// Compliance officer: documents, standards, audits.
     Compliance,
+    /// SMART-AI Central: records advisory suggestions and nothing else.
+    Advisor,
 }
 
 /// What part a peer plays in the network.

@@ -57,11 +57,13 @@ pub enum TxKind {
     DevFiller,
     /// A station specialist's decision (module, verdict, and the fact it establishes).
     Station,
+    /// An advisory finding of SMART-AI Central (it changes no rule).
+    Suggestion,
 }
 
 impl TxKind {
     /// Every kind, in canonical order.
-    pub const ALL: [TxKind; 12] = [
+    pub const ALL: [TxKind; 13] = [
         TxKind::Identity,
         TxKind::Token,
         TxKind::Contract,
@@ -74,6 +76,7 @@ impl TxKind {
         TxKind::Membership,
         TxKind::DevFiller,
         TxKind::Station,
+        TxKind::Suggestion,
     ];
 }
 

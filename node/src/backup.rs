@@ -137,7 +137,7 @@ fn copy_verified(
     let checked = match RedbStore::open(&ledger) {
         Ok(store) => {
             store.snapshot()?.write_to(out)?;
-            say(format!("the peer is stopped: copied its store"));
+            say("the peer is stopped: copied its store".to_string());
             if data.join(crate::outbox::Outbox::FILE_NAME).exists() {
                 let pending = crate::outbox::Outbox::open(data)?.copy_to(&outbox_beside(out))?;
                 say(format!(

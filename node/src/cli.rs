@@ -112,11 +112,35 @@ enum Command {
         #[command(subcommand)]
         action: crate::station_cmd::StationAction,
     },
-    /// The modules running on a station node, with their state (running or stopped).
+    /// The modules running on a peer, with their state: a station's
+    /// specialists (running or stopped), or a hub's services.
     Modules {
-        /// The station's folder.
+        /// The station's or hub's folder.
         #[arg(long)]
         data: PathBuf,
+        /// A running hub's metrics address (it writes a consistent copy to read).
+        #[arg(long)]
+        metrics: Option<std::net::SocketAddr>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// SMART-AI Central (advisory only): findings over a hub's ledger, each
+    /// with what it is based on; --record writes new ones as Suggestion
+    /// records signed by the Advisor identity (which can do nothing else).
+    Advise {
+        /// The hub's folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// A running hub's metrics address (it writes a consistent copy to read).
+        #[arg(long)]
+        metrics: Option<std::net::SocketAddr>,
+        /// Record new findings: the hub to submit to (ending in /p2p/PEERID).
+        #[arg(long, requires = "key")]
+        record: Option<libp2p::Multiaddr>,
+        /// The Advisor identity's key (`people/smart-ai.key` of `smart init`).
+        #[arg(long)]
+        key: Option<PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -127,7 +151,8 @@ enum Command {
     /// are done", "what is locked out". Ask a hub about the whole ledger
     /// (HubQuery): "which jobs are late [this week]", "which certifications
     /// expire in N days", "why was job JOB refused [at step STEP]", "what is
-    /// the status of job JOB", "what was paid for job JOB", "what is refused most".
+    /// the status of job JOB", "what was paid for job JOB", "what is refused
+    /// most", "what does smart-ai suggest".
     Ask {
         /// The station's or hub's folder.
         #[arg(long)]
@@ -751,7 +776,24 @@ pub fn main() -> ExitCode {
             .map(|()| ExitCode::SUCCESS)
         }),
         Command::Station { data, json, action } => crate::station_cmd::station(&data, json, action),
-        Command::Modules { data, json } => crate::station_cmd::modules(&data, json),
+        Command::Modules {
+            data,
+            metrics,
+            json,
+        } => crate::hub_cmd::is_hub(&data).and_then(|hub| {
+            if hub {
+                crate::hub_cmd::modules(&data, metrics, json)
+            } else {
+                crate::station_cmd::modules(&data, json)
+            }
+        }),
+        Command::Advise {
+            data,
+            metrics,
+            record,
+            key,
+            json,
+        } => crate::hub_cmd::advise(&data, metrics, record.zip(key), json),
         Command::Ask {
             data,
             metrics,

@@ -117,3 +117,194 @@ pub fn pay_export(data: &Path, out: &Path, metrics: Option<SocketAddr>) -> Resul
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// One hub service's line in `smart modules`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct HubModule {
+    /// Its name.
+    pub name: &'static str,
+    /// What it holds now.
+    pub state: String,
+}
+
+/// The hub services and what each holds, from a hub's `state` at `height`
+/// and the ledger's job `history`.
+pub fn hub_modules(
+    state: &State,
+    history: &[hub_query::Decision],
+    height: u64,
+    now: smart_ledger::Timestamp,
+) -> Vec<HubModule> {
+    use smart_contracts::state::VersionStatus;
+    use smart_ledger::Role;
+    let soon = now.0.saturating_add(30 * 86_400_000);
+    let live = |t: &&smart_contracts::state::Token| t.revoked.is_none() && t.expires.0 > now.0;
+    let tokens: Vec<_> = state.tokens.values().filter(live).collect();
+    let versions: Vec<VersionStatus> = state
+        .contracts
+        .values()
+        .flat_map(|v| v.values().map(|c| c.status))
+        .collect();
+    let count = |s: VersionStatus| versions.iter().filter(|v| **v == s).count();
+    let refused = history
+        .iter()
+        .filter(|d| matches!(d.outcome, smart_ledger::Outcome::Refused { .. }))
+        .count();
+    let invoiced: u64 = state.invoices.iter().map(|i| i.amount_cents).sum();
+    let paid: u64 = state.payments.iter().map(|p| p.amount_cents).sum();
+    let active = state.identities.values().filter(|i| i.active);
+    let clients = active
+        .clone()
+        .filter(|i| i.roles.contains(&Role::Client))
+        .count();
+    let line = |name, state: String| HubModule { name, state };
+    vec![
+        line(
+            "Consensus",
+            format!(
+                "block {height}, {} hubs in the set",
+                state.hubs.len().max(1)
+            ),
+        ),
+        line(
+            "TokenAccessLayer",
+            format!(
+                "{} active identities, {} live tokens, {} expire within 30 days",
+                active.count(),
+                tokens.len(),
+                tokens.iter().filter(|t| t.expires.0 <= soon).count()
+            ),
+        ),
+        line(
+            "ClientManager",
+            format!(
+                "{clients} client accounts, {} API credentials live",
+                state
+                    .credentials
+                    .values()
+                    .filter(|c| c.revoked_at.is_none())
+                    .count()
+            ),
+        ),
+        line(
+            "PolicyCentral",
+            format!(
+                "{} contract versions: {} active, {} awaiting approval, {} superseded",
+                versions.len(),
+                count(VersionStatus::Active),
+                count(VersionStatus::Proposed),
+                count(VersionStatus::Superseded)
+            ),
+        ),
+        line(
+            "ComplianceCentral",
+            format!("{} job decisions, {refused} refused", history.len()),
+        ),
+        line(
+            "SMART-Pay",
+            format!(
+                "{} invoices ({}), {} payouts and bonuses ({})",
+                state.invoices.len(),
+                cents(invoiced),
+                state.payments.len(),
+                cents(paid)
+            ),
+        ),
+        line(
+            "SMART-AI Central",
+            format!(
+                "{} suggestions recorded (advisory only)",
+                state.suggestions.len()
+            ),
+        ),
+        line(
+            "HubQuery",
+            format!("{} question forms", hub_query::QUESTIONS.len()),
+        ),
+        line(
+            "AuditCentral",
+            format!("{} jobs can be exported as audit packs", state.jobs.len()),
+        ),
+    ]
+}
+
+/// Reads a hub's state and job history (a running hub writes a copy).
+fn hub_view(
+    data: &Path,
+    metrics: Option<SocketAddr>,
+) -> Result<(State, Vec<hub_query::Decision>, u64)> {
+    let view = StoreView::open(data, metrics)?;
+    let state = crate::devgen::tip_state(view.store())?;
+    let history = hub_query::decisions(view.store(), &state)?;
+    Ok((state, history, view.store().tip().height))
+}
+
+/// `smart modules --data HUB_DIR [--metrics ADDR] [--json]`.
+pub fn modules(data: &Path, metrics: Option<SocketAddr>, json: bool) -> Result<ExitCode> {
+    let (state, history, height) = hub_view(data, metrics)?;
+    let now = smart_ledger::Timestamp(crate::run::now_ms().max(state.time.0));
+    let list = hub_modules(&state, &history, height, now);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        for m in &list {
+            println!("{:<18} {}", m.name, m.state);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `smart advise --data HUB_DIR [--metrics ADDR] [--record HUB_ADDR --key FILE] [--json]`:
+/// prints the findings; with `record`, submits the ones not yet in the
+/// ledger as `Suggest` txs. Exit 1 when a suggestion was refused.
+pub fn advise(
+    data: &Path,
+    metrics: Option<SocketAddr>,
+    record: Option<(libp2p::Multiaddr, std::path::PathBuf)>,
+    json: bool,
+) -> Result<ExitCode> {
+    let (state, history, height) = hub_view(data, metrics)?;
+    let found = crate::advisor::findings(&state, &history);
+    let new: Vec<&crate::advisor::Finding> = found
+        .iter()
+        .filter(|f| !state.suggestions.contains_key(&f.id))
+        .collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "height": height, "findings": found, "new": new.len() })
+        );
+    } else {
+        println!(
+            "{} findings over {} job decisions at block {height} ({} not yet recorded):",
+            found.len(),
+            history.len(),
+            new.len()
+        );
+        for f in &found {
+            println!("{}  {}\n    based on {}", f.id, f.finding, f.based_on);
+        }
+    }
+    let Some((hub, key_file)) = record else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let key = Keypair::read_file(&key_file)
+        .with_context(|| format!("the Advisor key {}", key_file.display()))?;
+    let actions: Vec<smart_contracts::Action> = new
+        .into_iter()
+        .map(|f| smart_contracts::Action::Suggest {
+            id: f.id.clone(),
+            finding: f.finding.clone(),
+            based_on: f.based_on.clone(),
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let refused = rt.block_on(crate::submit::submit_actions(hub, &key, actions))?;
+    Ok(if refused == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

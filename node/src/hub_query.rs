@@ -14,13 +14,14 @@ use smart_ledger::store::BlockStore;
 use smart_ledger::{Outcome, Timestamp};
 
 /// The questions HubQuery understands (case and punctuation are ignored).
-pub const QUESTIONS: [&str; 6] = [
+pub const QUESTIONS: [&str; 7] = [
     "which jobs are late [this week]",
     "which certifications expire in N days",
     "why was job JOB refused [at step STEP]",
     "what is the status of job JOB",
     "what was paid for job JOB",
     "what is refused most",
+    "what does smart-ai suggest",
 ];
 
 const DAY_MS: u64 = 86_400_000;
@@ -38,6 +39,8 @@ pub struct Decision {
     pub job: String,
     /// The step, for a step.
     pub step: Option<String>,
+    /// The station it was done at, when the tx names one.
+    pub station: Option<String>,
     /// The outcome.
     pub outcome: Outcome,
 }
@@ -53,13 +56,15 @@ pub fn decisions<S: BlockStore>(
             continue;
         };
         for (tx, outcome) in block.txs.iter().zip(&block.outcomes) {
-            let (job, step) = match Action::decode(&tx.body().payload.0) {
-                Ok(Action::OpenJob { job, .. }) => (job, None),
-                Ok(Action::CompleteStep { job, step, .. }) => (job, Some(step)),
+            let (job, step, station) = match Action::decode(&tx.body().payload.0) {
+                Ok(Action::OpenJob { job, .. }) => (job, None, None),
+                Ok(Action::CompleteStep {
+                    job, step, station, ..
+                }) => (job, Some(step), station),
                 Ok(Action::ClientRequest {
                     request: ClientAction::ApproveStep { job, step },
                     ..
-                }) => (job, Some(step)),
+                }) => (job, Some(step), None),
                 _ => continue,
             };
             out.push(Decision {
@@ -68,6 +73,7 @@ pub fn decisions<S: BlockStore>(
                 who: state.name_of(&tx.author()),
                 job,
                 step,
+                station,
                 outcome: outcome.clone(),
             });
         }
@@ -116,6 +122,7 @@ pub fn ask(
         ["what", "is", "the", "status", "of", "job", job] => status(state, job),
         ["what", "was", "paid", "for", "job", job] => paid(state, job),
         ["what", "is", "refused", "most"] => Ok(most_refused(history)),
+        ["what", "does", "smart-ai" | "smart-ai-central", "suggest"] => Ok(suggestions(state)),
         _ => Err(unknown()),
     }
 }
@@ -358,6 +365,28 @@ fn most_refused(history: &[Decision]) -> String {
         rows.iter()
             .take(10)
             .map(|((code, step), n)| format!("{n:>5}  [{code}] at step {step}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
+}
+
+fn suggestions(state: &State) -> String {
+    if state.suggestions.is_empty() {
+        return "SMART-AI Central has recorded no suggestion (`smart advise --record` records its findings)".into();
+    }
+    let mut rows: Vec<_> = state.suggestions.iter().collect();
+    rows.sort_by_key(|(_, s)| s.at);
+    format!(
+        "{} suggestions (advisory only; a person may turn one into a contract proposal):\n{}",
+        rows.len(),
+        rows.iter()
+            .map(|(id, s)| format!(
+                "{id} {} by {}: {}\n    based on {}",
+                format_time(s.at),
+                state.name_of(&s.by),
+                s.finding,
+                s.based_on
+            ))
             .collect::<Vec<_>>()
             .join("\n")
     )

@@ -19,12 +19,14 @@ pub(crate) fn keygen(out: &Path) -> Result<ExitCode> {
 const HUB_NAMES: [&str; 3] = ["vault-hub", "floor-hub", "business-hub"];
 
 /// People in a new network's genesis: one per governance role, so a contract
-/// version can be approved from day one.
-const PEOPLE: [(&str, Role); 4] = [
+/// version can be approved from day one, and SMART-AI Central's advisory
+/// identity (it may record suggestions and nothing else).
+const PEOPLE: [(&str, Role); 5] = [
     ("admin", Role::Admin),
     ("compliance", Role::Compliance),
     ("qa", Role::Qa),
     ("project-manager", Role::ProjectManager),
+    ("smart-ai", Role::Advisor),
 ];
 
 pub(crate) fn hub_name(i: usize) -> String {

@@ -103,3 +103,51 @@ pub async fn submit(to: Multiaddr, key_file: &Path, tx_file: &Path) -> Result<Ex
         _ => ExitCode::from(1),
     })
 }
+
+/// Signs each of `actions` as `key` and submits them to the hub at `to`,
+/// printing one line per receipt; returns how many were not accepted.
+pub async fn submit_actions(to: Multiaddr, key: &Keypair, actions: Vec<Action>) -> Result<usize> {
+    if actions.is_empty() {
+        println!("nothing new to record");
+        return Ok(0);
+    }
+    let client = Client::connect(key, to.clone()).await?;
+    let status = client
+        .status()
+        .await
+        .with_context(|| format!("asking {to} for its chain"))?;
+    let base = now().as_nanos() as u64;
+    let txs: Vec<Bytes> = actions
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let body = TxBody {
+                chain_id: status.chain_id,
+                author: key.id(),
+                kind: a.kind(),
+                payload: Bytes(a.encode()),
+                author_time: Timestamp(now().as_millis() as u64),
+                location: None,
+                contract: None,
+                nonce: base + i as u64,
+            };
+            SignedTx::sign(body, key).map(|tx| Bytes(tx.encode()))
+        })
+        .collect::<Result<_, _>>()?;
+    let receipts = client.submit(txs).await?;
+    let mut refused = 0;
+    for r in &receipts {
+        match &r.verdict {
+            smart_consensus::TxVerdict::Included {
+                outcome: smart_ledger::Outcome::Accepted,
+                height,
+                ..
+            } => println!("recorded {} at block {height}", r.tx.short()),
+            other => {
+                refused += 1;
+                println!("not recorded {}: {other:?}", r.tx.short());
+            }
+        }
+    }
+    Ok(refused + actions.len().saturating_sub(receipts.len()))
+}

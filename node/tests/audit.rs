@@ -242,7 +242,27 @@ async fn an_audit_pack_from_a_running_hub_verifies_offline_with_the_pinned_versi
     // The job runs to its invoice; SMART-Pay and HubQuery answer from the
     // running hub's ledger.
     finish_job(&mut shop, &tech, &acme).await;
-    hub_services_answer_from_the_ledger(&dir.join("vault-hub"), &metrics, tmp.path());
+    hub_services_answer_from_the_ledger(
+        &dir.join("vault-hub"),
+        &metrics,
+        &a0.to_string(),
+        tmp.path(),
+    );
+    // The Advisor can record suggestions and do nothing else.
+    let advisor = shop.key("smart-ai");
+    let refused = shop
+        .act_as(
+            &advisor,
+            Action::IssueToken {
+                token: "t-ai".into(),
+                holder: advisor.id(),
+                kind: TokenKind::Certified,
+                scope: "qa-inspector".into(),
+                expires: year,
+            },
+        )
+        .await;
+    assert!(matches!(refused, Outcome::Refused { .. }), "{refused:?}");
     drop(procs);
 
     // A fresh process with only the file and the genesis hash.
@@ -350,6 +370,23 @@ async fn finish_job(shop: &mut Shop, tech: &Keypair, acme: &Keypair) {
         },
     )
     .await;
+    // Temper twice too hot (540 +- 8 degC), then in limits.
+    for t in [560, 552] {
+        let refused = shop
+            .act_as(
+                tech,
+                step(
+                    "job-1",
+                    "temper",
+                    &[("temper_temp", t), ("temper_time", 121)],
+                ),
+            )
+            .await;
+        assert!(
+            matches!(refused, Outcome::Refused { code: 16, .. }),
+            "{refused:?}"
+        );
+    }
     for a in [
         step(
             "job-1",
@@ -379,6 +416,7 @@ async fn finish_job(shop: &mut Shop, tech: &Keypair, acme: &Keypair) {
 fn hub_services_answer_from_the_ledger(
     data: &std::path::Path,
     metrics: &str,
+    hub: &str,
     tmp: &std::path::Path,
 ) {
     let ask = |q: &str| {
@@ -410,7 +448,10 @@ fn hub_services_answer_from_the_ledger(
         "{paid}"
     );
     let most = ask("what is refused most");
-    assert!(most.contains("1 refused job decisions"), "{most}");
+    assert!(
+        most.contains("3 refused job decisions") && most.contains("2  [16] at step temper"),
+        "{most}"
+    );
     let out = smart()
         .args([
             "ask",
@@ -471,4 +512,65 @@ fn hub_services_answer_from_the_ledger(
         .output()
         .expect("run pay export");
     assert!(!out.status.success());
+
+    // SMART-AI Central: the twice-refused temper is a finding; --record
+    // writes it once as a Suggestion signed by the Advisor identity.
+    let advisor = data.parent().expect("net").join("people/smart-ai.key");
+    let advise = || {
+        let out = run_ok(&[
+            "advise",
+            "--data",
+            s(data),
+            "--metrics",
+            metrics,
+            "--record",
+            hub,
+            "--key",
+            s(&advisor),
+        ]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let first = advise();
+    assert!(
+        first
+            .contains("step temper is refused often under rule [16]: 2 of 3 refused job decisions")
+            && first.contains("based on the 3 refused job decisions in the ledger")
+            && first.contains("recorded "),
+        "{first}"
+    );
+    let again = advise();
+    assert!(
+        again.contains("(0 not yet recorded)") && again.contains("nothing new to record"),
+        "{again}"
+    );
+    let suggested = ask("what does smart-ai suggest");
+    assert!(
+        suggested.starts_with("1 suggestions")
+            && suggested.contains("by smart-ai: step temper is refused often"),
+        "{suggested}"
+    );
+
+    // The hub's services and what each holds.
+    let out = run_ok(&["modules", "--data", s(data), "--metrics", metrics, "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let module = |name: &str| {
+        list.as_array()
+            .and_then(|l| l.iter().find(|m| m["name"] == name))
+            .and_then(|m| m["state"].as_str())
+            .unwrap_or_else(|| panic!("no module {name} in {list}"))
+            .to_string()
+    };
+    assert_eq!(
+        module("SMART-Pay"),
+        "1 invoices (4860.00), 2 payouts and bonuses (270.00)"
+    );
+    assert_eq!(
+        module("SMART-AI Central"),
+        "1 suggestions recorded (advisory only)"
+    );
+    assert!(
+        module("PolicyCentral").starts_with("2 contract versions: 1 active"),
+        "{list}"
+    );
+    assert!(module("ComplianceCentral").ends_with("3 refused"), "{list}");
 }
