@@ -163,8 +163,6 @@ fn build(dir: &std::path::Path, job_txs: usize) -> Result<(RedbStore, Hash)> {
         (DocumentType::SafetyDoc, None),
         (DocumentType::Procedure, None),
         (DocumentType::EnvironmentalLog, None),
-        (DocumentType::ClientPo, Some("job-1")),
-        (DocumentType::MaterialCert, Some("job-1")),
     ]
     .into_iter()
     .enumerate()
@@ -205,9 +203,28 @@ fn build(dir: &std::path::Path, job_txs: usize) -> Result<(RedbStore, Hash)> {
             parts: vec!["P-1".into()],
         },
     )?);
+    for (i, d) in [DocumentType::ClientPo, DocumentType::MaterialCert]
+        .into_iter()
+        .enumerate()
+    {
+        setup.push(s.act(
+            "compliance",
+            &Action::FileDocument {
+                hash: Hash::of(&[10 + i as u8]),
+                doc_type: d,
+                job: Some("job-1".into()),
+                title: format!("job-1 doc {i}"),
+            },
+        )?);
+    }
     setup.push(s.act("tech", &step("receive-parts", &[("part_count", 120)]))?);
     setup.push(s.act("tech", &step("pre-check", &[]))?);
-    append_block(&mut store, &signers, &mut state, std::mem::take(&mut setup))?;
+    let opened = append_block(&mut store, &signers, &mut state, std::mem::take(&mut setup))?;
+    ensure!(
+        opened.outcomes.iter().all(|o| *o == smart_ledger::Outcome::Accepted),
+        "the bench job did not open: {:?}",
+        opened.outcomes
+    );
 
     // The job's readings, 128 to a block beside 128 unrelated txs.
     let finish = [
@@ -264,10 +281,11 @@ fn build(dir: &std::path::Path, job_txs: usize) -> Result<(RedbStore, Hash)> {
     for (who, a) in &finish {
         txs.push(s.act(who, a)?);
     }
-    append_block(&mut store, &signers, &mut state, txs)?;
+    let last = append_block(&mut store, &signers, &mut state, txs)?;
     ensure!(
         state.invoices.len() == 1,
-        "the bench job did not reach its invoice"
+        "the bench job did not reach its invoice: {:?}",
+        last.outcomes
     );
     Ok((store, genesis.chain_id()))
 }
