@@ -658,8 +658,55 @@ fn set_roles(
             format!("{} is the last Admin", target.name),
         ));
     }
-    target.roles = roles;
+    let name = target.name.clone();
+    target.roles = roles.clone();
+    revoke_unjustified(
+        state,
+        &id,
+        |kind| justified_by(kind, &roles),
+        || {
+            format!(
+                "PeopleOps: {name}'s roles changed to {}",
+                role_list(roles.iter())
+            )
+        },
+    );
     Ok(())
+}
+
+/// Whether holding `roles` justifies a token of `kind`: Certified, Training
+/// and Safety tokens are for the people who perform steps (Technician, QA);
+/// Access, Audit and Utility tokens go with any role.
+pub fn justified_by(kind: TokenKind, roles: &BTreeSet<Role>) -> bool {
+    match kind {
+        TokenKind::Certified | TokenKind::Training | TokenKind::Safety => {
+            roles.contains(&Role::Technician) || roles.contains(&Role::Qa)
+        }
+        TokenKind::Access | TokenKind::Audit | TokenKind::Utility => !roles.is_empty(),
+    }
+}
+
+/// Revokes, at the current ledger time, every live token of `holder` whose
+/// kind `keep` rejects, with the reason `why` gives.
+fn revoke_unjustified(
+    state: &mut State,
+    holder: &SmartId,
+    keep: impl Fn(TokenKind) -> bool,
+    why: impl Fn() -> String,
+) {
+    let time = state.time;
+    let Some(ids) = state.holder_tokens.get(holder) else {
+        return;
+    };
+    for id in ids {
+        if let Some(t) = state.tokens.get_mut(id)
+            && t.revoked.is_none()
+            && t.expires > time
+            && !keep(t.kind)
+        {
+            t.revoked = Some((time, why()));
+        }
+    }
 }
 
 fn active_identity_mut<'s>(
@@ -689,6 +736,13 @@ fn deactivate(state: &mut State, actor: &Actor<'_>, id: SmartId) -> Result<(), R
         ));
     }
     target.active = false;
+    let name = target.name.clone();
+    revoke_unjustified(
+        state,
+        &id,
+        |_| false,
+        || format!("PeopleOps: {name} was deactivated"),
+    );
     Ok(())
 }
 

@@ -995,3 +995,49 @@ fn the_advisor_records_suggestions_once_and_can_do_nothing_else() {
     );
     assert_eq!(s.state.suggestions.len(), 1);
 }
+
+#[test]
+fn peopleops_a_role_change_or_a_leave_revokes_the_tokens_it_no_longer_justifies() {
+    let mut s = Shop::po_ready();
+    let far = timestamp_of(2027, 12, 31, 0, 0);
+    s.token("t2-access", "tech-2", TokenKind::Access, "receiving", far);
+    s.token(
+        "t2-cert",
+        "tech-2",
+        TokenKind::Certified,
+        "heat-treat-operator",
+        far,
+    );
+    s.token("t2-safety", "tech-2", TokenKind::Safety, "furnace-3", far);
+    // tech-2 moves from the floor to project management.
+    s.ok(
+        "admin",
+        Action::SetRoles {
+            id: id("tech-2"),
+            roles: vec![Role::ProjectManager],
+        },
+    );
+    let revoked = |s: &Shop, t: &str| s.state.tokens[t].revoked.clone();
+    for t in ["t2-cert", "t2-safety"] {
+        let (at, why) = revoked(&s, t).expect("revoked");
+        assert!(
+            why.contains("PeopleOps: tech-2's roles changed to ProjectManager"),
+            "{why}"
+        );
+        assert!(at <= s.now);
+    }
+    assert_eq!(revoked(&s, "t2-access"), None);
+    // Given the Technician role back: the revoked tokens stay revoked.
+    s.ok(
+        "admin",
+        Action::SetRoles {
+            id: id("tech-2"),
+            roles: vec![Role::Technician],
+        },
+    );
+    assert!(revoked(&s, "t2-cert").is_some());
+    // A leave: every live token goes at once.
+    s.ok("admin", Action::Deactivate { id: id("tech-2") });
+    let (_, why) = revoked(&s, "t2-access").expect("revoked on leave");
+    assert_eq!(why, "PeopleOps: tech-2 was deactivated");
+}

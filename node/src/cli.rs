@@ -166,6 +166,14 @@ enum Command {
     /// SMART-Pay.
     #[command(subcommand)]
     Pay(PayCommand),
+    /// SMART-ID: register, change roles, deactivate, rotate keys (signed and
+    /// submitted to a hub; exit 1 when the VM refuses).
+    #[command(subcommand)]
+    Id(crate::id_cmd::IdCommand),
+    /// TokenAccessLayer: issue and revoke tokens (signed and submitted to a
+    /// hub; exit 1 when the VM refuses).
+    #[command(subcommand)]
+    Token(crate::id_cmd::TokenCommand),
     /// A consistent copy of a peer's ledger (running: the peer writes it;
     /// stopped: copied from its folder), verified.
     Backup {
@@ -825,6 +833,8 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             })
         }),
+        Command::Id(cmd) => runtime().and_then(|rt| rt.block_on(crate::id_cmd::id(cmd))),
+        Command::Token(cmd) => runtime().and_then(|rt| rt.block_on(crate::id_cmd::token(cmd))),
         Command::Submit { to, key, tx } => {
             runtime().and_then(|rt| rt.block_on(crate::submit::submit(to, &key, &tx)))
         }

@@ -29,6 +29,7 @@ pub mod devgen;
 pub mod folders;
 pub mod hub_cmd;
 pub mod hub_query;
+pub mod id_cmd;
 pub mod init;
 pub mod kiosk;
 pub mod ledger_cmd;

@@ -221,7 +221,10 @@ fn build(dir: &std::path::Path, job_txs: usize) -> Result<(RedbStore, Hash)> {
     setup.push(s.act("tech", &step("pre-check", &[]))?);
     let opened = append_block(&mut store, &signers, &mut state, std::mem::take(&mut setup))?;
     ensure!(
-        opened.outcomes.iter().all(|o| *o == smart_ledger::Outcome::Accepted),
+        opened
+            .outcomes
+            .iter()
+            .all(|o| *o == smart_ledger::Outcome::Accepted),
         "the bench job did not open: {:?}",
         opened.outcomes
     );
