@@ -150,7 +150,7 @@ enum Command {
     /// calibration due", "what is the stock of ITEM", "which steps of job JOB
     /// are done", "what is locked out". Ask a hub about the whole ledger
     /// (HubQuery): "which jobs are late [this week]", "which certifications
-    /// expire in N days", "why was job JOB refused [at step STEP]", "what is
+    /// expire in N days", "which tokens does PERSON hold", "why was job JOB refused [at step STEP]", "what is
     /// the status of job JOB", "what was paid for job JOB", "what is refused
     /// most", "what does smart-ai suggest".
     Ask {

@@ -14,9 +14,10 @@ use smart_ledger::store::BlockStore;
 use smart_ledger::{Outcome, Timestamp};
 
 /// The questions HubQuery understands (case and punctuation are ignored).
-pub const QUESTIONS: [&str; 7] = [
+pub const QUESTIONS: [&str; 8] = [
     "which jobs are late [this week]",
     "which certifications expire in N days",
+    "which tokens does PERSON hold",
     "why was job JOB refused [at step STEP]",
     "what is the status of job JOB",
     "what was paid for job JOB",
@@ -115,6 +116,7 @@ pub fn ask(
             };
             Ok(expiring(state, now, kind, days))
         }
+        ["which", "tokens", "does", person, "hold"] => tokens_of(state, now, person),
         ["why", "was", "job", job, "refused"] => Ok(refusals(state, history, job, None)?),
         ["why", "was", "job", job, "refused", "at", "step", step] => {
             Ok(refusals(state, history, job, Some(step))?)
@@ -228,6 +230,42 @@ fn expiring(state: &State, now: Timestamp, kind: Option<TokenKind>, days: u64) -
                 .join("\n")
         )
     }
+}
+
+fn tokens_of(state: &State, now: Timestamp, person: &str) -> Result<String, String> {
+    let holder = state
+        .identities
+        .iter()
+        .find(|(_, i)| i.name.eq_ignore_ascii_case(person))
+        .map(|(id, i)| (*id, i))
+        .ok_or_else(|| format!("no identity named {person}"))?;
+    let (id, identity) = holder;
+    let lines: Vec<String> = state
+        .holder_tokens
+        .get(&id)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| state.tokens.get(t).map(|tok| (t, tok)))
+        .map(|(t, tok)| {
+            let status = match &tok.revoked {
+                Some((at, why)) => format!("revoked {}: {why}", format_time(*at)),
+                None if tok.expires.0 <= now.0 => format!("expired {}", format_date(tok.expires)),
+                None => format!("live until {}", format_date(tok.expires)),
+            };
+            format!("{}:{} (token {t}) {status}", tok.kind.name(), tok.scope)
+        })
+        .collect();
+    let who = format!(
+        "{} ({}{})",
+        identity.name,
+        id.short(),
+        if identity.active { "" } else { ", inactive" }
+    );
+    Ok(if lines.is_empty() {
+        format!("{who} holds no tokens")
+    } else {
+        format!("{who} holds {} tokens:\n{}", lines.len(), lines.join("\n"))
+    })
 }
 
 fn refusals(

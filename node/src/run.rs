@@ -418,15 +418,24 @@ async fn publish_certified<T: smart_consensus::Transport>(hub: Hub<T>, handle: P
 /// the ledger grows).
 async fn refresh_allow_list<T: smart_consensus::Transport>(hub: Hub<T>, handle: P2pHandle) {
     let mut known: BTreeSet<PeerId> = BTreeSet::new();
+    let mut seen_height = None;
     loop {
+        // Rescanned when a block has committed since the last look, so a
+        // newly registered person can connect within a fraction of a second.
         let ids: Vec<smart_ledger::SmartId> = {
             let l = hub.ledger.lock().unwrap_or_else(|p| p.into_inner());
-            l.state
-                .identities
-                .iter()
-                .filter(|(_, i)| i.active)
-                .map(|(id, _)| *id)
-                .collect()
+            let height = l.store.tip().height;
+            if seen_height == Some(height) {
+                Vec::new()
+            } else {
+                seen_height = Some(height);
+                l.state
+                    .identities
+                    .iter()
+                    .filter(|(_, i)| i.active)
+                    .map(|(id, _)| *id)
+                    .collect()
+            }
         };
         for id in ids {
             if let Ok(p) = p2p::peer_id(&id)
@@ -435,7 +444,7 @@ async fn refresh_allow_list<T: smart_consensus::Transport>(hub: Hub<T>, handle: 
                 handle.allow(p).await;
             }
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

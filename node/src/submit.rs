@@ -112,10 +112,20 @@ pub async fn submit_actions(to: Multiaddr, key: &Keypair, actions: Vec<Action>) 
         return Ok(0);
     }
     let client = Client::connect(key, to.clone()).await?;
-    let status = client
-        .status()
-        .await
-        .with_context(|| format!("asking {to} for its chain"))?;
+    // A hub admits a newly registered identity once it has seen the block
+    // that registered it (within a fraction of a second): a refused
+    // connection is tried again for a few seconds.
+    let mut tries = 0;
+    let status = loop {
+        match client.status().await {
+            Ok(s) => break s,
+            Err(smart_consensus::TransportError::Unreachable(_)) if tries < 15 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e).with_context(|| format!("asking {to} for its chain")),
+        }
+    };
     let base = now().as_nanos() as u64;
     let txs: Vec<Bytes> = actions
         .iter()

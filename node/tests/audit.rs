@@ -6,15 +6,11 @@
 
 mod common;
 
-use std::io::BufRead;
-use std::time::{Duration, Instant};
-
 use common::*;
 use smart_contracts::action::Action;
 use smart_contracts::model::DocumentType;
 use smart_contracts::state::TokenKind;
 use smart_ledger::{Hash, Keypair, Outcome, Role, Timestamp};
-use smart_node::client::Client;
 
 const PO: &str = include_str!("../../contracts/examples/smart-client-po.yaml");
 
@@ -30,43 +26,10 @@ fn step(job: &str, step: &str, m: &[(&str, i64)]) -> Action {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_audit_pack_from_a_running_hub_verifies_offline_with_the_pinned_version() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = init_network(tmp.path(), 1);
-    let mut procs = Procs(Vec::new());
-    let (c1, _r1, a1) = spawn(&dir.join("floor-hub"), &[]);
-    let (c2, _r2, a2) = spawn(&dir.join("business-hub"), &[]);
-    let (c0, mut r0, a0) = spawn(
-        &dir.join("vault-hub"),
-        &[
-            "--metrics".into(),
-            "127.0.0.1:0".into(),
-            "--bootstrap".into(),
-            a1.to_string(),
-            a2.to_string(),
-        ],
-    );
-    procs.0.extend([c1, c2, c0]);
-    let mut line = String::new();
-    r0.read_line(&mut line).expect("metrics line");
-    let metrics = line
-        .trim()
-        .strip_prefix("metrics http://")
-        .and_then(|a| a.strip_suffix("/metrics"))
-        .expect("metrics address")
-        .to_string();
-    let admin = Keypair::read_file(&dir.join("people/admin.key")).expect("admin");
-    let hub = Client::connect(&admin, a0.clone()).await.expect("connect");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !hub.status().await.is_ok_and(|s| s.leader.is_some()) {
-        assert!(Instant::now() < deadline, "no leader");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let chain = hub.status().await.expect("status").chain_id;
-    let mut shop = Shop {
-        dir: dir.clone(),
-        hub,
-        chain,
-        nonce: 0,
-    };
+    let net = HubNet::start(tmp.path()).await;
+    let (dir, procs, a0, metrics, mut shop) =
+        (net.dir, net.procs, net.vault, net.metrics, net.shop);
+    let chain = shop.chain;
 
     // The shop: a technician, a client, the PO contract v1, tokens,
     // equipment, documents.

@@ -204,3 +204,70 @@ impl Shop {
         assert_eq!(outcome, Outcome::Accepted, "{who}: {action:?}");
     }
 }
+
+/// Three hub processes on 127.0.0.1 with a leader: the vault hub serves
+/// metrics (for commands that read a running hub's ledger) and the test
+/// talks to it as the people of `smart init`.
+pub struct HubNet {
+    /// The network folder (peer folders, `people/`).
+    pub dir: PathBuf,
+    /// The hub processes, killed on drop.
+    pub procs: Procs,
+    /// The vault hub's libp2p address.
+    pub vault: Multiaddr,
+    /// The vault hub's metrics address (`127.0.0.1:PORT`).
+    pub metrics: String,
+    /// A client of the vault hub, signing as the people.
+    pub shop: Shop,
+}
+
+impl HubNet {
+    pub async fn start(root: &Path) -> HubNet {
+        let dir = init_network(root, 1);
+        let mut procs = Procs(Vec::new());
+        let (c1, _r1, a1) = spawn(&dir.join("floor-hub"), &[]);
+        let (c2, _r2, a2) = spawn(&dir.join("business-hub"), &[]);
+        let (c0, mut r0, vault) = spawn(
+            &dir.join("vault-hub"),
+            &[
+                "--metrics".into(),
+                "127.0.0.1:0".into(),
+                "--bootstrap".into(),
+                a1.to_string(),
+                a2.to_string(),
+            ],
+        );
+        procs.0.extend([c1, c2, c0]);
+        let mut line = String::new();
+        r0.read_line(&mut line).expect("metrics line");
+        let metrics = line
+            .trim()
+            .strip_prefix("metrics http://")
+            .and_then(|a| a.strip_suffix("/metrics"))
+            .expect("metrics address")
+            .to_string();
+        let admin = Keypair::read_file(&dir.join("people/admin.key")).expect("admin");
+        let hub = Client::connect(&admin, vault.clone())
+            .await
+            .expect("connect");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !hub.status().await.is_ok_and(|s| s.leader.is_some()) {
+            assert!(std::time::Instant::now() < deadline, "no leader");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let chain = hub.status().await.expect("status").chain_id;
+        let shop = Shop {
+            dir: dir.clone(),
+            hub,
+            chain,
+            nonce: 0,
+        };
+        HubNet {
+            dir,
+            procs,
+            vault,
+            metrics,
+            shop,
+        }
+    }
+}
