@@ -128,18 +128,15 @@ fn slowest_step(state: &State) -> Option<Finding> {
             before = at;
         }
     }
-    let median = |v: &mut Vec<u64>| {
-        v.sort_unstable();
-        v[v.len() / 2]
-    };
-    let (step, mut w) = waits
+    let (step, w) = waits
         .into_iter()
         .filter(|(_, w)| w.len() >= MIN_JOBS)
-        .max_by_key(|(_, w)| {
-            let mut w = w.clone();
-            median(&mut w)
-        })?;
-    let m = median(&mut w);
+        .map(|(step, mut w)| {
+            w.sort_unstable();
+            (step, w)
+        })
+        .max_by_key(|(_, w)| w[w.len() / 2])?;
+    let m = w[w.len() / 2];
     Some(Finding {
         id: subject_id(&format!("slowest:{step}")),
         finding: format!(

@@ -134,7 +134,7 @@ fn copy_verified(
         bail!("{} exists; a backup never overwrites a file", out.display());
     }
     let ledger = data.join(RedbStore::FILE_NAME);
-    let checked = match RedbStore::open(&ledger) {
+    match RedbStore::open(&ledger) {
         Ok(store) => {
             store.snapshot()?.write_to(out)?;
             say("the peer is stopped: copied its store".to_string());
@@ -145,7 +145,6 @@ fn copy_verified(
                     outbox_beside(out).display()
                 ));
             }
-            None
         }
         Err(e) if locked(&e) => {
             let Some(metrics) = metrics else {
@@ -154,37 +153,12 @@ fn copy_verified(
                     ledger.display()
                 );
             };
-            // The newest block's certificate may still be gathering the
-            // other hubs' signatures (they arrive within milliseconds): such
-            // a copy is asked for again, a bounded number of times.
-            let mut attempt = 1;
-            loop {
-                copy_from_running(data, out, metrics, &say)?;
-                let store = RedbStore::open(out)?;
-                let tip = store.tip().height;
-                match smart_ledger::audit::verify_ledger(&store, |_, _| {}) {
-                    Err(f)
-                        if attempt < 20
-                            && f.height + 2 >= tip
-                            && f.reason.contains("a majority needs") =>
-                    {
-                        drop(store);
-                        std::fs::remove_file(out)?;
-                        let _ = std::fs::remove_file(outbox_beside(out));
-                        attempt += 1;
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
-                    verified => break Some(verified),
-                }
-            }
+            copy_from_running(data, out, metrics, &say)?;
         }
         Err(e) => return Err(e.into()),
-    };
-    let report = match checked {
-        Some(verified) => verified,
-        None => smart_ledger::audit::verify_ledger(&RedbStore::open(out)?, |_, _| {}),
     }
-    .map_err(|f| anyhow::anyhow!("the backup does not verify: {f}"))?;
+    let report = smart_ledger::audit::verify_ledger(&RedbStore::open(out)?, |_, _| {})
+        .map_err(|f| anyhow::anyhow!("the backup does not verify: {f}"))?;
     say(format!(
         "backup {}: {} blocks, {} txs, tip {}, verified (signatures, links, Merkle roots, certificates)",
         out.display(),

@@ -29,11 +29,8 @@ pub fn is_hub(data: &Path) -> Result<bool> {
 
 /// `smart ask --data HUB_DIR QUESTION`: exit 0 answered, 3 not understood.
 pub fn ask(data: &Path, question: &str, metrics: Option<SocketAddr>) -> Result<ExitCode> {
-    let view = StoreView::open(data, metrics)?;
-    let state = crate::devgen::tip_state(view.store())?;
-    let history = hub_query::decisions(view.store(), &state)?;
-    let now = smart_ledger::Timestamp(crate::run::now_ms().max(state.time.0));
-    match hub_query::ask(&state, &history, now, question) {
+    let (state, history, _) = hub_view(data, metrics)?;
+    match hub_query::ask(&state, &history, wall_clock(&state), question) {
         Ok(a) => {
             println!("{a}");
             Ok(ExitCode::SUCCESS)
@@ -161,10 +158,7 @@ pub fn hub_modules(
     vec![
         line(
             "Consensus",
-            format!(
-                "block {height}, {} hubs in the set",
-                state.hubs.len().max(1)
-            ),
+            format!("block {height}, {} hubs in the set", state.hubs.len()),
         ),
         line(
             "TokenAccessLayer",
@@ -239,11 +233,15 @@ fn hub_view(
     Ok((state, history, view.store().tip().height))
 }
 
+/// Now, never before the ledger time of `state`.
+fn wall_clock(state: &State) -> smart_ledger::Timestamp {
+    smart_ledger::Timestamp(crate::run::now_ms().max(state.time.0))
+}
+
 /// `smart modules --data HUB_DIR [--metrics ADDR] [--json]`.
 pub fn modules(data: &Path, metrics: Option<SocketAddr>, json: bool) -> Result<ExitCode> {
     let (state, history, height) = hub_view(data, metrics)?;
-    let now = smart_ledger::Timestamp(crate::run::now_ms().max(state.time.0));
-    let list = hub_modules(&state, &history, height, now);
+    let list = hub_modules(&state, &history, height, wall_clock(&state));
     if json {
         println!("{}", serde_json::to_string_pretty(&list)?);
     } else {

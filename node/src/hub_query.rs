@@ -13,6 +13,8 @@ use smart_contracts::state::{JobStatus, TokenKind};
 use smart_ledger::store::BlockStore;
 use smart_ledger::{Outcome, Timestamp};
 
+use crate::specialists::resolve_job;
+
 /// The questions HubQuery understands (case and punctuation are ignored).
 pub const QUESTIONS: [&str; 8] = [
     "which jobs are late [this week]",
@@ -126,28 +128,6 @@ pub fn ask(
         ["what", "is", "refused", "most"] => Ok(most_refused(history)),
         ["what", "does", "smart-ai" | "smart-ai-central", "suggest"] => Ok(suggestions(state)),
         _ => Err(unknown()),
-    }
-}
-
-fn job_id(state: &State, word: &str) -> Result<String, String> {
-    if state.jobs.contains_key(word) {
-        return Ok(word.to_string());
-    }
-    let ends: Vec<&String> = state
-        .jobs
-        .keys()
-        .filter(|j| j.ends_with(&format!("-{word}")))
-        .collect();
-    match ends.as_slice() {
-        [one] => Ok((*one).clone()),
-        [] => Err(format!("no job {word}")),
-        many => Err(format!(
-            "{word} could be any of {}",
-            many.iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
     }
 }
 
@@ -274,7 +254,7 @@ fn refusals(
     job: &str,
     step: Option<&str>,
 ) -> Result<String, String> {
-    let id = job_id(state, job)?;
+    let id = resolve_job(state, job)?;
     // A step by id, or by its number in the job's pinned contract.
     let step = match step {
         None => None,
@@ -332,7 +312,7 @@ fn refusals(
 }
 
 fn status(state: &State, job: &str) -> Result<String, String> {
-    let id = job_id(state, job)?;
+    let id = resolve_job(state, job)?;
     let j = &state.jobs[&id];
     let steps: Vec<String> = state
         .contracts
@@ -358,7 +338,7 @@ fn status(state: &State, job: &str) -> Result<String, String> {
 }
 
 fn paid(state: &State, job: &str) -> Result<String, String> {
-    let id = job_id(state, job)?;
+    let id = resolve_job(state, job)?;
     let mut lines = Vec::new();
     for i in state.invoices.iter().filter(|i| i.job == id) {
         lines.push(format!(

@@ -224,14 +224,21 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         let probe_board = board.clone();
         let probe_name = genesis.name_of(&me).unwrap_or("hub").to_string();
         let backup_hub = hub.clone();
+        // The copy is taken once the newest block's certificate holds a
+        // majority (the other hubs' signatures arrive within milliseconds),
+        // so it verifies in full; after 2 s it is taken as it is.
         let backup = crate::backup::hook(opts.data.clone(), move |_| {
-            backup_hub
-                .ledger
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .store
-                .snapshot()
-                .map_err(|e| e.to_string())
+            let deadline = std::time::Instant::now() + Duration::from_secs(2);
+            loop {
+                let ledger = backup_hub.ledger.lock().unwrap_or_else(|p| p.into_inner());
+                if ledger.store.tip().height <= backup_hub.certified_height()
+                    || std::time::Instant::now() >= deadline
+                {
+                    return ledger.store.snapshot().map_err(|e| e.to_string());
+                }
+                drop(ledger);
+                std::thread::sleep(Duration::from_millis(20));
+            }
         });
         let bound = crate::metrics::serve(
             addr,

@@ -1173,7 +1173,7 @@ pub fn ask(
 }
 
 /// A job named in a question: its id, or the only job whose id ends with it (`42` → `job-42`).
-fn resolve_job(state: &State, word: &str) -> Result<String, String> {
+pub(crate) fn resolve_job(state: &State, word: &str) -> Result<String, String> {
     if state.jobs.contains_key(word) {
         return Ok(word.to_string());
     }

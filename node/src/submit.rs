@@ -83,15 +83,30 @@ pub fn build_tx(file: &Path, key: &Keypair, chain_id: smart_ledger::Hash) -> Res
     Ok(SignedTx::sign(body, key)?)
 }
 
+/// Connects to the hub at `to` as `key` and asks for its chain id. A hub
+/// admits a newly registered identity once it has seen the block that
+/// registered it (within a fraction of a second): a refused connection is
+/// tried again for a few seconds.
+async fn connect(key: &Keypair, to: &Multiaddr) -> Result<(Client, smart_ledger::Hash)> {
+    let client = Client::connect(key, to.clone()).await?;
+    let mut tries = 0;
+    loop {
+        match client.status().await {
+            Ok(s) => return Ok((client, s.chain_id)),
+            Err(smart_consensus::TransportError::Unreachable(_)) if tries < 15 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e).with_context(|| format!("asking {to} for its chain")),
+        }
+    }
+}
+
 /// `smart submit --to ADDR --key FILE TX.yaml`.
 pub async fn submit(to: Multiaddr, key_file: &Path, tx_file: &Path) -> Result<ExitCode> {
     let key = Keypair::read_file(key_file)?;
-    let client = Client::connect(&key, to.clone()).await?;
-    let status = client
-        .status()
-        .await
-        .with_context(|| format!("asking {to} for its chain"))?;
-    let tx = build_tx(tx_file, &key, status.chain_id)?;
+    let (client, chain_id) = connect(&key, &to).await?;
+    let tx = build_tx(tx_file, &key, chain_id)?;
     let receipts = client.submit(vec![Bytes(tx.encode())]).await?;
     let receipt = receipts.into_iter().next().context("no receipt")?;
     println!("{}", serde_json::to_string_pretty(&receipt)?);
@@ -111,28 +126,14 @@ pub async fn submit_actions(to: Multiaddr, key: &Keypair, actions: Vec<Action>) 
         println!("nothing new to record");
         return Ok(0);
     }
-    let client = Client::connect(key, to.clone()).await?;
-    // A hub admits a newly registered identity once it has seen the block
-    // that registered it (within a fraction of a second): a refused
-    // connection is tried again for a few seconds.
-    let mut tries = 0;
-    let status = loop {
-        match client.status().await {
-            Ok(s) => break s,
-            Err(smart_consensus::TransportError::Unreachable(_)) if tries < 15 => {
-                tries += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-            Err(e) => return Err(e).with_context(|| format!("asking {to} for its chain")),
-        }
-    };
+    let (client, chain_id) = connect(key, &to).await?;
     let base = now().as_nanos() as u64;
     let txs: Vec<Bytes> = actions
         .iter()
         .enumerate()
         .map(|(i, a)| {
             let body = TxBody {
-                chain_id: status.chain_id,
+                chain_id,
                 author: key.id(),
                 kind: a.kind(),
                 payload: Bytes(a.encode()),

@@ -15,13 +15,10 @@ use smart_contracts::model::DocumentType;
 use smart_contracts::simulate::actor_key;
 use smart_contracts::state::TokenKind;
 use smart_ledger::store::{BlockStore, RedbStore};
-use smart_ledger::{
-    Bytes, Genesis, GenesisMember, GenesisPeer, Hash, Keypair, PeerRole, Role, SignedTx, Timestamp,
-    TxBody, TxKind,
-};
+use smart_ledger::{Bytes, Hash, Role, SignedTx, Timestamp, TxBody, TxKind};
 
 use super::{Figure, figure};
-use crate::devgen::{DevSigners, append_block};
+use crate::devgen::append_block;
 
 #[derive(Debug, Serialize)]
 struct AuditBench {
@@ -75,31 +72,8 @@ fn step(s: &str, m: &[(&str, i64)]) -> Action {
 
 /// The bench ledger in `dir`; returns the store and the chain id.
 fn build(dir: &std::path::Path, job_txs: usize) -> Result<(RedbStore, Hash)> {
-    let hubs: Vec<Keypair> = (0..3)
-        .map(|_| Keypair::generate())
-        .collect::<Result<_, _>>()?;
-    let genesis = Genesis {
-        chain_name: "audit bench".into(),
-        created: Timestamp(0),
-        peers: hubs
-            .iter()
-            .enumerate()
-            .map(|(i, k)| GenesisPeer {
-                name: format!("hub-{i}"),
-                id: k.id(),
-                role: PeerRole::Hub,
-            })
-            .collect(),
-        members: vec![GenesisMember {
-            name: "admin".into(),
-            id: actor_key("admin").id(),
-            roles: vec![Role::Admin],
-        }],
-    };
-    let signers = DevSigners {
-        authors: vec![actor_key("admin")],
-        hubs,
-    };
+    let (genesis, signers) =
+        super::bench_network_of("audit bench", vec![("admin".into(), actor_key("admin"))])?;
     let mut store = RedbStore::open_or_create(&dir.join("ledger.redb"), &genesis)?;
     let mut state = smart_contracts::State::from_genesis(&genesis);
     let mut s = Signer {

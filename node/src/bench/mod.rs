@@ -67,14 +67,23 @@ struct LedgerBench {
 
 /// An in-memory network for benches: 3 hubs, 4 people.
 pub(crate) fn bench_network() -> Result<(Genesis, DevSigners)> {
+    let authors: Vec<(String, Keypair)> = (0..4)
+        .map(|i| Keypair::generate().map(|k| (format!("person-{i}"), k)))
+        .collect::<Result<_, _>>()?;
+    bench_network_of("bench", authors)
+}
+
+/// A network named `chain_name` of 3 new hub keys and `authors` (name,
+/// key), each an Admin in the genesis.
+pub(crate) fn bench_network_of(
+    chain_name: &str,
+    authors: Vec<(String, Keypair)>,
+) -> Result<(Genesis, DevSigners)> {
     let hubs: Vec<Keypair> = (0..3)
         .map(|_| Keypair::generate())
         .collect::<Result<_, _>>()?;
-    let authors: Vec<Keypair> = (0..4)
-        .map(|_| Keypair::generate())
-        .collect::<Result<_, _>>()?;
     let genesis = Genesis {
-        chain_name: "bench".into(),
+        chain_name: chain_name.into(),
         created: Timestamp(0),
         peers: hubs
             .iter()
@@ -87,14 +96,14 @@ pub(crate) fn bench_network() -> Result<(Genesis, DevSigners)> {
             .collect(),
         members: authors
             .iter()
-            .enumerate()
-            .map(|(i, k)| GenesisMember {
-                name: format!("person-{i}"),
+            .map(|(name, k)| GenesisMember {
+                name: name.clone(),
                 id: k.id(),
                 roles: vec![Role::Admin],
             })
             .collect(),
     };
+    let authors = authors.into_iter().map(|(_, k)| k).collect();
     Ok((genesis, DevSigners { authors, hubs }))
 }
 
