@@ -174,6 +174,11 @@ enum Command {
     /// hub; exit 1 when the VM refuses).
     #[command(subcommand)]
     Token(crate::id_cmd::TokenCommand),
+    /// SMART-Admin (Create-Deploy-Release): bundle contracts, propose them,
+    /// approve them per governance role, and watch them become active on
+    /// any peer (stations receive them with the blocks they follow).
+    #[command(subcommand)]
+    Admin(crate::admin_cmd::AdminCommand),
     /// A consistent copy of a peer's ledger (running: the peer writes it;
     /// stopped: copied from its folder), verified.
     Backup {
@@ -835,6 +840,7 @@ pub fn main() -> ExitCode {
         }),
         Command::Id(cmd) => runtime().and_then(|rt| rt.block_on(crate::id_cmd::id(cmd))),
         Command::Token(cmd) => runtime().and_then(|rt| rt.block_on(crate::id_cmd::token(cmd))),
+        Command::Admin(cmd) => crate::admin_cmd::run(cmd),
         Command::Submit { to, key, tx } => {
             runtime().and_then(|rt| rt.block_on(crate::submit::submit(to, &key, &tx)))
         }

@@ -190,6 +190,7 @@ pub fn hub_modules(
                 count(VersionStatus::Superseded)
             ),
         ),
+        line("SMART-Admin", awaiting_approval(state)),
         line(
             "ComplianceCentral",
             format!("{} job decisions, {refused} refused", history.len()),
@@ -222,8 +223,38 @@ pub fn hub_modules(
     ]
 }
 
+/// SMART-Admin's line: the proposed versions and the roles each still needs.
+fn awaiting_approval(state: &State) -> String {
+    use smart_contracts::state::VersionStatus;
+    let waiting: Vec<String> = state
+        .contracts
+        .iter()
+        .flat_map(|(id, versions)| versions.iter().map(move |(n, v)| (id, n, v)))
+        .filter(|(_, _, v)| v.status == VersionStatus::Proposed)
+        .map(|(id, n, v)| {
+            let missing: Vec<String> = state
+                .governance
+                .approvers
+                .iter()
+                .filter(|r| !v.approvals.contains_key(r))
+                .map(|r| format!("{r:?}"))
+                .collect();
+            format!("{id} v{n} needs {}", missing.join(", "))
+        })
+        .collect();
+    if waiting.is_empty() {
+        "nothing awaits approval (`smart admin deploy BUNDLE` proposes a release)".into()
+    } else {
+        format!(
+            "{} awaiting approval: {}",
+            waiting.len(),
+            waiting.join("; ")
+        )
+    }
+}
+
 /// Reads a hub's state and job history (a running hub writes a copy).
-fn hub_view(
+pub(crate) fn hub_view(
     data: &Path,
     metrics: Option<SocketAddr>,
 ) -> Result<(State, Vec<hub_query::Decision>, u64)> {

@@ -16,6 +16,7 @@
 //!   `vision`: QR codes; `station_cmd`: `smart station|modules|ask`.
 //! - `testnet_cmd`: `smart testnet up` (the README's main command) and `smart demo`.
 
+pub mod admin_cmd;
 pub mod advisor;
 pub mod audit_cmd;
 pub mod backup;

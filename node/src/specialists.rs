@@ -843,7 +843,7 @@ pub fn ship(state: &State, cfg: &StationConfig, job_id: &str) -> Decision {
 }
 
 /// A contract pinned on this node (PolicyNodeStorage).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct PinnedContract {
     /// Contract id.
     pub id: String,

@@ -329,20 +329,23 @@ pub fn ask(data: &Path, question: &str) -> Result<ExitCode> {
 }
 
 /// `smart contract list --data DIR`.
-pub fn contract_list(data: &Path, json: bool) -> Result<ExitCode> {
-    let list: Vec<serde_json::Value> = match running(data)? {
+/// The contract versions a station holds (PolicyNodeStorage): from its
+/// kiosk when it runs, else from its folder.
+pub fn contracts_held(data: &Path) -> Result<Vec<sp::PinnedContract>> {
+    match running(data)? {
         Some(addr) => {
             let (_, body) = call(addr, "GET", "/api/contracts", "text/plain", &[])?;
-            serde_json::from_slice(&body)?
+            serde_json::from_slice(&body).context("the kiosk's contract list")
         }
-        None => {
-            let (state, _, _) = stopped(data)?;
-            sp::contracts(&state)
-                .into_iter()
-                .map(serde_json::to_value)
-                .collect::<Result<_, _>>()?
-        }
-    };
+        None => Ok(sp::contracts(&stopped(data)?.0)),
+    }
+}
+
+pub fn contract_list(data: &Path, json: bool) -> Result<ExitCode> {
+    let list: Vec<serde_json::Value> = contracts_held(data)?
+        .into_iter()
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()?;
     if json {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(ExitCode::SUCCESS);

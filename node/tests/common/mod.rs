@@ -215,6 +215,8 @@ pub struct HubNet {
     pub procs: Procs,
     /// The vault hub's libp2p address.
     pub vault: Multiaddr,
+    /// Every hub's libp2p address (vault, floor, business).
+    pub hubs: Vec<Multiaddr>,
     /// The vault hub's metrics address (`127.0.0.1:PORT`).
     pub metrics: String,
     /// A client of the vault hub, signing as the people.
@@ -238,6 +240,7 @@ impl HubNet {
             ],
         );
         procs.0.extend([c1, c2, c0]);
+        let hubs = vec![vault.clone(), a1, a2];
         let mut line = String::new();
         r0.read_line(&mut line).expect("metrics line");
         let metrics = line
@@ -266,8 +269,20 @@ impl HubNet {
             dir,
             procs,
             vault,
+            hubs,
             metrics,
             shop,
         }
+    }
+
+    /// Starts the station `name` of the network (its kiosk on a free
+    /// loopback port), following the hubs; it stops with the network.
+    pub fn start_station(&mut self, name: &str) -> PathBuf {
+        let folder = self.dir.join(name);
+        let mut extra = vec!["--bootstrap".to_string()];
+        extra.extend(self.hubs.iter().map(|a| a.to_string()));
+        let (child, _reader, _addr) = spawn(&folder, &extra);
+        self.procs.0.push(child);
+        folder
     }
 }
