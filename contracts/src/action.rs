@@ -65,6 +65,15 @@ pub enum Action {
         /// Why.
         reason: String,
     },
+    /// Record training, experience, an examination or a vision test on a
+    /// person's transcript (Admin, Compliance or QA; never one's own). The
+    /// VM issues, renews or revokes the framework's tokens at once.
+    RecordEducation {
+        /// Whose transcript.
+        person: SmartId,
+        /// What was done.
+        record: crate::education::EducationRecord,
+    },
     // --- Equipment ---
     /// Register equipment (Admin, Compliance).
     RegisterEquipment {
@@ -261,7 +270,9 @@ impl Action {
             | Action::IssueApiCredential { .. }
             | Action::RevokeApiCredential { .. } => TxKind::Identity,
             Action::ClientRequest { request, .. } => request.kind(),
-            Action::IssueToken { .. } | Action::RevokeToken { .. } => TxKind::Token,
+            Action::IssueToken { .. }
+            | Action::RevokeToken { .. }
+            | Action::RecordEducation { .. } => TxKind::Token,
             Action::RegisterEquipment { .. }
             | Action::Calibrate { .. }
             | Action::LockOut { .. }

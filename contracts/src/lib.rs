@@ -15,6 +15,7 @@
 //! outcomes and state root from the same history.
 
 pub mod action;
+pub mod education;
 pub mod model;
 pub mod parse;
 pub mod refusal;

@@ -74,6 +74,8 @@ pub enum RefusalCode {
     NotGateway = 31,
     /// A station record not signed by a station peer, or for another station.
     NotStation = 32,
+    /// Nobody records their own training, experience, examinations or vision tests.
+    ConflictOfInterest = 33,
 }
 
 impl RefusalCode {

@@ -334,6 +334,8 @@ pub struct State {
     pub floor: crate::station::Floor,
     /// SMART-AI Central's advisory findings, by id.
     pub suggestions: BTreeMap<String, Suggestion>,
+    /// CertifiedPeople / Education: each person's transcript.
+    pub education: BTreeMap<SmartId, crate::education::Transcript>,
 }
 
 /// A client's API credential. The secret itself is never in the ledger.

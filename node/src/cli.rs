@@ -179,6 +179,12 @@ enum Command {
     /// any peer (stations receive them with the blocks they follow).
     #[command(subcommand)]
     Admin(crate::admin_cmd::AdminCommand),
+    /// CertifiedPeople / Education: record training, experience hours,
+    /// examinations and vision tests; the certification framework (NAS 410
+    /// shape) issues, renews and revokes Certified, Training and Safety
+    /// tokens as records arrive (exit 1 when the VM refuses).
+    #[command(subcommand)]
+    Education(crate::id_cmd::EducationCommand),
     /// A consistent copy of a peer's ledger (running: the peer writes it;
     /// stopped: copied from its folder), verified.
     Backup {
@@ -841,6 +847,9 @@ pub fn main() -> ExitCode {
         Command::Id(cmd) => runtime().and_then(|rt| rt.block_on(crate::id_cmd::id(cmd))),
         Command::Token(cmd) => runtime().and_then(|rt| rt.block_on(crate::id_cmd::token(cmd))),
         Command::Admin(cmd) => crate::admin_cmd::run(cmd),
+        Command::Education(cmd) => {
+            runtime().and_then(|rt| rt.block_on(crate::id_cmd::education(cmd)))
+        }
         Command::Submit { to, key, tx } => {
             runtime().and_then(|rt| rt.block_on(crate::submit::submit(to, &key, &tx)))
         }

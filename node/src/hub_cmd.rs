@@ -137,6 +137,12 @@ pub fn hub_modules(
     let soon = now.0.saturating_add(30 * 86_400_000);
     let live = |t: &&smart_contracts::state::Token| t.revoked.is_none() && t.expires.0 > now.0;
     let tokens: Vec<_> = state.tokens.values().filter(live).collect();
+    let framework: Vec<_> = state
+        .tokens
+        .iter()
+        .filter(|(id, t)| smart_contracts::education::is_framework_token(id) && live(t))
+        .map(|(_, t)| t)
+        .collect();
     let versions: Vec<VersionStatus> = state
         .contracts
         .values()
@@ -167,6 +173,18 @@ pub fn hub_modules(
                 active.count(),
                 tokens.len(),
                 tokens.iter().filter(|t| t.expires.0 <= soon).count()
+            ),
+        ),
+        line(
+            "CertifiedPeople",
+            format!(
+                "{} transcripts, {} live tokens from the framework ({} certifications)",
+                state.education.len(),
+                framework.len(),
+                framework
+                    .iter()
+                    .filter(|t| t.kind == smart_contracts::state::TokenKind::Certified)
+                    .count()
             ),
         ),
         line(

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use smart_contracts::State;
 use smart_contracts::action::{Action, ClientAction};
+use smart_contracts::education::{self, NdtMethod};
 use smart_contracts::refusal::{format_date, format_time};
 use smart_contracts::state::{JobStatus, TokenKind};
 use smart_ledger::store::BlockStore;
@@ -16,10 +17,12 @@ use smart_ledger::{Outcome, Timestamp};
 use crate::specialists::resolve_job;
 
 /// The questions HubQuery understands (case and punctuation are ignored).
-pub const QUESTIONS: [&str; 8] = [
+pub const QUESTIONS: [&str; 10] = [
     "which jobs are late [this week]",
     "which certifications expire in N days",
     "which tokens does PERSON hold",
+    "what does PERSON need for NDT-METHOD-LEVEL",
+    "what renewals are due in N days",
     "why was job JOB refused [at step STEP]",
     "what is the status of job JOB",
     "what was paid for job JOB",
@@ -119,6 +122,11 @@ pub fn ask(
             Ok(expiring(state, now, kind, days))
         }
         ["which", "tokens", "does", person, "hold"] => tokens_of(state, now, person),
+        ["what", "does", person, "need", "for", scope] => needs(state, now, person, scope),
+        ["what", "renewals", "are", "due", "in", n, "days"] => {
+            let days: u64 = n.parse().map_err(|_| unknown())?;
+            Ok(renewals(state, now, days))
+        }
         ["why", "was", "job", job, "refused"] => Ok(refusals(state, history, job, None)?),
         ["why", "was", "job", job, "refused", "at", "step", step] => {
             Ok(refusals(state, history, job, Some(step))?)
@@ -212,14 +220,123 @@ fn expiring(state: &State, now: Timestamp, kind: Option<TokenKind>, days: u64) -
     }
 }
 
-fn tokens_of(state: &State, now: Timestamp, person: &str) -> Result<String, String> {
-    let holder = state
+/// The identity named `person` (case-insensitive).
+fn person_named<'s>(
+    state: &'s State,
+    person: &str,
+) -> Result<(smart_ledger::SmartId, &'s smart_contracts::state::Identity), String> {
+    state
         .identities
         .iter()
         .find(|(_, i)| i.name.eq_ignore_ascii_case(person))
         .map(|(id, i)| (*id, i))
-        .ok_or_else(|| format!("no identity named {person}"))?;
-    let (id, identity) = holder;
+        .ok_or_else(|| format!("no identity named {person}"))
+}
+
+/// CertifiedPeople: what `person` still needs for a certification scope
+/// such as `NDT-UT-L2`, from their transcript in the ledger.
+fn needs(state: &State, now: Timestamp, person: &str, scope: &str) -> Result<String, String> {
+    let (id, identity) = person_named(state, person)?;
+    let bad = || format!("{scope:?} is not a certification scope like NDT-UT-L2");
+    let parts: Vec<&str> = scope.split('-').collect();
+    let ["ndt", method, level] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let method = NdtMethod::from_name(method).ok_or_else(bad)?;
+    let level: u8 = level
+        .strip_prefix('l')
+        .and_then(|l| l.parse().ok())
+        .ok_or_else(bad)?;
+    let scope = education::scope(method, level);
+    let empty = education::Transcript::default();
+    let t = state.education.get(&id).unwrap_or(&empty);
+    let based_on = format!(
+        "based on {}'s transcript: {} classroom and {} experience hours in {}, {} examinations, vision test {}",
+        identity.name,
+        t.training_hours.get(&method).copied().unwrap_or(0),
+        t.experience_hours.get(&method).copied().unwrap_or(0),
+        method.name(),
+        t.exams
+            .keys()
+            .filter(|(m, l, _)| *m == method && *l == level)
+            .count(),
+        t.eye_test
+            .map_or("none".to_string(), |e| format!("of {}", format_date(e.at)))
+    );
+    Ok(match education::assess(t, method, level, now) {
+        Ok(until) => format!(
+            "{} qualifies for {scope} until {} ({based_on})",
+            identity.name,
+            format_date(until)
+        ),
+        Err(missing) => format!(
+            "{} needs for {scope}:\n{}\n({based_on})",
+            identity.name,
+            missing
+                .iter()
+                .map(|m| format!("- {m}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    })
+}
+
+/// Reminders: every live token expiring within `days`, with what renews it.
+fn renewals(state: &State, now: Timestamp, days: u64) -> String {
+    let until = now.0.saturating_add(days.saturating_mul(DAY_MS));
+    let mut lines: Vec<(Timestamp, String)> = state
+        .tokens
+        .iter()
+        .filter(|(_, t)| t.revoked.is_none() && t.expires.0 > now.0 && t.expires.0 <= until)
+        .map(|(id, t)| {
+            let framework = education::is_framework_token(id);
+            let eye_due = state
+                .education
+                .get(&t.holder)
+                .and_then(|tr| tr.eye_test)
+                .map(|e| e.at.0.saturating_add(education::EYE_TEST_MS));
+            let renew = match t.kind {
+                TokenKind::Certified if framework && eye_due == Some(t.expires.0) => {
+                    "a vision test (it lapses with the last one)".to_string()
+                }
+                TokenKind::Certified if framework => {
+                    "recertification: the general, specific and practical examinations".to_string()
+                }
+                TokenKind::Training | TokenKind::Safety if framework => {
+                    format!("repeat the course {}", t.scope)
+                }
+                _ => "a new token from Admin or Compliance".to_string(),
+            };
+            (
+                t.expires,
+                format!(
+                    "{}: {}:{} of {} expires {}; renew by {renew}",
+                    format_date(t.expires),
+                    t.kind.name(),
+                    t.scope,
+                    state.name_of(&t.holder),
+                    format_time(t.expires)
+                ),
+            )
+        })
+        .collect();
+    lines.sort();
+    if lines.is_empty() {
+        return format!("no renewals are due in the next {days} days");
+    }
+    format!(
+        "{} renewals are due in the next {days} days:\n{}",
+        lines.len(),
+        lines
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
+}
+
+fn tokens_of(state: &State, now: Timestamp, person: &str) -> Result<String, String> {
+    let (id, identity) = person_named(state, person)?;
     let lines: Vec<String> = state
         .holder_tokens
         .get(&id)

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use libp2p::Multiaddr;
 use smart_contracts::Action;
+use smart_contracts::education::{EducationRecord, ExamPart, NdtMethod};
 use smart_contracts::refusal::timestamp_of;
 use smart_contracts::state::TokenKind;
 use smart_ledger::{Keypair, Role, SmartId, Timestamp};
@@ -114,6 +115,175 @@ pub enum TokenCommand {
         #[arg(long)]
         reason: String,
     },
+}
+
+/// `smart education ...`: CertifiedPeople / Education records (Admin,
+/// Compliance or QA; never one's own). The VM issues, renews or revokes
+/// the certification framework's tokens as each record arrives.
+#[derive(Subcommand, Debug)]
+pub enum EducationCommand {
+    /// A course completed: hours toward an NDT method and/or a Training or
+    /// Safety token for the course.
+    Training {
+        #[command(flatten)]
+        signer: Signer,
+        /// The person's SMART-ID.
+        #[arg(long)]
+        person: SmartId,
+        /// Course id, e.g. `ut-level-2` or `furnace-safety`.
+        #[arg(long)]
+        course: String,
+        /// Classroom hours.
+        #[arg(long)]
+        hours: u32,
+        /// The NDT method the hours count toward: UT, RT, PT, MT or ET.
+        #[arg(long)]
+        method: Option<String>,
+        /// The token the course grants: Training or Safety.
+        #[arg(long)]
+        grants: Option<String>,
+        /// Days that token is valid.
+        #[arg(long, default_value_t = 365)]
+        valid_days: u32,
+    },
+    /// Supervised experience hours in an NDT method.
+    Experience {
+        #[command(flatten)]
+        signer: Signer,
+        /// The person's SMART-ID.
+        #[arg(long)]
+        person: SmartId,
+        /// UT, RT, PT, MT or ET.
+        #[arg(long)]
+        method: String,
+        /// Hours.
+        #[arg(long)]
+        hours: u32,
+    },
+    /// An examination result.
+    Exam {
+        #[command(flatten)]
+        signer: Signer,
+        /// The person's SMART-ID.
+        #[arg(long)]
+        person: SmartId,
+        /// UT, RT, PT, MT or ET.
+        #[arg(long)]
+        method: String,
+        /// Level 1 or 2.
+        #[arg(long)]
+        level: u8,
+        /// general, specific or practical.
+        #[arg(long)]
+        part: String,
+        /// Score in percent.
+        #[arg(long)]
+        score: u8,
+    },
+    /// A vision test (near vision and colour perception).
+    EyeTest {
+        #[command(flatten)]
+        signer: Signer,
+        /// The person's SMART-ID.
+        #[arg(long)]
+        person: SmartId,
+        /// Near vision: pass or fail.
+        #[arg(long)]
+        near_vision: String,
+        /// Colour perception: pass or fail.
+        #[arg(long)]
+        color: String,
+    },
+}
+
+fn parse_method(s: &str) -> Result<NdtMethod> {
+    NdtMethod::from_name(s)
+        .with_context(|| format!("no NDT method {s:?}; methods: UT, RT, PT, MT, ET"))
+}
+
+fn parse_pass(s: &str) -> Result<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "pass" | "passed" => Ok(true),
+        "fail" | "failed" => Ok(false),
+        _ => bail!("{s:?} is neither pass nor fail"),
+    }
+}
+
+/// Runs a `smart education` command; exit 1 when the VM refused it.
+pub async fn education(cmd: EducationCommand) -> Result<ExitCode> {
+    let (signer, person, record) = match cmd {
+        EducationCommand::Training {
+            signer,
+            person,
+            course,
+            hours,
+            method,
+            grants,
+            valid_days,
+        } => (
+            signer,
+            person,
+            EducationRecord::Training {
+                course,
+                hours,
+                method: method.as_deref().map(parse_method).transpose()?,
+                grants: grants.as_deref().map(parse_kind).transpose()?,
+                valid_days,
+            },
+        ),
+        EducationCommand::Experience {
+            signer,
+            person,
+            method,
+            hours,
+        } => (
+            signer,
+            person,
+            EducationRecord::Experience {
+                method: parse_method(&method)?,
+                hours,
+            },
+        ),
+        EducationCommand::Exam {
+            signer,
+            person,
+            method,
+            level,
+            part,
+            score,
+        } => {
+            let part = ExamPart::ALL
+                .into_iter()
+                .find(|p| format!("{p:?}").eq_ignore_ascii_case(&part))
+                .with_context(|| {
+                    format!("no examination {part:?}; general, specific or practical")
+                })?;
+            (
+                signer,
+                person,
+                EducationRecord::Exam {
+                    method: parse_method(&method)?,
+                    level,
+                    part,
+                    score,
+                },
+            )
+        }
+        EducationCommand::EyeTest {
+            signer,
+            person,
+            near_vision,
+            color,
+        } => (
+            signer,
+            person,
+            EducationRecord::EyeTest {
+                near_vision: parse_pass(&near_vision)?,
+                color: parse_pass(&color)?,
+            },
+        ),
+    };
+    send(&signer, Action::RecordEducation { person, record }).await
 }
 
 /// A role by its ledger name (case-insensitive).

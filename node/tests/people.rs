@@ -235,3 +235,164 @@ async fn identities_and_tokens_are_issued_changed_and_revoked_through_the_cli() 
     );
     drop(net.procs);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_certification_framework_issues_renews_and_revokes_through_the_cli() {
+    use smart_contracts::action::Action;
+    use smart_ledger::Role;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut net = HubNet::start(tmp.path()).await;
+    let hub = net.vault.to_string();
+    let person = |p: &str| net.dir.join(format!("people/{p}.key"));
+    let (qa, compliance) = (person("qa"), person("compliance"));
+    let vault = net.dir.join("vault-hub");
+    let ask = |q: &str| {
+        let out = run_ok(&["ask", "--data", s(&vault), "--metrics", &net.metrics, q]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let tech = Keypair::generate().expect("key").id();
+    net.shop
+        .act(
+            "admin",
+            Action::RegisterIdentity {
+                id: tech,
+                name: "tech-9".into(),
+                roles: vec![Role::Technician],
+                organisation: None,
+            },
+        )
+        .await;
+    let tech = tech.to_string();
+    let record = |key: &Path, args: &[&str]| {
+        let mut all = vec!["education"];
+        all.extend(args);
+        all.extend(["--person", &tech, "--to", &hub, "--key", s(key)]);
+        run(&all)
+    };
+    let must = |key: &Path, args: &[&str]| {
+        let (code, said) = record(key, args);
+        assert_eq!(code, 0, "{args:?}: {said}");
+    };
+
+    // Training, experience and the three examinations, recorded by QA.
+    must(
+        &qa,
+        &[
+            "training",
+            "--course",
+            "ut-level-2",
+            "--hours",
+            "80",
+            "--method",
+            "UT",
+        ],
+    );
+    must(&qa, &["experience", "--method", "UT", "--hours", "840"]);
+    for (part, score) in [("general", "82"), ("specific", "85"), ("practical", "90")] {
+        must(
+            &qa,
+            &[
+                "exam", "--method", "UT", "--level", "2", "--part", part, "--score", score,
+            ],
+        );
+    }
+    let needs = ask("what does tech-9 need for NDT-UT-L2");
+    assert!(
+        needs.contains("needs for NDT-UT-L2") && needs.contains("- no vision test"),
+        "{needs}"
+    );
+    assert!(
+        needs.contains("80 classroom and 840 experience hours in UT, 3 examinations"),
+        "{needs}"
+    );
+    // Nobody records their own vision test.
+    let (code, said) = run(&[
+        "education",
+        "eye-test",
+        "--person",
+        &Keypair::read_file(&qa).expect("qa").id().to_string(),
+        "--near-vision",
+        "pass",
+        "--color",
+        "pass",
+        "--to",
+        &hub,
+        "--key",
+        s(&compliance),
+    ]);
+    assert_eq!(code, 0, "compliance may record QA's: {said}");
+    let (code, said) = run(&[
+        "education",
+        "eye-test",
+        "--person",
+        &Keypair::read_file(&qa).expect("qa").id().to_string(),
+        "--near-vision",
+        "pass",
+        "--color",
+        "pass",
+        "--to",
+        &hub,
+        "--key",
+        s(&qa),
+    ]);
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains("their own"), "{said}");
+
+    // The vision test completes the transcript: the token is issued at once.
+    must(
+        &compliance,
+        &["eye-test", "--near-vision", "pass", "--color", "pass"],
+    );
+    let held = ask("which tokens does tech-9 hold");
+    assert!(
+        held.contains("Certified:NDT-UT-L2 (token edu-ndt-ut-l2-") && held.contains("live until"),
+        "{held}"
+    );
+    assert!(ask("what does tech-9 need for NDT-UT-L2").contains("qualifies for NDT-UT-L2"));
+
+    // A safety course grants its token; reminders name what renews each.
+    must(
+        &compliance,
+        &[
+            "training",
+            "--course",
+            "furnace-safety",
+            "--hours",
+            "4",
+            "--grants",
+            "Safety",
+            "--valid-days",
+            "20",
+        ],
+    );
+    let due = ask("what renewals are due in 30 days");
+    assert!(
+        due.contains("Safety:furnace-safety of tech-9")
+            && due.contains("repeat the course furnace-safety"),
+        "{due}"
+    );
+    assert!(!due.contains("NDT-UT-L2"), "{due}");
+    let due = ask("what renewals are due in 400 days");
+    assert!(
+        due.contains("Certified:NDT-UT-L2 of tech-9") && due.contains("renew by a vision test"),
+        "{due}"
+    );
+
+    // A failed vision test revokes the certification on every peer.
+    must(
+        &compliance,
+        &["eye-test", "--near-vision", "fail", "--color", "pass"],
+    );
+    let held = ask("which tokens does tech-9 hold");
+    assert!(
+        held.contains("Certified:NDT-UT-L2")
+            && held.contains("CertifiedPeople: no longer qualified"),
+        "{held}"
+    );
+    let out = run_ok(&["modules", "--data", s(&vault), "--metrics", &net.metrics]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("2 transcripts, 1 live tokens from the framework (0 certifications)"),
+        "{text}"
+    );
+}
