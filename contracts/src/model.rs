@@ -161,6 +161,22 @@ pub enum DocumentType {
     Feedback,
 }
 
+/// A feedback document's title carrying the client's rating (1 to 5), as
+/// the gateway records it: `rating N/5: TITLE`.
+pub fn feedback_title(rating: u8, title: &str) -> String {
+    format!("rating {rating}/5: {title}")
+}
+
+/// The rating a feedback title carries (see [`feedback_title`]).
+pub fn feedback_rating(title: &str) -> Option<u8> {
+    let rest = title.strip_prefix("rating ")?;
+    let (n, rest) = rest.split_once("/5")?;
+    let n: u8 = n.parse().ok()?;
+    (rest.is_empty() || rest.starts_with(':'))
+        .then_some(n)
+        .filter(|n| (1..=5).contains(n))
+}
+
 /// Units of measured values. Values are integers in the unit (no floats
 /// anywhere in the VM): pick the unit that gives the resolution you need.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -548,6 +548,7 @@ fn query_params(r: &RouteSpec) -> Vec<Value> {
             json!({"name": "doc_type", "in": "query", "required": true, "schema": {"type": "string", "enum": uploads::CLIENT_TYPES.iter().map(|t| uploads::type_name(*t)).collect::<Vec<_>>()}}),
             json!({"name": "job", "in": "query", "required": false, "schema": {"type": "string", "maxLength": 128}}),
             json!({"name": "title", "in": "query", "required": false, "schema": {"type": "string", "maxLength": 200}}),
+            json!({"name": "rating", "in": "query", "required": false, "description": "feedback only: 1 to 5", "schema": {"type": "integer", "minimum": 1, "maximum": 5}}),
         ],
         "/api/events" => vec![
             json!({"name": "after", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0}}),
@@ -882,6 +883,8 @@ struct UploadQuery {
     doc_type: String,
     job: Option<String>,
     title: Option<String>,
+    /// Feedback only: the client's rating, 1 to 5 (recorded in the title).
+    rating: Option<u8>,
 }
 
 fn clean_title(t: Option<String>) -> Result<String, ApiError> {
@@ -1014,7 +1017,22 @@ fn check_upload<B: Backend>(
             ),
         )
     })?;
-    let title = clean_title(q.title)?;
+    let mut title = clean_title(q.title)?;
+    match (q.rating, doc_type) {
+        (None, _) => {}
+        (Some(r), smart_contracts::model::DocumentType::Feedback) if (1..=5).contains(&r) => {
+            title = smart_contracts::model::feedback_title(r, &title);
+        }
+        (Some(_), smart_contracts::model::DocumentType::Feedback) => {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "rating: 1 to 5"));
+        }
+        (Some(_), _) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "rating: only feedback carries a rating",
+            ));
+        }
+    }
     if let Some(job) = &q.job {
         let mine = app
             .backend

@@ -128,10 +128,11 @@ pub struct HubModule {
 /// and the ledger's job `history`.
 pub fn hub_modules(
     state: &State,
-    history: &[hub_query::Decision],
+    ledger: &hub_query::History,
     height: u64,
     now: smart_ledger::Timestamp,
 ) -> Vec<HubModule> {
+    let history = &ledger.decisions;
     use smart_contracts::state::VersionStatus;
     use smart_ledger::Role;
     let soon = now.0.saturating_add(30 * 86_400_000);
@@ -214,6 +215,19 @@ pub fn hub_modules(
             format!("{} job decisions, {refused} refused", history.len()),
         ),
         line(
+            "SafetyCentral",
+            format!(
+                "{} incidents recorded, {} in the last 7 days",
+                ledger.incidents.len(),
+                ledger
+                    .incidents
+                    .iter()
+                    .filter(|i| i.time.0 >= now.0.saturating_sub(7 * 86_400_000))
+                    .count()
+            ),
+        ),
+        line("Growth/Feedback", crate::growth::summary(state, now)),
+        line(
             "SMART-Pay",
             format!(
                 "{} invoices ({}), {} payouts and bonuses ({})",
@@ -275,10 +289,10 @@ fn awaiting_approval(state: &State) -> String {
 pub(crate) fn hub_view(
     data: &Path,
     metrics: Option<SocketAddr>,
-) -> Result<(State, Vec<hub_query::Decision>, u64)> {
+) -> Result<(State, hub_query::History, u64)> {
     let view = StoreView::open(data, metrics)?;
     let state = crate::devgen::tip_state(view.store())?;
-    let history = hub_query::decisions(view.store(), &state)?;
+    let history = hub_query::history(view.store(), &state)?;
     Ok((state, history, view.store().tip().height))
 }
 
@@ -311,7 +325,7 @@ pub fn advise(
     json: bool,
 ) -> Result<ExitCode> {
     let (state, history, height) = hub_view(data, metrics)?;
-    let found = crate::advisor::findings(&state, &history);
+    let found = crate::advisor::findings(&state, &history.decisions);
     let new: Vec<&crate::advisor::Finding> = found
         .iter()
         .filter(|f| !state.suggestions.contains_key(&f.id))
@@ -325,7 +339,7 @@ pub fn advise(
         println!(
             "{} findings over {} job decisions at block {height} ({} not yet recorded):",
             found.len(),
-            history.len(),
+            history.decisions.len(),
             new.len()
         );
         for f in &found {

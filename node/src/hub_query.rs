@@ -11,13 +11,14 @@ use smart_contracts::action::{Action, ClientAction};
 use smart_contracts::education::{self, NdtMethod};
 use smart_contracts::refusal::{format_date, format_time};
 use smart_contracts::state::{JobStatus, TokenKind};
+use smart_contracts::station::{Fact, Module, StationRecord};
 use smart_ledger::store::BlockStore;
-use smart_ledger::{Outcome, Timestamp};
+use smart_ledger::{Outcome, Timestamp, TxKind};
 
 use crate::specialists::resolve_job;
 
 /// The questions HubQuery understands (case and punctuation are ignored).
-pub const QUESTIONS: [&str; 10] = [
+pub const QUESTIONS: [&str; 13] = [
     "which jobs are late [this week]",
     "which certifications expire in N days",
     "which tokens does PERSON hold",
@@ -26,7 +27,10 @@ pub const QUESTIONS: [&str; 10] = [
     "why was job JOB refused [at step STEP]",
     "what is the status of job JOB",
     "what was paid for job JOB",
-    "what is refused most",
+    "what is refused most [by rule|station|person]",
+    "what incidents happened in N days",
+    "how is the shop doing",
+    "what do clients say",
     "what does smart-ai suggest",
 ];
 
@@ -51,18 +55,88 @@ pub struct Decision {
     pub outcome: Outcome,
 }
 
-/// Every job decision (opening, steps, client approvals) in `store`.
-pub fn decisions<S: BlockStore>(
+/// A safety or equipment incident the ledger recorded (SafetyCentral).
+#[derive(Clone, Debug)]
+pub struct Incident {
+    /// Block height.
+    pub height: u64,
+    /// Ledger time of the block.
+    pub time: Timestamp,
+    /// Who or which station.
+    pub who: String,
+    /// What happened.
+    pub what: String,
+}
+
+/// What HubQuery reads from the blocks beyond the state: every job decision
+/// (opening, steps, client approvals) and every incident (alerts, lockouts,
+/// SafetyNode records).
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    /// Job decisions, in ledger order.
+    pub decisions: Vec<Decision>,
+    /// Incidents, in ledger order.
+    pub incidents: Vec<Incident>,
+}
+
+/// Most characters of an alert's text an incident keeps.
+const INCIDENT_TEXT: usize = 200;
+
+/// Reads the job decisions and incidents of every block in `store`.
+pub fn history<S: BlockStore>(
     store: &S,
     state: &State,
-) -> Result<Vec<Decision>, smart_ledger::store::StoreError> {
-    let mut out = Vec::new();
+) -> Result<History, smart_ledger::store::StoreError> {
+    let mut out = History::default();
     for height in 1..=store.tip().height {
         let Some(block) = store.block(height)? else {
             continue;
         };
+        let time = block.header.leader_time;
         for (tx, outcome) in block.txs.iter().zip(&block.outcomes) {
-            let (job, step, station) = match Action::decode(&tx.body().payload.0) {
+            let who = state.name_of(&tx.author());
+            let payload = &tx.body().payload.0;
+            let incident = |what: String| Incident {
+                height,
+                time,
+                who: who.clone(),
+                what,
+            };
+            match tx.body().kind {
+                TxKind::Alert => {
+                    let text: String = String::from_utf8_lossy(payload)
+                        .chars()
+                        .take(INCIDENT_TEXT)
+                        .collect();
+                    out.incidents.push(incident(format!("alert: {text}")));
+                    continue;
+                }
+                TxKind::Station => {
+                    if let Ok(r) = StationRecord::decode(payload)
+                        && *outcome == Outcome::Accepted
+                        && (r.module == Module::SafetyNode
+                            || matches!(r.fact, Some(Fact::LockOut { .. })))
+                    {
+                        let why = if r.reason.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" — {}", r.reason)
+                        };
+                        out.incidents.push(Incident {
+                            who: r.station.clone(),
+                            ..incident(format!("{}: {}{why}", r.module.name(), r.what))
+                        });
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let (job, step, station) = match Action::decode(payload) {
+                Ok(Action::LockOut { id, reason }) if *outcome == Outcome::Accepted => {
+                    out.incidents
+                        .push(incident(format!("locked out {id}: {reason}")));
+                    continue;
+                }
                 Ok(Action::OpenJob { job, .. }) => (job, None, None),
                 Ok(Action::CompleteStep {
                     job, step, station, ..
@@ -73,10 +147,10 @@ pub fn decisions<S: BlockStore>(
                 }) => (job, Some(step), None),
                 _ => continue,
             };
-            out.push(Decision {
+            out.decisions.push(Decision {
                 height,
-                time: block.header.leader_time,
-                who: state.name_of(&tx.author()),
+                time,
+                who,
                 job,
                 step,
                 station,
@@ -91,7 +165,7 @@ pub fn decisions<S: BlockStore>(
 /// the ledger's job `history`.
 pub fn ask(
     state: &State,
-    history: &[Decision],
+    ledger: &History,
     now: Timestamp,
     question: &str,
 ) -> Result<String, String> {
@@ -101,6 +175,7 @@ pub fn ask(
         .map(|c| if c == '?' || c == ',' { ' ' } else { c })
         .collect();
     let words: Vec<&str> = q.split_whitespace().collect();
+    let history = ledger.decisions.as_slice();
     let unknown = || {
         format!(
             "I do not understand {question:?}. I understand: {}",
@@ -133,7 +208,19 @@ pub fn ask(
         }
         ["what", "is", "the", "status", "of", "job", job] => status(state, job),
         ["what", "was", "paid", "for", "job", job] => paid(state, job),
-        ["what", "is", "refused", "most"] => Ok(most_refused(history)),
+        ["what", "is", "refused", "most"] | ["what", "is", "refused", "most", "by", "rule"] => {
+            Ok(most_refused(history))
+        }
+        ["what", "is", "refused", "most", "by", "station"] => {
+            Ok(refused_by_station(state, history))
+        }
+        ["what", "is", "refused", "most", "by", "person"] => Ok(refused_by_person(history)),
+        ["what", "incidents", "happened", "in", n, "days"] => {
+            let days: u64 = n.parse().map_err(|_| unknown())?;
+            Ok(incidents(&ledger.incidents, now, days))
+        }
+        ["how", "is", "the", "shop", "doing"] => Ok(crate::growth::report(state, now).describe()),
+        ["what", "do", "clients", "say"] => Ok(crate::growth::feedback(state).describe()),
         ["what", "does", "smart-ai" | "smart-ai-central", "suggest"] => Ok(suggestions(state)),
         _ => Err(unknown()),
     }
@@ -500,6 +587,145 @@ fn most_refused(history: &[Decision]) -> String {
         rows.iter()
             .take(10)
             .map(|((code, step), n)| format!("{n:>5}  [{code}] at step {step}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
+}
+
+/// ComplianceCentral: refusals per station — job steps refused there, and
+/// the decisions its own modules refused (Gatekeeper, Guardian, ...).
+fn refused_by_station(state: &State, history: &[Decision]) -> String {
+    let mut steps: BTreeMap<String, usize> = BTreeMap::new();
+    for d in history {
+        if matches!(d.outcome, Outcome::Refused { .. }) {
+            *steps
+                .entry(d.station.clone().unwrap_or_else(|| "(no station)".into()))
+                .or_default() += 1;
+        }
+    }
+    let mut modules: BTreeMap<String, BTreeMap<&'static str, u64>> = BTreeMap::new();
+    for ((station, module, verdict), n) in &state.floor.decisions {
+        if *verdict == smart_contracts::station::Verdict::Refused {
+            *modules
+                .entry(station.clone())
+                .or_default()
+                .entry(module.name())
+                .or_default() += n;
+        }
+    }
+    let mut rows: Vec<(u64, String)> = steps
+        .keys()
+        .chain(modules.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|st| {
+            let by_vm = steps.get(st).copied().unwrap_or(0) as u64;
+            let by_modules = modules.get(st);
+            let module_total: u64 = by_modules.map_or(0, |m| m.values().sum());
+            let detail = by_modules
+                .map(|m| {
+                    m.iter()
+                        .map(|(name, n)| format!("{name} {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            (
+                by_vm + module_total,
+                format!(
+                    "{:>5}  {st}: {by_vm} job steps refused by the contract VM, {module_total} by its modules{}",
+                    by_vm + module_total,
+                    if detail.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({detail})")
+                    }
+                ),
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    if rows.is_empty() {
+        return "nothing was refused at any station".into();
+    }
+    format!(
+        "refusals by station (most first; based on the VM's job decisions and the stations' module records):\n{}",
+        rows.into_iter()
+            .map(|(_, l)| l)
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
+}
+
+/// ComplianceCentral: refused job decisions per person, with their rules.
+fn refused_by_person(history: &[Decision]) -> String {
+    let mut by: BTreeMap<&str, BTreeMap<u16, usize>> = BTreeMap::new();
+    for d in history {
+        if let Outcome::Refused { code, .. } = &d.outcome {
+            *by.entry(d.who.as_str())
+                .or_default()
+                .entry(*code)
+                .or_default() += 1;
+        }
+    }
+    let mut rows: Vec<(usize, String)> = by
+        .into_iter()
+        .map(|(who, codes)| {
+            let total: usize = codes.values().sum();
+            let detail = codes
+                .iter()
+                .map(|(c, n)| format!("[{c}] {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (total, format!("{total:>5}  {who}: {detail}"))
+        })
+        .collect();
+    rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    if rows.is_empty() {
+        return "no job decision was ever refused".into();
+    }
+    format!(
+        "refused job decisions by person, with rule codes (most first):\n{}",
+        rows.into_iter()
+            .map(|(_, l)| l)
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
+}
+
+/// SafetyCentral: incidents in the last `days`, newest first, with counts
+/// per station or person.
+fn incidents(all: &[Incident], now: Timestamp, days: u64) -> String {
+    let since = now.0.saturating_sub(days.saturating_mul(DAY_MS));
+    let recent: Vec<&Incident> = all.iter().filter(|i| i.time.0 >= since).collect();
+    if recent.is_empty() {
+        return format!(
+            "no incidents in the last {days} days (alerts, lockouts, SafetyNode records)"
+        );
+    }
+    let mut by_who: BTreeMap<&str, usize> = BTreeMap::new();
+    for i in &recent {
+        *by_who.entry(i.who.as_str()).or_default() += 1;
+    }
+    let counts = by_who
+        .iter()
+        .map(|(w, n)| format!("{w} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "{} incidents in the last {days} days ({counts}):\n{}",
+        recent.len(),
+        recent
+            .iter()
+            .rev()
+            .take(20)
+            .map(|i| format!(
+                "block {} {} {}: {}",
+                i.height,
+                format_time(i.time),
+                i.who,
+                i.what
+            ))
             .collect::<Vec<_>>()
             .join("\n")
     )

@@ -28,6 +28,7 @@ pub mod contract_cmd;
 pub mod demo;
 pub mod devgen;
 pub mod folders;
+pub mod growth;
 pub mod hub_cmd;
 pub mod hub_query;
 pub mod id_cmd;

@@ -373,6 +373,32 @@ async fn finish_job(shop: &mut Shop, tech: &Keypair, acme: &Keypair) {
     );
     shop.act("project-manager", step("job-1", "invoice", &[]))
         .await;
+    // The client's feedback (as the gateway records a rated upload), and
+    // an incident: the hardness tester locked out.
+    assert_eq!(
+        shop.act_as(
+            acme,
+            Action::FileDocument {
+                hash: Hash::of(b"two temper retries delayed us"),
+                doc_type: DocumentType::Feedback,
+                job: Some("job-1".into()),
+                title: smart_contracts::model::feedback_title(2, "late by a day"),
+            },
+        )
+        .await,
+        Outcome::Accepted
+    );
+    assert_eq!(
+        shop.act_as(
+            tech,
+            Action::LockOut {
+                id: "rockwell-2".into(),
+                reason: "cracked indenter".into(),
+            },
+        )
+        .await,
+        Outcome::Accepted
+    );
 }
 
 /// `smart ask` and `smart pay export` against the running hub at `data`.
@@ -414,6 +440,36 @@ fn hub_services_answer_from_the_ledger(
     assert!(
         most.contains("3 refused job decisions") && most.contains("2  [16] at step temper"),
         "{most}"
+    );
+    // ComplianceCentral: refusals per person and per station.
+    let by_person = ask("what is refused most by person");
+    assert!(by_person.contains("    3  tech-7: [16] 3"), "{by_person}");
+    let by_station = ask("what is refused most by station");
+    assert!(
+        by_station.contains("(no station): 3 job steps refused by the contract VM"),
+        "{by_station}"
+    );
+    // SafetyCentral: the lockout is an incident.
+    let incidents = ask("what incidents happened in 7 days");
+    assert!(
+        incidents.contains("1 incidents in the last 7 days (tech-7 1)")
+            && incidents.contains("tech-7: locked out rockwell-2: cracked indenter"),
+        "{incidents}"
+    );
+    // Growth / Feedback.
+    let doing = ask("how is the shop doing");
+    assert!(
+        doing.contains("throughput: 1, 0, 0, 0 jobs completed")
+            && doing.contains("first-pass yield: 0 % (0 of 1 completed jobs")
+            && doing.contains("1 feedback documents from 1 clients, 1 rated, average 2.0/5"),
+        "{doing}"
+    );
+    let say = ask("what do clients say");
+    assert!(
+        say.contains("acme-aero: 1 documents, average 2.0/5 over 1 ratings")
+            && say.contains("2/5 acme-aero job-1")
+            && say.contains("late by a day"),
+        "{say}"
     );
     let out = smart()
         .args([
@@ -536,4 +592,13 @@ fn hub_services_answer_from_the_ledger(
         "{list}"
     );
     assert!(module("ComplianceCentral").ends_with("3 refused"), "{list}");
+    assert_eq!(
+        module("SafetyCentral"),
+        "1 incidents recorded, 1 in the last 7 days"
+    );
+    assert!(
+        module("Growth/Feedback").starts_with("1 jobs completed in 4 weeks")
+            && module("Growth/Feedback").ends_with("1 feedback (average 2.0/5)"),
+        "{list}"
+    );
 }

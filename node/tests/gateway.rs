@@ -342,7 +342,22 @@ async fn a_client_reads_uploads_and_watches_its_job_through_the_https_gateway() 
         api.upload(&cred, "doc_type=client_po&job=job-9", &po).0,
         404
     );
+    // A rating goes with feedback only, 1 to 5.
+    let note = tmp.path().join("feedback.txt");
+    std::fs::write(&note, "Parts arrived early; certs complete.\n").expect("feedback");
+    for bad in [
+        "doc_type=feedback&job=job-4471&rating=9",
+        "doc_type=client_po&job=job-4471&rating=4",
+    ] {
+        assert_eq!(api.upload(&cred, bad, &note).0, 400, "{bad}");
+    }
     assert_eq!(files_in(&uploads), 1, "a refused upload left a file");
+    let (code, receipt) = api.upload(
+        &cred,
+        "doc_type=feedback&job=job-4471&rating=4&title=on%20time",
+        &note,
+    );
+    assert!(code == 201 || code == 202, "{code} {receipt}");
     let (code, _) = api.call(
         &[
             "-X",
