@@ -84,6 +84,20 @@ pub enum Action {
         /// Ledger time calibration is due.
         calibration_due: Timestamp,
     },
+    /// Plan an equipment's maintenance from its usage (Admin, Compliance):
+    /// a service job under `contract` (a SmartMaintenance contract, the
+    /// equipment among the job's parts) is due every `every_cycles` cycles
+    /// or `every_minutes` minutes run, whichever comes first (0: not by that).
+    SetMaintenancePlan {
+        /// Equipment id.
+        equipment: String,
+        /// The SmartMaintenance contract id.
+        contract: String,
+        /// Cycles between services.
+        every_cycles: u32,
+        /// Minutes run between services.
+        every_minutes: u32,
+    },
     /// Record a calibration (Admin, Compliance, Technician with `Certified:calibration`).
     Calibrate {
         /// Equipment id.
@@ -275,6 +289,7 @@ impl Action {
             | Action::RecordEducation { .. } => TxKind::Token,
             Action::RegisterEquipment { .. }
             | Action::Calibrate { .. }
+            | Action::SetMaintenancePlan { .. }
             | Action::LockOut { .. }
             | Action::ClearLockOut { .. } => TxKind::Equipment,
             Action::FileDocument { .. } => TxKind::Document,

@@ -112,6 +112,52 @@ pub struct Equipment {
     pub locked_out: Option<String>,
 }
 
+/// When a piece of equipment is due for maintenance, and its last service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenancePlan {
+    /// The SmartMaintenance contract a service job runs under (the job
+    /// names the equipment among its parts).
+    pub contract: String,
+    /// Service every this many cycles (0: not by cycles).
+    pub every_cycles: u32,
+    /// Service every this many minutes run (0: not by minutes).
+    pub every_minutes: u32,
+    /// The usage counted from: the last service, or when the plan was set.
+    pub serviced: Serviced,
+}
+
+/// The equipment's usage at its last service (or when its plan was set).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Serviced {
+    /// Ledger time.
+    pub at: Timestamp,
+    /// Cycles run until then.
+    pub cycles: u64,
+    /// Minutes run until then.
+    pub minutes: u64,
+    /// The service job, if it was one.
+    pub job: Option<String>,
+}
+
+impl MaintenancePlan {
+    /// The share of the interval used by `usage` since the last service,
+    /// in per mille (1000 = due).
+    pub fn used_permille(&self, usage: &crate::station::Usage) -> u64 {
+        let share = |run: u64, base: u64, every: u32| {
+            (every > 0).then(|| run.saturating_sub(base).saturating_mul(1000) / u64::from(every))
+        };
+        share(usage.cycles, self.serviced.cycles, self.every_cycles)
+            .into_iter()
+            .chain(share(
+                usage.minutes,
+                self.serviced.minutes,
+                self.every_minutes,
+            ))
+            .max()
+            .unwrap_or(0)
+    }
+}
+
 /// A document on file, by content hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Document {
@@ -336,6 +382,8 @@ pub struct State {
     pub suggestions: BTreeMap<String, Suggestion>,
     /// CertifiedPeople / Education: each person's transcript.
     pub education: BTreeMap<SmartId, crate::education::Transcript>,
+    /// MaintenanceHub: each planned equipment's plan and last service.
+    pub maintenance: BTreeMap<String, MaintenancePlan>,
 }
 
 /// A client's API credential. The secret itself is never in the ledger.

@@ -17,8 +17,8 @@ use crate::model::{Effect, Event, Step};
 use crate::refusal::{Refusal, RefusalCode as Code, format_date, format_time};
 use crate::state::{
     ApiCredential, ContractVersion, Document, Equipment, GovernancePolicy, Identity, Interlock,
-    InvoiceRecord, Job, JobStatus, PaymentKind, PaymentRecord, State, StepRecord, Suggestion,
-    Token, TokenKind, VersionStatus,
+    InvoiceRecord, Job, JobStatus, MaintenancePlan, PaymentKind, PaymentRecord, Serviced, State,
+    StepRecord, Suggestion, Token, TokenKind, VersionStatus,
 };
 use crate::validate::{is_valid_id, parse_token_requirement};
 
@@ -315,6 +315,19 @@ fn perform(
             );
             Ok(())
         }
+        Action::SetMaintenancePlan {
+            equipment,
+            contract,
+            every_cycles,
+            every_minutes,
+        } => set_maintenance_plan(
+            state,
+            &actor,
+            equipment,
+            contract,
+            every_cycles,
+            every_minutes,
+        ),
         Action::Calibrate {
             id,
             calibration_due,
@@ -1332,6 +1345,96 @@ fn require_active_client(state: &State, client: &SmartId) -> Result<(), Refusal>
     }
 }
 
+/// MaintenanceHub's plan for one piece of equipment; usage counts from now.
+fn set_maintenance_plan(
+    state: &mut State,
+    actor: &Actor<'_>,
+    equipment: String,
+    contract: String,
+    every_cycles: u32,
+    every_minutes: u32,
+) -> Result<(), Refusal> {
+    actor.require_any(&[Role::Admin, Role::Compliance], "plan maintenance")?;
+    equipment_mut(state, &equipment)?;
+    let template = state
+        .active_version(&contract)
+        .map(|(_, cv)| cv.contract.template)
+        .ok_or_else(|| {
+            Refusal::new(
+                Code::ContractNotActive,
+                format!("contract {contract} has no active version"),
+            )
+        })?;
+    if template != crate::model::Template::SmartMaintenance {
+        return Err(Refusal::new(
+            Code::InvalidArgument,
+            format!("{contract} is a {template:?} contract, not SmartMaintenance"),
+        ));
+    }
+    if every_cycles == 0 && every_minutes == 0 {
+        return Err(Refusal::new(
+            Code::InvalidArgument,
+            "a maintenance plan needs an interval in cycles or minutes",
+        ));
+    }
+    let usage = state
+        .floor
+        .usage
+        .get(&equipment)
+        .cloned()
+        .unwrap_or_default();
+    let serviced = match state.maintenance.get(&equipment) {
+        Some(p) => p.serviced.clone(),
+        None => Serviced {
+            at: state.time,
+            cycles: usage.cycles,
+            minutes: usage.minutes,
+            job: None,
+        },
+    };
+    state.maintenance.insert(
+        equipment,
+        MaintenancePlan {
+            contract,
+            every_cycles,
+            every_minutes,
+            serviced,
+        },
+    );
+    Ok(())
+}
+
+/// A completed service job resets the usage count of each planned
+/// equipment among its parts.
+fn record_service(state: &mut State, job_id: &str, fired: &mut Vec<Fired>) {
+    let Some(job) = state.jobs.get(job_id) else {
+        return;
+    };
+    let (contract, parts) = (job.contract.clone(), job.parts.clone());
+    let time = state.time;
+    for part in parts {
+        let usage = state.floor.usage.get(&part).cloned().unwrap_or_default();
+        if let Some(plan) = state.maintenance.get_mut(&part)
+            && plan.contract == contract
+        {
+            plan.serviced = Serviced {
+                at: time,
+                cycles: usage.cycles,
+                minutes: usage.minutes,
+                job: Some(job_id.to_string()),
+            };
+            fired.push(Fired {
+                job: Some(job_id.to_string()),
+                cause: "MaintenanceHub".into(),
+                effect: Effect::Alert(format!(
+                    "{part} serviced by {job_id}: usage counts from {} cycles, {} minutes",
+                    usage.cycles, usage.minutes
+                )),
+            });
+        }
+    }
+}
+
 // The fields of `Action::OpenJob`, plus where it came from.
 #[allow(clippy::too_many_arguments)]
 fn open_job(
@@ -1363,7 +1466,21 @@ fn open_job(
         .delivery
         .as_ref()
         .map(|d| u64::from(d.window_hours) * 3_600_000);
-    require_active_client(state, &client)?;
+    // A service job is the shop's own: its "client" is the person who owns
+    // it (any active identity); every other job is for a client account.
+    if cv.contract.template == crate::model::Template::SmartMaintenance {
+        if state.active(&client).is_none() {
+            return Err(Refusal::new(
+                Code::UnknownIdentity,
+                format!(
+                    "no active identity {} owns this service job",
+                    client.short()
+                ),
+            ));
+        }
+    } else {
+        require_active_client(state, &client)?;
+    }
     let deadline = window.map(|w| Timestamp(state.time.0.saturating_add(w)));
     if let Some(d) = deadline {
         state.deadlines.insert((d, job.clone()));
@@ -1578,6 +1695,7 @@ fn complete_step(
             }
         }
         fire_event(state, job_id, Event::JobCompleted, fired);
+        record_service(state, job_id, fired);
     }
     Ok(())
 }

@@ -329,3 +329,122 @@ fn parts_are_scanned_released_and_shipped_in_order_with_a_coc() {
     assert_eq!(p.received, 1);
     assert!(p.released.is_some() && p.shipped.is_some());
 }
+
+#[test]
+fn equipment_use_counts_toward_its_maintenance_plan_until_a_service_job_completes() {
+    let mut s = station_shop();
+    let maint = include_str!("../examples/smart-maintenance.yaml");
+    s.propose_and_approve(maint);
+    let far = smart_contracts::refusal::timestamp_of(2027, 12, 31, 0, 0);
+    s.token(
+        "t-loto",
+        "tech",
+        smart_contracts::state::TokenKind::Safety,
+        "lockout-tagout",
+        far,
+    );
+    s.token(
+        "t-pyro",
+        "tech",
+        smart_contracts::state::TokenKind::Certified,
+        "pyrometry",
+        far,
+    );
+    s.ok(
+        "admin",
+        Action::RegisterEquipment {
+            id: "reference-tc-7".into(),
+            description: "reference thermocouple".into(),
+            calibration_due: far,
+        },
+    );
+    let plan = |contract: &str, cycles: u32| Action::SetMaintenancePlan {
+        equipment: "furnace-3".into(),
+        contract: contract.into(),
+        every_cycles: cycles,
+        every_minutes: 0,
+    };
+    // Only a SmartMaintenance contract, with an interval, by Admin or Compliance.
+    s.refused(
+        "compliance",
+        plan("po-4471-heat-treat", 10),
+        Code::InvalidArgument,
+    );
+    s.refused(
+        "compliance",
+        plan("maint-furnace-3-sat", 0),
+        Code::InvalidArgument,
+    );
+    s.refused("tech", plan("maint-furnace-3-sat", 10), Code::RoleRequired);
+    let used = |n: u32| {
+        record(
+            Module::MaintenanceNode,
+            Verdict::Allowed,
+            Some("job-1"),
+            Some(Fact::EquipmentUsed {
+                equipment: "furnace-3".into(),
+                cycles: n,
+                minutes: 30,
+            }),
+        )
+    };
+    ok(&mut s, used(4)); // before the plan: not counted
+    s.ok("compliance", plan("maint-furnace-3-sat", 10));
+    let permille = |s: &Shop| {
+        s.state.maintenance["furnace-3"].used_permille(&s.state.floor.usage["furnace-3"])
+    };
+    assert_eq!(permille(&s), 0);
+    ok(&mut s, used(6));
+    assert_eq!(permille(&s), 600);
+    ok(&mut s, used(6));
+    assert_eq!(permille(&s), 1200, "overdue");
+
+    // The service job is the shop's own: compliance owns it.
+    s.ok(
+        "pm",
+        Action::OpenJob {
+            job: "service-1".into(),
+            contract: "maint-furnace-3-sat".into(),
+            client: id("compliance"),
+            parts: vec!["furnace-3".into()],
+        },
+    );
+    // A client job still needs a client account.
+    s.refused(
+        "pm",
+        Action::OpenJob {
+            job: "job-x".into(),
+            contract: "po-4471-heat-treat".into(),
+            client: id("compliance"),
+            parts: vec![],
+        },
+        Code::UnknownIdentity,
+    );
+    let step = |step: &str, m: &[(&str, i64)]| Action::CompleteStep {
+        job: "service-1".into(),
+        step: step.into(),
+        station: None,
+        measurements: meas(m),
+    };
+    s.ok("tech", step("lockout", &[]));
+    s.ok("tech", step("sat", &[("sat_difference", 1)]));
+    s.ok(
+        "tech",
+        step("tc-replacement", &[("thermocouples_replaced", 4)]),
+    );
+    let applied = s.ok("qa", step("release", &[]));
+    assert!(
+        applied
+            .effects
+            .iter()
+            .any(|f| matches!(&f.effect, Effect::Alert(a) if a.contains("furnace-3 serviced by service-1"))),
+        "{:?}",
+        applied.effects
+    );
+    let serviced = &s.state.maintenance["furnace-3"].serviced;
+    assert_eq!(
+        (serviced.cycles, serviced.job.as_deref()),
+        (16, Some("service-1"))
+    );
+    assert_eq!(permille(&s), 0, "usage counts from the service");
+}

@@ -34,7 +34,8 @@ pub struct Finding {
     pub based_on: String,
 }
 
-fn subject_id(subject: &str) -> String {
+/// A finding's stable id from its subject.
+pub(crate) fn subject_id(subject: &str) -> String {
     let hex = Hash::of(subject.as_bytes()).to_string();
     format!("sg-{}", &hex[..12])
 }

@@ -185,6 +185,11 @@ enum Command {
     /// tokens as records arrive (exit 1 when the VM refuses).
     #[command(subcommand)]
     Education(crate::id_cmd::EducationCommand),
+    /// MaintenanceHub: plan equipment maintenance by usage, and open service
+    /// jobs for what is due (InventoryHub's orders: `smart ask "what should
+    /// we order"`, recorded by `smart advise --record`).
+    #[command(subcommand)]
+    Maintenance(crate::maintenance_cmd::MaintenanceCommand),
     /// A consistent copy of a peer's ledger (running: the peer writes it;
     /// stopped: copied from its folder), verified.
     Backup {
@@ -847,6 +852,7 @@ pub fn main() -> ExitCode {
         Command::Id(cmd) => runtime().and_then(|rt| rt.block_on(crate::id_cmd::id(cmd))),
         Command::Token(cmd) => runtime().and_then(|rt| rt.block_on(crate::id_cmd::token(cmd))),
         Command::Admin(cmd) => crate::admin_cmd::run(cmd),
+        Command::Maintenance(cmd) => crate::maintenance_cmd::run(cmd),
         Command::Education(cmd) => {
             runtime().and_then(|rt| rt.block_on(crate::id_cmd::education(cmd)))
         }

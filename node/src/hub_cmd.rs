@@ -227,6 +227,23 @@ pub fn hub_modules(
             ),
         ),
         line("Growth/Feedback", crate::growth::summary(state, now)),
+        line("MaintenanceHub", {
+            let list = crate::upkeep::maintenance(state, ledger, now);
+            format!(
+                "{} equipment planned, {} due, {} service jobs open",
+                list.len(),
+                list.iter().filter(|m| m.due()).count(),
+                list.iter().filter(|m| m.open_job.is_some()).count()
+            )
+        }),
+        line("InventoryHub", {
+            let list = crate::upkeep::procurement(state, ledger, now);
+            format!(
+                "{} items stocked, {} to order",
+                state.floor.stock.len(),
+                list.len()
+            )
+        }),
         line(
             "SMART-Pay",
             format!(
@@ -325,7 +342,12 @@ pub fn advise(
     json: bool,
 ) -> Result<ExitCode> {
     let (state, history, height) = hub_view(data, metrics)?;
-    let found = crate::advisor::findings(&state, &history.decisions);
+    let mut found = crate::advisor::findings(&state, &history.decisions);
+    found.extend(crate::upkeep::findings(
+        &state,
+        &history,
+        wall_clock(&state),
+    ));
     let new: Vec<&crate::advisor::Finding> = found
         .iter()
         .filter(|f| !state.suggestions.contains_key(&f.id))

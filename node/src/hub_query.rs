@@ -18,7 +18,7 @@ use smart_ledger::{Outcome, Timestamp, TxKind};
 use crate::specialists::resolve_job;
 
 /// The questions HubQuery understands (case and punctuation are ignored).
-pub const QUESTIONS: [&str; 13] = [
+pub const QUESTIONS: [&str; 15] = [
     "which jobs are late [this week]",
     "which certifications expire in N days",
     "which tokens does PERSON hold",
@@ -31,6 +31,8 @@ pub const QUESTIONS: [&str; 13] = [
     "what incidents happened in N days",
     "how is the shop doing",
     "what do clients say",
+    "what maintenance is due",
+    "what should we order",
     "what does smart-ai suggest",
 ];
 
@@ -77,6 +79,10 @@ pub struct History {
     pub decisions: Vec<Decision>,
     /// Incidents, in ledger order.
     pub incidents: Vec<Incident>,
+    /// Equipment runs recorded by stations: (time, equipment, cycles, minutes).
+    pub usage: Vec<(Timestamp, String, u32, u32)>,
+    /// Consumables used, recorded by stations: (time, item, quantity).
+    pub consumed: Vec<(Timestamp, String, u32)>,
 }
 
 /// Most characters of an alert's text an incident keeps.
@@ -112,8 +118,21 @@ pub fn history<S: BlockStore>(
                     continue;
                 }
                 TxKind::Station => {
-                    if let Ok(r) = StationRecord::decode(payload)
-                        && *outcome == Outcome::Accepted
+                    let record = StationRecord::decode(payload)
+                        .ok()
+                        .filter(|_| *outcome == Outcome::Accepted);
+                    match record.as_ref().and_then(|r| r.fact.as_ref()) {
+                        Some(Fact::EquipmentUsed {
+                            equipment,
+                            cycles,
+                            minutes,
+                        }) => out.usage.push((time, equipment.clone(), *cycles, *minutes)),
+                        Some(Fact::Consumed { item, quantity }) => {
+                            out.consumed.push((time, item.clone(), *quantity))
+                        }
+                        _ => {}
+                    }
+                    if let Some(r) = record
                         && (r.module == Module::SafetyNode
                             || matches!(r.fact, Some(Fact::LockOut { .. })))
                     {
@@ -221,6 +240,13 @@ pub fn ask(
         }
         ["how", "is", "the", "shop", "doing"] => Ok(crate::growth::report(state, now).describe()),
         ["what", "do", "clients", "say"] => Ok(crate::growth::feedback(state).describe()),
+        ["what", "maintenance", "is", "due"] => Ok(crate::upkeep::describe_maintenance(
+            &crate::upkeep::maintenance(state, ledger, now),
+        )),
+        ["what", "should", "we", "order"] => Ok(crate::upkeep::describe_procurement(
+            state,
+            &crate::upkeep::procurement(state, ledger, now),
+        )),
         ["what", "does", "smart-ai" | "smart-ai-central", "suggest"] => Ok(suggestions(state)),
         _ => Err(unknown()),
     }

@@ -175,12 +175,22 @@ impl Shop {
     }
 
     pub async fn act_as(&mut self, key: &Keypair, action: Action) -> Outcome {
+        self.submit_as(key, action.kind(), action.encode()).await
+    }
+
+    /// Signs a tx of `kind` with `payload` as `key`; waits for its outcome.
+    pub async fn submit_as(
+        &mut self,
+        key: &Keypair,
+        kind: smart_ledger::TxKind,
+        payload: Vec<u8>,
+    ) -> Outcome {
         self.nonce += 1;
         let body = TxBody {
             chain_id: self.chain,
             author: key.id(),
-            kind: action.kind(),
-            payload: Bytes(action.encode()),
+            kind,
+            payload: Bytes(payload),
             author_time: Timestamp(self.nonce),
             location: None,
             contract: None,
