@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use smart_contracts::State;
-use smart_ledger::{Hash, Outcome};
+use smart_ledger::{Hash, Outcome, Timestamp};
 
 use crate::hub_query::Decision;
 
@@ -45,6 +45,70 @@ pub fn findings(state: &State, history: &[Decision]) -> Vec<Finding> {
     let mut out = most_refused_rules(history);
     out.extend(slowest_step(state));
     out.extend(rising_station_refusals(history));
+    out
+}
+
+/// Fewest API calls of one credential before its refused share is judged.
+const MIN_API_CALLS: usize = 20;
+/// The refused (4xx) share of a credential's calls that is a finding (percent).
+const API_REFUSED_PERCENT: usize = 25;
+
+/// Anomalies in API use: credentials with a high share of refused calls in
+/// the gateways' access logs, and the gateways' own anomaly flags.
+pub fn api_findings(ledger: &crate::hub_query::History) -> Vec<Finding> {
+    let mut by_client: BTreeMap<&str, (usize, BTreeMap<u16, usize>)> = BTreeMap::new();
+    for (_, client, status) in &ledger.api_calls {
+        let e = by_client.entry(client.as_str()).or_default();
+        e.0 += 1;
+        if (400..500).contains(status) {
+            *e.1.entry(*status).or_default() += 1;
+        }
+    }
+    let mut out: Vec<Finding> = by_client
+        .into_iter()
+        .filter_map(|(client, (calls, refused))| {
+            let n: usize = refused.values().sum();
+            (calls >= MIN_API_CALLS && n * 100 >= calls * API_REFUSED_PERCENT).then(|| {
+                let statuses = refused
+                    .iter()
+                    .map(|(s, k)| format!("{s}: {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                Finding {
+                    id: subject_id(&format!("api-refused:{client}:{calls}")),
+                    finding: format!(
+                        "API caller {client} was refused {n} of its {calls} calls ({}%)",
+                        n * 100 / calls
+                    ),
+                    based_on: format!(
+                        "the gateways' access logs in the ledger: {calls} calls by {client}, refused {statuses}"
+                    ),
+                }
+            })
+        })
+        .collect();
+    let mut flags: BTreeMap<(&str, &str), Vec<Timestamp>> = BTreeMap::new();
+    for (at, kind, caller) in &ledger.api_flags {
+        flags
+            .entry((caller.as_str(), kind.as_str()))
+            .or_default()
+            .push(*at);
+    }
+    out.extend(flags.into_iter().map(|((caller, kind), times)| {
+        let last = times.iter().max().copied().unwrap_or_default();
+        Finding {
+            id: subject_id(&format!("api-flag:{caller}:{kind}:{}", times.len())),
+            finding: format!(
+                "the gateway flagged {kind} for API caller {caller} {} times",
+                times.len()
+            ),
+            based_on: format!(
+                "{} AnomalyFlagged alerts signed by the gateway, the last at {}",
+                times.len(),
+                smart_contracts::refusal::format_time(last)
+            ),
+        }
+    }));
     out
 }
 
@@ -244,5 +308,37 @@ mod tests {
         let found = findings(&State::default(), &history);
         // Two refusals of one rule make one finding; the share did not rise.
         assert_eq!(found.len(), 1, "{found:#?}");
+    }
+
+    #[test]
+    fn api_callers_refused_often_and_gateway_flags_are_findings() {
+        let mut ledger = crate::hub_query::History::default();
+        for i in 0..30u64 {
+            let status = if i % 3 == 0 { 401 } else { 200 };
+            ledger
+                .api_calls
+                .push((Timestamp(i), "cred-x".into(), status));
+            let quiet = if i == 0 { 404 } else { 200 };
+            ledger
+                .api_calls
+                .push((Timestamp(i), "cred-y".into(), quiet));
+        }
+        for t in [5, 9] {
+            ledger
+                .api_flags
+                .push((Timestamp(t), "request_rate_spike".into(), "cred-y".into()));
+        }
+        let found = api_findings(&ledger);
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert_eq!(
+            found[0].finding,
+            "API caller cred-x was refused 10 of its 30 calls (33%)"
+        );
+        assert!(found[0].based_on.contains("refused 401: 10"));
+        assert_eq!(
+            found[1].finding,
+            "the gateway flagged request_rate_spike for API caller cred-y 2 times"
+        );
+        assert_eq!(found, api_findings(&ledger), "stable ids");
     }
 }

@@ -348,6 +348,7 @@ pub fn advise(
         &history,
         wall_clock(&state),
     ));
+    found.extend(crate::advisor::api_findings(&history));
     let new: Vec<&crate::advisor::Finding> = found
         .iter()
         .filter(|f| !state.suggestions.contains_key(&f.id))

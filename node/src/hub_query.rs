@@ -83,6 +83,25 @@ pub struct History {
     pub usage: Vec<(Timestamp, String, u32, u32)>,
     /// Consumables used, recorded by stations: (time, item, quantity).
     pub consumed: Vec<(Timestamp, String, u32)>,
+    /// API calls from the gateways' access logs: (time, credential or `-`, HTTP status).
+    pub api_calls: Vec<(Timestamp, String, u16)>,
+    /// The gateways' advisory anomaly flags: (time, kind, caller).
+    pub api_flags: Vec<(Timestamp, String, String)>,
+}
+
+/// The API calls of an access-log batch (a gateway's JSON records).
+fn access_records(payload: &[u8]) -> Vec<smart_gateway::access_log::AccessRecord> {
+    serde_json::from_slice(payload).unwrap_or_default()
+}
+
+/// The kind and caller of a gateway's `AnomalyFlagged` alert, if it is one.
+fn anomaly_flag(payload: &[u8]) -> Option<(String, String)> {
+    let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    let f = v.get("AnomalyFlagged")?;
+    Some((
+        f.get("kind")?.as_str()?.to_string(),
+        f.get("caller")?.as_str()?.to_string(),
+    ))
 }
 
 /// Most characters of an alert's text an incident keeps.
@@ -109,7 +128,20 @@ pub fn history<S: BlockStore>(
                 what,
             };
             match tx.body().kind {
+                TxKind::AccessLogBatch if state.gateways.contains(&tx.author()) => {
+                    out.api_calls.extend(
+                        access_records(payload)
+                            .into_iter()
+                            .map(|r| (Timestamp(r.at_ms), r.client, r.status)),
+                    );
+                    continue;
+                }
                 TxKind::Alert => {
+                    if state.gateways.contains(&tx.author())
+                        && let Some((kind, caller)) = anomaly_flag(payload)
+                    {
+                        out.api_flags.push((time, kind, caller));
+                    }
                     let text: String = String::from_utf8_lossy(payload)
                         .chars()
                         .take(INCIDENT_TEXT)

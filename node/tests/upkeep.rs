@@ -3,7 +3,8 @@
 //! recorded by the station (its signed records), `smart ask` naming what is
 //! due and what to order, `smart maintenance schedule` opening the service
 //! job, its completion resetting the count, and `smart advise --record`
-//! writing the procurement suggestion.
+//! writing the procurement suggestion and the API-use findings from the
+//! gateway's access log and anomaly flags.
 
 mod common;
 
@@ -229,7 +230,38 @@ async fn maintenance_is_scheduled_from_usage_and_orders_suggested_from_stock() {
         "{due}"
     );
 
-    // SMART-AI Central records InventoryHub's suggestion.
+    // The gateway's access log (a caller refused often) and one of its
+    // anomaly flags, as the gateway writes them.
+    let gateway = Keypair::read_file(&net.dir.join("gateway/peer.key")).expect("gateway key");
+    let calls: Vec<smart_gateway::access_log::AccessRecord> = (0..24u64)
+        .map(|i| smart_gateway::access_log::AccessRecord {
+            at_ms: 1_000 + i,
+            client: "cred-z".into(),
+            method: "GET".into(),
+            route: "/api/jobs".into(),
+            status: if i % 2 == 0 { 401 } else { 200 },
+            bytes_in: 0,
+            body_hash: None,
+        })
+        .collect();
+    let flag = serde_json::json!({
+        "AnomalyFlagged": { "kind": "auth_failure_burst", "caller": "cred-z", "failures": 12, "window_s": 60 },
+        "advisory": true
+    });
+    for (kind, payload) in [
+        (
+            TxKind::AccessLogBatch,
+            serde_json::to_vec(&calls).expect("json"),
+        ),
+        (TxKind::Alert, flag.to_string().into_bytes()),
+    ] {
+        assert_eq!(
+            shop.submit_as(&gateway, kind, payload).await,
+            Outcome::Accepted
+        );
+    }
+
+    // SMART-AI Central records InventoryHub's suggestion and the API findings.
     let out = run_ok(&[
         "advise",
         "--data",
@@ -244,6 +276,12 @@ async fn maintenance_is_scheduled_from_usage_and_orders_suggested_from_stock() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
         said.contains("InventoryHub: order 211 of quench-oil"),
+        "{said}"
+    );
+    assert!(
+        said.contains("API caller cred-z was refused 12 of its 24 calls (50%)")
+            && said
+                .contains("the gateway flagged auth_failure_burst for API caller cred-z 1 times"),
         "{said}"
     );
     let suggested = ask("what does smart-ai suggest");
