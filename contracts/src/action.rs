@@ -187,6 +187,18 @@ pub enum Action {
         /// Part numbers / serials.
         parts: Vec<String>,
     },
+    /// Create or replace a client's project plan (Admin, Project Manager):
+    /// its milestones, each reached when all its jobs complete.
+    SetProject {
+        /// Project id (lowercase, digits, '-').
+        id: String,
+        /// The client account; every job must be its own.
+        client: SmartId,
+        /// Title.
+        title: String,
+        /// Milestones, in order.
+        milestones: Vec<crate::state::Milestone>,
+    },
     /// Perform a step of a job.
     CompleteStep {
         /// Job id.
@@ -296,7 +308,9 @@ impl Action {
             Action::ProposeContract { .. }
             | Action::ApproveContract { .. }
             | Action::SetGovernance { .. } => TxKind::Contract,
-            Action::OpenJob { .. } | Action::CompleteStep { .. } => TxKind::JobAction,
+            Action::OpenJob { .. } | Action::CompleteStep { .. } | Action::SetProject { .. } => {
+                TxKind::JobAction
+            }
             Action::Suggest { .. } => TxKind::Suggestion,
         }
     }

@@ -112,6 +112,34 @@ pub struct Equipment {
     pub locked_out: Option<String>,
 }
 
+/// A client's project: milestones, each reached when all its jobs complete.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Project {
+    /// The client account.
+    pub client: SmartId,
+    /// Title for people.
+    pub title: String,
+    /// Milestones, in order.
+    pub milestones: Vec<Milestone>,
+    /// Who set the current plan, and when.
+    pub set_by: SmartId,
+    /// Ledger time of the current plan.
+    pub set_at: Timestamp,
+}
+
+/// One milestone of a project.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Milestone {
+    /// Id within the project.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Ledger time it is due.
+    pub due: Timestamp,
+    /// The jobs that make it.
+    pub jobs: Vec<String>,
+}
+
 /// When a piece of equipment is due for maintenance, and its last service.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MaintenancePlan {
@@ -384,6 +412,8 @@ pub struct State {
     pub education: BTreeMap<SmartId, crate::education::Transcript>,
     /// MaintenanceHub: each planned equipment's plan and last service.
     pub maintenance: BTreeMap<String, MaintenancePlan>,
+    /// Projects: a client's jobs grouped into milestones, by project id.
+    pub projects: BTreeMap<String, Project>,
 }
 
 /// A client's API credential. The secret itself is never in the ledger.

@@ -190,6 +190,13 @@ enum Command {
     /// we order"`, recorded by `smart advise --record`).
     #[command(subcommand)]
     Maintenance(crate::maintenance_cmd::MaintenanceCommand),
+    /// ClientManager: client accounts and their gateway credentials.
+    #[command(subcommand)]
+    Client(crate::client_cmd::ClientCommand),
+    /// Projects: a client's milestones over its jobs (`smart ask "what is
+    /// the status of project ID"` tracks them).
+    #[command(subcommand)]
+    Project(crate::client_cmd::ProjectCommand),
     /// A consistent copy of a peer's ledger (running: the peer writes it;
     /// stopped: copied from its folder), verified.
     Backup {
@@ -853,6 +860,8 @@ pub fn main() -> ExitCode {
         Command::Token(cmd) => runtime().and_then(|rt| rt.block_on(crate::id_cmd::token(cmd))),
         Command::Admin(cmd) => crate::admin_cmd::run(cmd),
         Command::Maintenance(cmd) => crate::maintenance_cmd::run(cmd),
+        Command::Client(cmd) => crate::client_cmd::client(cmd),
+        Command::Project(cmd) => crate::client_cmd::project(cmd),
         Command::Education(cmd) => {
             runtime().and_then(|rt| rt.block_on(crate::id_cmd::education(cmd)))
         }

@@ -199,6 +199,29 @@ pub fn hub_modules(
                     .count()
             ),
         ),
+        line("HandoffCentral", {
+            let list = crate::projects::staging(state);
+            let staged = list
+                .iter()
+                .filter(|(_, h)| matches!(h, crate::projects::Handoff::Staged { .. }))
+                .count();
+            format!(
+                "{} open client jobs, {staged} staged for the floor",
+                list.len()
+            )
+        }),
+        line(
+            "Projects",
+            format!(
+                "{} projects, {} milestones",
+                state.projects.len(),
+                state
+                    .projects
+                    .values()
+                    .map(|p| p.milestones.len())
+                    .sum::<usize>()
+            ),
+        ),
         line(
             "PolicyCentral",
             format!(

@@ -18,7 +18,7 @@ use smart_ledger::{Outcome, Timestamp, TxKind};
 use crate::specialists::resolve_job;
 
 /// The questions HubQuery understands (case and punctuation are ignored).
-pub const QUESTIONS: [&str; 15] = [
+pub const QUESTIONS: [&str; 17] = [
     "which jobs are late [this week]",
     "which certifications expire in N days",
     "which tokens does PERSON hold",
@@ -31,6 +31,8 @@ pub const QUESTIONS: [&str; 15] = [
     "what incidents happened in N days",
     "how is the shop doing",
     "what do clients say",
+    "what is the status of project PROJECT",
+    "which jobs are staged",
     "what maintenance is due",
     "what should we order",
     "what does smart-ai suggest",
@@ -272,6 +274,10 @@ pub fn ask(
         }
         ["how", "is", "the", "shop", "doing"] => Ok(crate::growth::report(state, now).describe()),
         ["what", "do", "clients", "say"] => Ok(crate::growth::feedback(state).describe()),
+        ["what", "is", "the", "status", "of", "project", id] => {
+            crate::projects::project_status(state, now, id)
+        }
+        ["which", "jobs", "are", "staged"] => Ok(crate::projects::describe_staging(state)),
         ["what", "maintenance", "is", "due"] => Ok(crate::upkeep::describe_maintenance(
             &crate::upkeep::maintenance(state, ledger, now),
         )),
