@@ -211,6 +211,56 @@ pub fn is_framework_token(id: &str) -> bool {
     id.starts_with(TOKEN_PREFIX)
 }
 
+/// What renews a live token: for the framework's tokens a vision test
+/// (when the certification lapses with the last one), recertification, or
+/// repeating the course; any other token is re-issued by Admin or Compliance.
+pub fn renewal(state: &crate::State, id: &str, t: &crate::state::Token) -> String {
+    let framework = is_framework_token(id);
+    let eye_due = state
+        .education
+        .get(&t.holder)
+        .and_then(|tr| tr.eye_test)
+        .map(|e| e.at.0.saturating_add(EYE_TEST_MS));
+    match t.kind {
+        TokenKind::Certified if framework && eye_due == Some(t.expires.0) => {
+            "a vision test (it lapses with the last one)".to_string()
+        }
+        TokenKind::Certified if framework => {
+            "recertification: the general, specific and practical examinations".to_string()
+        }
+        TokenKind::Training | TokenKind::Safety if framework => {
+            format!("repeat the course {}", t.scope)
+        }
+        _ => "a new token from Admin or Compliance".to_string(),
+    }
+}
+
+/// Days ahead a person is reminded of their expiring tokens.
+pub const REMIND_DAYS: u64 = 30;
+
+/// The reminders for `holder` at `now`: each live token expiring within
+/// [`REMIND_DAYS`], with its date and what renews it.
+pub fn reminders(state: &crate::State, holder: &SmartId, now: Timestamp) -> Vec<String> {
+    let until = now.0.saturating_add(REMIND_DAYS * 86_400_000);
+    state
+        .holder_tokens
+        .get(holder)
+        .into_iter()
+        .flatten()
+        .filter_map(|id| state.tokens.get(id).map(|t| (id, t)))
+        .filter(|(_, t)| t.revoked.is_none() && t.expires.0 > now.0 && t.expires.0 <= until)
+        .map(|(id, t)| {
+            format!(
+                "{}:{} expires {}: renew by {}",
+                t.kind.name(),
+                t.scope,
+                crate::refusal::format_date(t.expires),
+                renewal(state, id, t)
+            )
+        })
+        .collect()
+}
+
 /// The reason the framework gives when it revokes its own token; such a
 /// token is issued again once the transcript qualifies again.
 pub const FRAMEWORK_REVOCATION: &str = "CertifiedPeople:";

@@ -440,24 +440,7 @@ fn renewals(state: &State, now: Timestamp, days: u64) -> String {
         .iter()
         .filter(|(_, t)| t.revoked.is_none() && t.expires.0 > now.0 && t.expires.0 <= until)
         .map(|(id, t)| {
-            let framework = education::is_framework_token(id);
-            let eye_due = state
-                .education
-                .get(&t.holder)
-                .and_then(|tr| tr.eye_test)
-                .map(|e| e.at.0.saturating_add(education::EYE_TEST_MS));
-            let renew = match t.kind {
-                TokenKind::Certified if framework && eye_due == Some(t.expires.0) => {
-                    "a vision test (it lapses with the last one)".to_string()
-                }
-                TokenKind::Certified if framework => {
-                    "recertification: the general, specific and practical examinations".to_string()
-                }
-                TokenKind::Training | TokenKind::Safety if framework => {
-                    format!("repeat the course {}", t.scope)
-                }
-                _ => "a new token from Admin or Compliance".to_string(),
-            };
+            let renew = education::renewal(state, id, t);
             (
                 t.expires,
                 format!(

@@ -225,7 +225,7 @@ impl Kiosk {
         };
         let mut st = lock(&self.station);
         let mut bench = lock(&self.bench);
-        let d = sp::badge(st.provisional(), &key.id());
+        let d = sp::badge(st.provisional(), &key.id(), now());
         if !d.refused() {
             bench.session = Session {
                 operator: Some(key.id()),

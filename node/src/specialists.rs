@@ -147,7 +147,7 @@ impl Decision {
 const FLOOR_ROLES: [Role; 4] = [Role::Technician, Role::Qa, Role::Compliance, Role::Admin];
 
 /// Gatekeeper: may this badge open a session here?
-pub fn badge(state: &State, id: &SmartId) -> Decision {
+pub fn badge(state: &State, id: &SmartId, now: Timestamp) -> Decision {
     let what = format!("badge-in of {}", state.name_of(id));
     match state.identities.get(id) {
         None => Decision::refuse(
@@ -168,7 +168,16 @@ pub fn badge(state: &State, id: &SmartId) -> Decision {
                 i.name
             ),
         ),
-        Some(_) => Decision::allow(Module::Gatekeeper, what),
+        Some(_) => {
+            // CertifiedPeople's reminders reach the person where they work.
+            let due = smart_contracts::education::reminders(state, id, now);
+            let d = Decision::allow(Module::Gatekeeper, what);
+            if due.is_empty() {
+                d
+            } else {
+                d.because(format!("reminder: {}", due.join("; ")))
+            }
+        }
     }
 }
 
@@ -1373,6 +1382,45 @@ mod tests {
             equipment: vec!["furnace-3".into(), "quench-tank-1".into()],
             logistics: false,
         }
+    }
+
+    #[test]
+    fn badge_in_reminds_the_operator_of_tokens_expiring_within_30_days() {
+        use smart_contracts::state::{Identity, Token, TokenKind};
+        let mut state = State::default();
+        let tech = SmartId([3; 32]);
+        state.identities.insert(
+            tech,
+            Identity::new("tech-3", [smart_ledger::Role::Technician]),
+        );
+        let day = 86_400_000;
+        let now = Timestamp(1_000 * day);
+        for (id, scope, days) in [("t-soon", "furnace-3", 10), ("t-later", "receiving", 90)] {
+            state.tokens.insert(
+                id.into(),
+                Token {
+                    holder: tech,
+                    kind: TokenKind::Safety,
+                    scope: scope.into(),
+                    issued: Timestamp(0),
+                    expires: Timestamp(now.0 + days * day),
+                    revoked: None,
+                },
+            );
+            state
+                .holder_tokens
+                .entry(tech)
+                .or_default()
+                .insert(id.into());
+        }
+        let d = badge(&state, &tech, now);
+        assert!(!d.refused());
+        assert_eq!(
+            d.reason,
+            "reminder: Safety:furnace-3 expires 1972-10-07: renew by a new token from Admin or Compliance"
+        );
+        let d = badge(&state, &tech, Timestamp(now.0 - 100 * day));
+        assert_eq!(d.reason, "", "nothing within 30 days");
     }
 
     #[test]
