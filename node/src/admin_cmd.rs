@@ -21,7 +21,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use serde::{Deserialize, Serialize};
 use smart_contracts::{Action, parse_contract};
-use smart_ledger::{Hash, Keypair};
+use smart_ledger::Hash;
 
 use crate::id_cmd::Signer;
 
@@ -327,17 +327,6 @@ fn bundle_cmd(out: &Path, name: &str, files: &[PathBuf]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn submit_all(signer: &Signer, actions: Vec<Action>) -> Result<ExitCode> {
-    let key = Keypair::read_file(&signer.key)
-        .with_context(|| format!("the key {}", signer.key.display()))?;
-    let refused = crate::submit::submit_actions(signer.to.clone(), &key, actions).await?;
-    Ok(if refused == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
-}
-
 fn status_cmd(
     bundle: &Bundle,
     data: &Path,
@@ -400,12 +389,6 @@ fn status_cmd(
 /// Runs a `smart admin` command: exit 1 when a proposal or approval was
 /// refused, or the bundle is not released on the peer.
 pub fn run(cmd: AdminCommand) -> Result<ExitCode> {
-    let runtime = || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting the runtime")
-    };
     match cmd {
         AdminCommand::Bundle { out, name, files } => bundle_cmd(&out, &name, &files),
         AdminCommand::Deploy { bundle, signer } => {
@@ -426,7 +409,7 @@ pub fn run(cmd: AdminCommand) -> Result<ExitCode> {
                     }
                 })
                 .collect();
-            let code = runtime()?.block_on(submit_all(&signer, actions))?;
+            let code = crate::submit::command_runtime()?.block_on(signer.submit(actions))?;
             if code == ExitCode::SUCCESS {
                 println!(
                     "proposed; each governance role approves with `smart admin approve BUNDLE --role ROLE`"
@@ -457,7 +440,7 @@ pub fn run(cmd: AdminCommand) -> Result<ExitCode> {
                     }
                 })
                 .collect();
-            runtime()?.block_on(submit_all(&signer, actions))
+            crate::submit::command_runtime()?.block_on(signer.submit(actions))
         }
         AdminCommand::Status {
             bundle,

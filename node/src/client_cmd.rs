@@ -152,17 +152,6 @@ fn credential_for(client: SmartId, out: &Path) -> Result<Action> {
     })
 }
 
-async fn submit(signer: &Signer, actions: Vec<Action>) -> Result<ExitCode> {
-    let key = Keypair::read_file(&signer.key)
-        .with_context(|| format!("the key {}", signer.key.display()))?;
-    let refused = crate::submit::submit_actions(signer.to.clone(), &key, actions).await?;
-    Ok(if refused == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
-}
-
 fn list(data: &Path, metrics: Option<SocketAddr>) -> Result<ExitCode> {
     let (state, _, height) = crate::hub_cmd::hub_view(data, metrics)?;
     let clients: Vec<_> = state
@@ -202,13 +191,6 @@ fn list(data: &Path, metrics: Option<SocketAddr>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")
-}
-
 /// Runs a `smart client` command; exit 1 when the VM refused something.
 pub fn client(cmd: ClientCommand) -> Result<ExitCode> {
     match cmd {
@@ -237,7 +219,7 @@ pub fn client(cmd: ClientCommand) -> Result<ExitCode> {
                 organisation: Some(organisation),
             };
             let issue = credential_for(key.id(), &credential_out)?;
-            runtime()?.block_on(submit(&signer, vec![register, issue]))
+            crate::submit::command_runtime()?.block_on(signer.submit(vec![register, issue]))
         }
         ClientCommand::Credential {
             signer,
@@ -245,12 +227,10 @@ pub fn client(cmd: ClientCommand) -> Result<ExitCode> {
             out,
         } => {
             let issue = credential_for(client, &out)?;
-            runtime()?.block_on(submit(&signer, vec![issue]))
+            crate::submit::command_runtime()?.block_on(signer.submit(vec![issue]))
         }
-        ClientCommand::Revoke { signer, credential } => runtime()?.block_on(submit(
-            &signer,
-            vec![Action::RevokeApiCredential { id: credential }],
-        )),
+        ClientCommand::Revoke { signer, credential } => crate::submit::command_runtime()?
+            .block_on(signer.submit(vec![Action::RevokeApiCredential { id: credential }])),
         ClientCommand::List { data, metrics } => list(&data, metrics),
     }
 }
@@ -269,15 +249,12 @@ pub fn project(cmd: ProjectCommand) -> Result<ExitCode> {
                 .iter()
                 .map(|m| parse_milestone(m))
                 .collect::<Result<Vec<_>>>()?;
-            runtime()?.block_on(submit(
-                &signer,
-                vec![Action::SetProject {
-                    id,
-                    client,
-                    title,
-                    milestones,
-                }],
-            ))
+            crate::submit::command_runtime()?.block_on(signer.submit(vec![Action::SetProject {
+                id,
+                client,
+                title,
+                milestones,
+            }]))
         }
     }
 }

@@ -333,7 +333,16 @@ fn late(state: &State, now: Timestamp, within_days: Option<u64>) -> String {
     }
 }
 
-fn expiring(state: &State, now: Timestamp, kind: Option<TokenKind>, days: u64) -> String {
+/// Live tokens (of `kind`, or every kind) expiring within `days` of `now`,
+/// soonest first, each as one line: `DATE KIND:SCOPE of HOLDER expires TIME`
+/// and what `detail` adds.
+fn expiring_lines(
+    state: &State,
+    now: Timestamp,
+    kind: Option<TokenKind>,
+    days: u64,
+    detail: impl Fn(&str, &smart_contracts::state::Token) -> String,
+) -> Vec<String> {
     let until = now.0.saturating_add(days.saturating_mul(DAY_MS));
     let mut lines: Vec<(Timestamp, String)> = state
         .tokens
@@ -341,20 +350,24 @@ fn expiring(state: &State, now: Timestamp, kind: Option<TokenKind>, days: u64) -
         .filter(|(_, t)| kind.is_none_or(|k| t.kind == k))
         .filter(|(_, t)| t.revoked.is_none() && t.expires.0 > now.0 && t.expires.0 <= until)
         .map(|(id, t)| {
-            (
-                t.expires,
-                format!(
-                    "{} {}:{} of {} expires {} (token {id})",
-                    format_date(t.expires),
-                    t.kind.name(),
-                    t.scope,
-                    state.name_of(&t.holder),
-                    format_time(t.expires)
-                ),
-            )
+            let line = format!(
+                "{} {}:{} of {} expires {}{}",
+                format_date(t.expires),
+                t.kind.name(),
+                t.scope,
+                state.name_of(&t.holder),
+                format_time(t.expires),
+                detail(id, t)
+            );
+            (t.expires, line)
         })
         .collect();
     lines.sort();
+    lines.into_iter().map(|(_, l)| l).collect()
+}
+
+fn expiring(state: &State, now: Timestamp, kind: Option<TokenKind>, days: u64) -> String {
+    let lines = expiring_lines(state, now, kind, days, |id, _| format!(" (token {id})"));
     let what = kind.map_or("tokens", |_| "certifications");
     if lines.is_empty() {
         format!("no {what} expire in the next {days} days")
@@ -362,11 +375,7 @@ fn expiring(state: &State, now: Timestamp, kind: Option<TokenKind>, days: u64) -
         format!(
             "{} {what} expire in the next {days} days:\n{}",
             lines.len(),
-            lines
-                .into_iter()
-                .map(|(_, l)| l)
-                .collect::<Vec<_>>()
-                .join("\n")
+            lines.join("\n")
         )
     }
 }
@@ -434,38 +443,16 @@ fn needs(state: &State, now: Timestamp, person: &str, scope: &str) -> Result<Str
 
 /// Reminders: every live token expiring within `days`, with what renews it.
 fn renewals(state: &State, now: Timestamp, days: u64) -> String {
-    let until = now.0.saturating_add(days.saturating_mul(DAY_MS));
-    let mut lines: Vec<(Timestamp, String)> = state
-        .tokens
-        .iter()
-        .filter(|(_, t)| t.revoked.is_none() && t.expires.0 > now.0 && t.expires.0 <= until)
-        .map(|(id, t)| {
-            let renew = education::renewal(state, id, t);
-            (
-                t.expires,
-                format!(
-                    "{}: {}:{} of {} expires {}; renew by {renew}",
-                    format_date(t.expires),
-                    t.kind.name(),
-                    t.scope,
-                    state.name_of(&t.holder),
-                    format_time(t.expires)
-                ),
-            )
-        })
-        .collect();
-    lines.sort();
+    let lines = expiring_lines(state, now, None, days, |id, t| {
+        format!("; renew by {}", education::renewal(state, id, t))
+    });
     if lines.is_empty() {
         return format!("no renewals are due in the next {days} days");
     }
     format!(
         "{} renewals are due in the next {days} days:\n{}",
         lines.len(),
-        lines
-            .into_iter()
-            .map(|(_, l)| l)
-            .collect::<Vec<_>>()
-            .join("\n")
+        lines.join("\n")
     )
 }
 

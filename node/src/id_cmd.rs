@@ -348,14 +348,23 @@ fn new_key(path: &Path) -> Result<Keypair> {
 }
 
 async fn send(signer: &Signer, action: Action) -> Result<ExitCode> {
-    let key = Keypair::read_file(&signer.key)
-        .with_context(|| format!("the key {}", signer.key.display()))?;
-    let refused = crate::submit::submit_actions(signer.to.clone(), &key, vec![action]).await?;
-    Ok(if refused == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    signer.submit(vec![action]).await
+}
+
+impl Signer {
+    /// Signs each of `actions` with this key and submits them to the hub,
+    /// printing a line per receipt: exit 0 when every one was accepted, 1
+    /// when the VM refused any.
+    pub async fn submit(&self, actions: Vec<Action>) -> Result<ExitCode> {
+        let key = Keypair::read_file(&self.key)
+            .with_context(|| format!("the key {}", self.key.display()))?;
+        let refused = crate::submit::submit_actions(self.to.clone(), &key, actions).await?;
+        Ok(if refused == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    }
 }
 
 /// Runs a `smart id` command; exit 1 when the VM refused it.

@@ -49,13 +49,6 @@ pub enum MaintenanceCommand {
     },
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")
-}
-
 /// Runs a `smart maintenance` command; exit 1 when the VM refused something.
 pub fn run(cmd: MaintenanceCommand) -> Result<ExitCode> {
     let (signer, actions) = match cmd {
@@ -116,16 +109,5 @@ pub fn run(cmd: MaintenanceCommand) -> Result<ExitCode> {
             (signer, actions)
         }
     };
-    let key = Keypair::read_file(&signer.key)
-        .with_context(|| format!("the key {}", signer.key.display()))?;
-    let refused = runtime()?.block_on(crate::submit::submit_actions(
-        signer.to.clone(),
-        &key,
-        actions,
-    ))?;
-    Ok(if refused == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    crate::submit::command_runtime()?.block_on(signer.submit(actions))
 }

@@ -102,6 +102,14 @@ async fn connect(key: &Keypair, to: &Multiaddr) -> Result<(Client, smart_ledger:
     }
 }
 
+/// A small runtime for a command that submits and waits (one thread).
+pub fn command_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
 /// `smart submit --to ADDR --key FILE TX.yaml`.
 pub async fn submit(to: Multiaddr, key_file: &Path, tx_file: &Path) -> Result<ExitCode> {
     let key = Keypair::read_file(key_file)?;

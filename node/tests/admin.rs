@@ -12,17 +12,6 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 
-/// Runs `smart ARGS`; returns (exit code, stdout + stderr).
-fn run(args: &[&str]) -> (i32, String) {
-    let out = smart().args(args).output().expect("run smart");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
-
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../contracts/examples")

@@ -11,20 +11,9 @@ use common::*;
 use smart_contracts::action::Action;
 use smart_contracts::model::DocumentType;
 use smart_contracts::station::{Fact, Module, StationRecord, Verdict};
-use smart_ledger::{Hash, Keypair, Outcome, Role, TxKind};
+use smart_ledger::{Hash, Keypair, Outcome, TxKind};
 
 const PO: &str = include_str!("../../contracts/examples/smart-client-po.yaml");
-
-/// Runs `smart ARGS`; returns (exit code, stdout + stderr).
-fn run(args: &[&str]) -> (i32, String) {
-    let out = smart().args(args).output().expect("run smart");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_accounts_staging_and_projects_through_the_cli() {
@@ -131,24 +120,7 @@ async fn client_accounts_staging_and_projects_through_the_cli() {
 
     // Two jobs for globex under the PO contract.
     let shop = &mut net.shop;
-    shop.act("admin", Action::ProposeContract { yaml: PO.into() })
-        .await;
-    for (who, role) in [
-        ("admin", Role::Admin),
-        ("compliance", Role::Compliance),
-        ("qa", Role::Qa),
-        ("project-manager", Role::ProjectManager),
-    ] {
-        shop.act(
-            who,
-            Action::ApproveContract {
-                id: "po-4471-heat-treat".into(),
-                version: 1,
-                role,
-            },
-        )
-        .await;
-    }
+    shop.activate(PO).await;
     for (job, parts) in [("job-a", 2), ("job-b", 1)] {
         shop.act(
             "project-manager",

@@ -19,17 +19,6 @@ fn now() -> Timestamp {
     )
 }
 
-/// Runs `smart ARGS`; returns (exit code, stdout + stderr).
-fn run(args: &[&str]) -> (i32, String) {
-    let out = smart().args(args).output().expect("run smart");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identities_and_tokens_are_issued_changed_and_revoked_through_the_cli() {
     let tmp = tempfile::tempdir().expect("tempdir");

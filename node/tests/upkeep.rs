@@ -47,24 +47,7 @@ async fn maintenance_is_scheduled_from_usage_and_orders_suggested_from_stock() {
     let shop = &mut net.shop;
 
     // The service contract, a technician with its tokens, the equipment.
-    shop.act("admin", Action::ProposeContract { yaml: MAINT.into() })
-        .await;
-    for (who, role) in [
-        ("admin", Role::Admin),
-        ("compliance", Role::Compliance),
-        ("qa", Role::Qa),
-        ("project-manager", Role::ProjectManager),
-    ] {
-        shop.act(
-            who,
-            Action::ApproveContract {
-                id: "maint-furnace-3-sat".into(),
-                version: 1,
-                role,
-            },
-        )
-        .await;
-    }
+    shop.activate(MAINT).await;
     let tech = Keypair::generate().expect("key");
     shop.act(
         "admin",

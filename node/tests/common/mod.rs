@@ -26,6 +26,17 @@ pub fn run_ok(args: &[&str]) -> Output {
     out
 }
 
+/// Runs `smart ARGS`; returns (exit code, stdout + stderr).
+pub fn run(args: &[&str]) -> (i32, String) {
+    let out = smart().args(args).output().expect("run smart");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
 /// `smart init` into `root/net` with 3 hubs and `nodes` nodes; returns the
 /// network folder.
 pub fn init_network(root: &Path, nodes: usize) -> PathBuf {
@@ -205,6 +216,30 @@ impl Shop {
         match &r[0].verdict {
             TxVerdict::Included { outcome, .. } => outcome.clone(),
             other => panic!("not included: {other:?}"),
+        }
+    }
+
+    /// Proposes `yaml` as the admin and approves it in the four governance
+    /// roles of `smart init`'s people: it is active.
+    pub async fn activate(&mut self, yaml: &str) {
+        let c = smart_contracts::parse_contract("test", yaml).expect("valid contract");
+        self.act("admin", Action::ProposeContract { yaml: yaml.into() })
+            .await;
+        for (who, role) in [
+            ("admin", smart_ledger::Role::Admin),
+            ("compliance", smart_ledger::Role::Compliance),
+            ("qa", smart_ledger::Role::Qa),
+            ("project-manager", smart_ledger::Role::ProjectManager),
+        ] {
+            self.act(
+                who,
+                Action::ApproveContract {
+                    id: c.id.clone(),
+                    version: c.version,
+                    role,
+                },
+            )
+            .await;
         }
     }
 
