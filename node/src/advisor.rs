@@ -16,6 +16,8 @@ use crate::hub_query::Decision;
 const MIN_REFUSALS: usize = 2;
 /// Fewest jobs whose step waits make a delay finding.
 const MIN_JOBS: usize = 2;
+/// The shortest median wait that makes a delay finding (one minute).
+const MIN_DELAY_MS: u64 = 60_000;
 /// Fewest decisions at a station to compare its two halves.
 const MIN_STATION_DECISIONS: usize = 6;
 /// How much the refused share must rise from the first half of a station's
@@ -202,6 +204,10 @@ fn slowest_step(state: &State) -> Option<Finding> {
         })
         .max_by_key(|(_, w)| w[w.len() / 2])?;
     let m = w[w.len() / 2];
+    if m < MIN_DELAY_MS {
+        // Steps that follow each other within a minute delay nothing.
+        return None;
+    }
     Some(Finding {
         id: subject_id(&format!("slowest:{step}")),
         finding: format!(
@@ -340,5 +346,46 @@ mod tests {
             "the gateway flagged request_rate_spike for API caller cred-y 2 times"
         );
         assert_eq!(found, api_findings(&ledger), "stable ids");
+    }
+
+    #[test]
+    fn a_step_waiting_under_a_minute_is_no_delay_finding() {
+        use smart_contracts::state::{Job, JobStatus, StepRecord};
+        let job = |wait_ms: u64| {
+            let mut steps = BTreeMap::new();
+            steps.insert(
+                "harden".to_string(),
+                StepRecord {
+                    by: smart_ledger::SmartId([1; 32]),
+                    at: Timestamp(1_000 + wait_ms),
+                    station: None,
+                    measurements: BTreeMap::new(),
+                },
+            );
+            Job {
+                contract: "po".into(),
+                version: 1,
+                client: smart_ledger::SmartId([2; 32]),
+                parts: vec![],
+                assigned_at: Timestamp(1_000),
+                deadline: None,
+                steps,
+                nonconformances: 0,
+                status: JobStatus::Open,
+                completed_at: None,
+                events: Default::default(),
+                opened_in: Hash::ZERO,
+            }
+        };
+        let mut state = State::default();
+        for (id, wait) in [("j1", 20_000), ("j2", 30_000)] {
+            state.jobs.insert(id.into(), job(wait));
+        }
+        assert_eq!(slowest_step(&state), None);
+        for (id, wait) in [("j1", 300_000), ("j2", 420_000)] {
+            state.jobs.insert(id.into(), job(wait));
+        }
+        let f = slowest_step(&state).expect("a delay");
+        assert!(f.finding.contains("a median of 7 min"), "{}", f.finding);
     }
 }
