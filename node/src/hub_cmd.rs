@@ -237,6 +237,49 @@ pub fn hub_modules(
             "ComplianceCentral",
             format!("{} job decisions, {refused} refused", history.len()),
         ),
+        line("StandardsCentral", {
+            let active_of = |t: smart_contracts::model::Template| {
+                state
+                    .contracts
+                    .values()
+                    .flat_map(|v| v.values())
+                    .filter(|c| c.status == VersionStatus::Active && c.contract.template == t)
+                    .count()
+            };
+            let overdue = state
+                .equipment
+                .values()
+                .filter(|e| e.calibration_due.0 <= now.0)
+                .count();
+            let due_soon = state
+                .equipment
+                .values()
+                .filter(|e| e.calibration_due.0 > now.0 && e.calibration_due.0 <= soon)
+                .count();
+            format!(
+                "{} standards contracts active; {} equipment: {overdue} calibrations overdue, {due_soon} due within 30 days",
+                active_of(smart_contracts::model::Template::SmartStandards),
+                state.equipment.len()
+            )
+        }),
+        line("QACentral", {
+            let out_of_limits = history
+                .iter()
+                .filter(|d| {
+                    matches!(d.outcome, smart_ledger::Outcome::Refused { code, .. }
+                        if code == smart_contracts::RefusalCode::MeasurementOutOfLimits.number())
+                })
+                .count();
+            let with_nc = state
+                .jobs
+                .values()
+                .filter(|j| j.nonconformances > 0)
+                .count();
+            format!(
+                "{out_of_limits} out-of-limit measurements refused; {with_nc} of {} jobs with a nonconformance",
+                state.jobs.len()
+            )
+        }),
         line(
             "SafetyCentral",
             format!(

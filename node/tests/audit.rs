@@ -593,6 +593,15 @@ fn hub_services_answer_from_the_ledger(
     );
     assert!(module("ComplianceCentral").ends_with("3 refused"), "{list}");
     assert_eq!(
+        module("QACentral"),
+        "3 out-of-limit measurements refused; 1 of 1 jobs with a nonconformance"
+    );
+    assert!(
+        module("StandardsCentral")
+            .ends_with("3 equipment: 0 calibrations overdue, 0 due within 30 days"),
+        "{list}"
+    );
+    assert_eq!(
         module("SafetyCentral"),
         "1 incidents recorded, 1 in the last 7 days"
     );
