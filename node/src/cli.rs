@@ -150,9 +150,14 @@ enum Command {
     /// calibration due", "what is the stock of ITEM", "which steps of job JOB
     /// are done", "what is locked out". Ask a hub about the whole ledger
     /// (HubQuery): "which jobs are late [this week]", "which certifications
-    /// expire in N days", "which tokens does PERSON hold", "why was job JOB refused [at step STEP]", "what is
-    /// the status of job JOB", "what was paid for job JOB", "what is refused
-    /// most", "what does smart-ai suggest".
+    /// expire in N days", "which tokens does PERSON hold", "what does PERSON
+    /// need for NDT-UT-L2", "what renewals are due in N days", "why was job
+    /// JOB refused [at step STEP]", "what is the status of job JOB", "what was
+    /// paid for job JOB", "what is refused most [by rule|station|person]",
+    /// "what incidents happened in N days", "how is the shop doing", "what do
+    /// clients say", "what is the status of project ID", "which jobs are
+    /// staged", "what maintenance is due", "what should we order", "what does
+    /// smart-ai suggest".
     Ask {
         /// The station's or hub's folder.
         #[arg(long)]
