@@ -340,7 +340,8 @@ fn status_cmd(
         if list.iter().all(Standing::is_active) || Instant::now() >= deadline {
             break list;
         }
-        std::thread::sleep(Duration::from_millis(250));
+        // A running hub writes a whole consistent copy for each look: once a second.
+        std::thread::sleep(Duration::from_secs(1));
     };
     let released = list.iter().all(Standing::is_active);
     if json {
