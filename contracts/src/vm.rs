@@ -866,23 +866,30 @@ fn issue_token(
             ),
         ));
     }
-    state
-        .holder_tokens
-        .entry(holder)
-        .or_default()
-        .insert(token.clone());
-    state.tokens.insert(
+    let issued = state.time;
+    insert_token(
+        state,
         token,
         Token {
             holder,
             kind,
             scope,
-            issued: state.time,
+            issued,
             expires,
             revoked: None,
         },
     );
     Ok(())
+}
+
+/// Adds a token and its holder's index entry.
+fn insert_token(state: &mut State, id: String, token: Token) {
+    state
+        .holder_tokens
+        .entry(token.holder)
+        .or_default()
+        .insert(id.clone());
+    state.tokens.insert(id, token);
 }
 
 fn revoke_token(
@@ -1150,12 +1157,8 @@ fn grant(
             });
         }
         None => {
-            state
-                .holder_tokens
-                .entry(holder)
-                .or_default()
-                .insert(id.clone());
-            state.tokens.insert(
+            insert_token(
+                state,
                 id.clone(),
                 Token {
                     holder,

@@ -272,7 +272,7 @@ fn held_contracts(
     metrics: Option<SocketAddr>,
 ) -> Result<Vec<crate::specialists::PinnedContract>> {
     if crate::hub_cmd::is_hub(data)? {
-        let (state, _, _) = crate::hub_cmd::hub_view(data, metrics)?;
+        let (state, _) = crate::hub_cmd::hub_state(data, metrics)?;
         Ok(crate::specialists::contracts(&state))
     } else {
         crate::station_cmd::contracts_held(data)

@@ -130,12 +130,6 @@ fn write_secret(path: &Path, text: &str) -> Result<()> {
 /// A new credential for `client`: the action that records its hash, after
 /// its text is safely in `out`.
 fn credential_for(client: SmartId, out: &Path) -> Result<Action> {
-    if out.exists() {
-        bail!(
-            "{} exists; a credential is never overwritten",
-            out.display()
-        );
-    }
     let (text, cred, secret_hash) =
         smart_gateway::auth::Credential::mint().map_err(|e| anyhow::anyhow!("{e}"))?;
     write_secret(out, &text)?;
@@ -153,7 +147,7 @@ fn credential_for(client: SmartId, out: &Path) -> Result<Action> {
 }
 
 fn list(data: &Path, metrics: Option<SocketAddr>) -> Result<ExitCode> {
-    let (state, _, height) = crate::hub_cmd::hub_view(data, metrics)?;
+    let (state, height) = crate::hub_cmd::hub_state(data, metrics)?;
     let clients: Vec<_> = state
         .identities
         .iter()

@@ -97,8 +97,7 @@ pub fn pay_export(data: &Path, out: &Path, metrics: Option<SocketAddr>) -> Resul
             out.display()
         );
     }
-    let view = StoreView::open(data, metrics)?;
-    let state = crate::devgen::tip_state(view.store())?;
+    let (state, height) = hub_state(data, metrics)?;
     let csv = pay_csv(&state);
     std::fs::write(out, &csv).with_context(|| format!("writing {}", out.display()))?;
     let invoiced: u64 = state.invoices.iter().map(|i| i.amount_cents).sum();
@@ -110,7 +109,7 @@ pub fn pay_export(data: &Path, out: &Path, metrics: Option<SocketAddr>) -> Resul
         cents(invoiced),
         state.payments.len(),
         cents(paid),
-        view.store().tip().height
+        height
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -368,6 +367,14 @@ fn awaiting_approval(state: &State) -> String {
     }
 }
 
+/// Reads a hub's state at its tip, and the tip's height, without the
+/// history scan (a running hub writes a copy).
+pub(crate) fn hub_state(data: &Path, metrics: Option<SocketAddr>) -> Result<(State, u64)> {
+    let view = StoreView::open(data, metrics)?;
+    let state = crate::devgen::tip_state(view.store())?;
+    Ok((state, view.store().tip().height))
+}
+
 /// Reads a hub's state and job history (a running hub writes a copy).
 pub(crate) fn hub_view(
     data: &Path,
@@ -380,7 +387,7 @@ pub(crate) fn hub_view(
 }
 
 /// Now, never before the ledger time of `state`.
-fn wall_clock(state: &State) -> smart_ledger::Timestamp {
+pub(crate) fn wall_clock(state: &State) -> smart_ledger::Timestamp {
     smart_ledger::Timestamp(crate::run::now_ms().max(state.time.0))
 }
 

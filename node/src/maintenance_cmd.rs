@@ -73,7 +73,7 @@ pub fn run(cmd: MaintenanceCommand) -> Result<ExitCode> {
             signer,
         } => {
             let (state, history, height) = crate::hub_cmd::hub_view(&data, metrics)?;
-            let now = smart_ledger::Timestamp(crate::run::now_ms().max(state.time.0));
+            let now = crate::hub_cmd::wall_clock(&state);
             let owner = Keypair::read_file(&signer.key)
                 .with_context(|| format!("the key {}", signer.key.display()))?
                 .id();
