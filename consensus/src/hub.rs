@@ -141,13 +141,6 @@ impl<T: Transport> std::fmt::Debug for Hub<T> {
     }
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 impl<T: Transport> Hub<T> {
     /// Opens the hub's stores in `dir` and starts Raft, the batcher and the
     /// signature exchange.
@@ -576,7 +569,7 @@ impl<T: Transport> Hub<T> {
                 Some(l) if l == self.id => {
                     let data = Batch {
                         txs: txs.clone(),
-                        leader_time: Timestamp(now_ms()),
+                        leader_time: Timestamp(smart_ledger::clock::now_ms()),
                     };
                     match self.raft.client_write(data).await {
                         Ok(resp) => break Ok(resp.data.receipts),

@@ -307,10 +307,10 @@ impl<B: Backend> App<B> {
                 author: app.key.id(),
                 kind: TxKind::Alert,
                 payload: Bytes(text.into_bytes()),
-                author_time: Timestamp(now_ms()),
+                author_time: Timestamp(smart_ledger::clock::now_ms()),
                 location: Some("gateway".into()),
                 contract: None,
-                nonce: now_ms().wrapping_mul(1_000_000) ^ u64::from(rand_u32()),
+                nonce: smart_ledger::clock::now_ms().wrapping_mul(1_000_000) ^ u64::from(rand_u32()),
             };
             match SignedTx::sign(body, &app.key) {
                 Ok(tx) => {
@@ -433,7 +433,7 @@ async fn guard<B: Backend>(
     };
     app.access
         .record(AccessRecord {
-            at_ms: now_ms(),
+            at_ms: smart_ledger::clock::now_ms(),
             client,
             method,
             route,
@@ -443,13 +443,6 @@ async fn guard<B: Backend>(
         })
         .await;
     response
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 async fn dashboard() -> impl IntoResponse {
@@ -915,10 +908,10 @@ impl<B: Backend> App<B> {
             author: self.key.id(),
             kind: action.kind(),
             payload: Bytes(action.encode()),
-            author_time: Timestamp(now_ms()),
+            author_time: Timestamp(smart_ledger::clock::now_ms()),
             location: Some("gateway".into()),
             contract: None,
-            nonce: now_ms().wrapping_mul(1_000_000) ^ u64::from(rand_u32()),
+            nonce: smart_ledger::clock::now_ms().wrapping_mul(1_000_000) ^ u64::from(rand_u32()),
         };
         let tx = SignedTx::sign(body, &self.key).map_err(|e| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("signing: {e}"))

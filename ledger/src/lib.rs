@@ -11,10 +11,11 @@
 //! - [`genesis`]: the genesis document and chain id.
 //! - [`membership`]: hub-set changes and the hub set at each height.
 //! - [`proof`]: self-contained proof bundles an auditor checks offline.
+//! - [`clock`]: the one wall clock, read only at the edges (stamping).
 //! - `store` (feature `store`, default): the redb-backed durable store.
 //! - `audit` (feature `store`): full verification of a stored ledger.
 //!
-//! Everything except `store` and `audit` is pure: no I/O, no clock, no
+//! Everything except `clock`, `store` and `audit` is pure: no I/O, no clock, no
 //! randomness (key generation and key files aside), so every peer computes
 //! the same bytes.
 
@@ -22,6 +23,7 @@ pub mod block;
 pub(crate) mod bounded;
 pub(crate) mod bytes;
 pub mod chain;
+pub mod clock;
 pub mod codec;
 pub mod genesis;
 pub mod hash;

@@ -33,7 +33,7 @@ pub fn hook(
     Arc::new(move || {
         let dir = folder.join("backups");
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let file = dir.join(format!("ledger-{}.redb", crate::run::now_ms()));
+        let file = dir.join(format!("ledger-{}.redb", smart_ledger::clock::now_ms()));
         let snap = take(&file)?;
         snap.write_to(&file).map_err(|e| e.to_string())?;
         tracing::info!(file = %file.display(), height = snap.height(), "backup written");

@@ -34,13 +34,6 @@ const PO_CONTRACT: &str = include_str!("../../contracts/examples/smart-client-po
 /// The refusals a job day must meet, one per rule it exercises.
 pub(crate) const EXPECTED_REFUSALS: usize = 6;
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// The people of the demo and a way to act as them.
 #[derive(Debug)]
 struct Shop {
@@ -67,7 +60,7 @@ impl Shop {
             author: key.id(),
             kind,
             payload: Bytes(payload),
-            author_time: Timestamp(now_ms()),
+            author_time: Timestamp(smart_ledger::clock::now_ms()),
             location: None,
             contract: None,
             nonce: self.nonce,
@@ -370,7 +363,7 @@ pub(crate) async fn ready(
         },
         chain: genesis.chain_id(),
         keys,
-        nonce: now_ms() * 1000,
+        nonce: smart_ledger::clock::now_ms() * 1000,
         submitted: 0,
         refusals: Vec::new(),
         steps: Vec::new(),
@@ -460,7 +453,7 @@ async fn setup(shop: &mut Shop) -> Result<ShopFile> {
     .await?;
 
     println!("\n== tokens, equipment, shop documents");
-    let year = Timestamp(now_ms() + 365 * 86_400_000);
+    let year = Timestamp(smart_ledger::clock::now_ms() + 365 * 86_400_000);
     let tech7 = id(shop, "tech-7")?;
     for (t, kind, scope) in [
         ("t7-recv", TokenKind::Access, "receiving"),
@@ -496,7 +489,7 @@ async fn setup(shop: &mut Shop) -> Result<ShopFile> {
     )
     .await?;
     // tech-9's certification lapses in two seconds.
-    let lapse = Timestamp(now_ms() + 2_000);
+    let lapse = Timestamp(smart_ledger::clock::now_ms() + 2_000);
     let tech9 = id(shop, "tech-9")?;
     shop.act(
         "compliance",
@@ -521,7 +514,7 @@ async fn setup(shop: &mut Shop) -> Result<ShopFile> {
             Action::RegisterEquipment {
                 id: e.into(),
                 description: d.into(),
-                calibration_due: Timestamp(now_ms() + 90 * 86_400_000),
+                calibration_due: Timestamp(smart_ledger::clock::now_ms() + 90 * 86_400_000),
             },
         )
         .await?;
@@ -645,7 +638,7 @@ pub(crate) async fn job_day(ready: &mut Ready) -> Result<JobReport> {
     )
     .await?;
     shop.step("tech-7", "pre-check", &[]).await?;
-    let wait = lapse.0.saturating_sub(now_ms()) + 300;
+    let wait = lapse.0.saturating_sub(smart_ledger::clock::now_ms()) + 300;
     tokio::time::sleep(Duration::from_millis(wait)).await;
     shop.step(
         "tech-9",

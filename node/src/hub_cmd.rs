@@ -388,7 +388,7 @@ pub(crate) fn hub_view(
 
 /// Now, never before the ledger time of `state`.
 pub(crate) fn wall_clock(state: &State) -> smart_ledger::Timestamp {
-    smart_ledger::Timestamp(crate::run::now_ms().max(state.time.0))
+    smart_ledger::Timestamp(smart_ledger::clock::now_ms().max(state.time.0))
 }
 
 /// `smart modules --data HUB_DIR [--metrics ADDR] [--json]`.

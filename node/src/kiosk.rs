@@ -104,7 +104,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn now() -> Timestamp {
-    Timestamp(crate::run::now_ms())
+    Timestamp(smart_ledger::clock::now_ms())
 }
 
 impl Kiosk {
@@ -123,7 +123,7 @@ impl Kiosk {
             chain_id,
             bench: Mutex::new(Bench::default()),
             panel,
-            nonce: AtomicU64::new(crate::run::now_ms().wrapping_mul(1000)),
+            nonce: AtomicU64::new(smart_ledger::clock::now_ms().wrapping_mul(1000)),
             questions: AtomicU64::new(0),
         }
     }
@@ -531,7 +531,7 @@ impl Kiosk {
 
     /// HandoffNode: no hub answered the hand-off.
     pub fn hubs_unreachable(&self) {
-        lock(&self.panel.offline_since).get_or_insert_with(crate::run::now_ms);
+        lock(&self.panel.offline_since).get_or_insert_with(smart_ledger::clock::now_ms);
     }
 
     /// HandoffNode: a hub took the outbox; returns since when none had, if so.

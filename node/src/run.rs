@@ -324,14 +324,6 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     Ok(())
 }
 
-/// Milliseconds since the Unix epoch by this machine's clock.
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// Tells whoever started the peer where it is; a closed stdout is not an error.
 pub(crate) fn announce(line: &str) {
     use std::io::Write;
@@ -378,7 +370,7 @@ async fn broadcast_notices<T: smart_consensus::Transport>(
                 role: "hub".into(),
                 height: l.store.tip().height,
                 tip: l.store.tip().hash,
-                at_ms: crate::run::now_ms(),
+                at_ms: smart_ledger::clock::now_ms(),
             };
             let alerts: Vec<p2p::Alert> = l
                 .equivocations

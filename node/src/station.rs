@@ -458,7 +458,7 @@ impl Station {
             };
         }
         // The station's own clock: offline decisions are re-judged by the ledger on handoff.
-        let now = smart_ledger::Timestamp(crate::run::now_ms());
+        let now = smart_ledger::Timestamp(smart_ledger::clock::now_ms());
         let applied = vm::apply(&mut self.provisional, &vm::TxInput::of(&tx, now));
         let pending = crate::outbox::Pending {
             tx: bytes,
@@ -783,7 +783,7 @@ pub async fn run(
                     role: role_name.into(),
                     height: st.height(),
                     tip: st.replica.store.tip().hash,
-                    at_ms: crate::run::now_ms(),
+                    at_ms: smart_ledger::clock::now_ms(),
                 }
             };
             info_h
@@ -905,7 +905,7 @@ pub async fn run(
                     // HandoffNode: what was decided while no hub answered reached one.
                     if let Some(since) = k.hubs_reachable() {
                         let k = k.clone();
-                        let secs = crate::run::now_ms().saturating_sub(since) / 1000;
+                        let secs = smart_ledger::clock::now_ms().saturating_sub(since) / 1000;
                         let _ =
                             tokio::task::spawn_blocking(move || k.handed_off(entries, secs)).await;
                     }
@@ -1021,7 +1021,7 @@ async fn hand_off(
             let oldest = batch.iter().map(|(_, p)| p.decided_at.0).min().unwrap_or(0);
             return HandOff::Delivered {
                 entries: batch.len(),
-                waited_ms: crate::run::now_ms().saturating_sub(oldest),
+                waited_ms: smart_ledger::clock::now_ms().saturating_sub(oldest),
             };
         }
     }

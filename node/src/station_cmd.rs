@@ -311,7 +311,7 @@ pub fn ask(data: &Path, question: &str) -> Result<ExitCode> {
             sp::ask(
                 &state,
                 &cfg,
-                smart_ledger::Timestamp(crate::run::now_ms()),
+                smart_ledger::Timestamp(smart_ledger::clock::now_ms()),
                 question,
             )
         }

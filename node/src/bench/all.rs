@@ -44,7 +44,7 @@ fn machine() -> Value {
         "memory_gib": mem_gib,
         "kernel": kernel,
         "commit": git,
-        "date": crate::run::now_ms() / 1000,
+        "date": smart_ledger::clock::now_ms() / 1000,
     })
 }
 
