@@ -310,7 +310,8 @@ impl<B: Backend> App<B> {
                 author_time: Timestamp(smart_ledger::clock::now_ms()),
                 location: Some("gateway".into()),
                 contract: None,
-                nonce: smart_ledger::clock::now_ms().wrapping_mul(1_000_000) ^ u64::from(rand_u32()),
+                nonce: smart_ledger::clock::now_ms().wrapping_mul(1_000_000)
+                    ^ u64::from(rand_u32()),
             };
             match SignedTx::sign(body, &app.key) {
                 Ok(tx) => {

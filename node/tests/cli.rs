@@ -413,3 +413,33 @@ fn backups_of_running_and_stopped_peers_restore_and_verify() {
     let (code, json) = verify_json(&restored);
     assert_eq!(code, 0, "the refused restore changed nothing: {json}");
 }
+
+#[test]
+fn ledger_show_into_a_closed_pipe_exits_cleanly() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let net = init_network(tmp.path(), 1);
+    let hub = net.join("vault-hub");
+    // One block of 2,000 txs: far more JSON than a pipe's buffer holds.
+    run_ok(&[
+        "ledger",
+        "generate",
+        "--data",
+        s(&hub),
+        "--txs",
+        "2000",
+        "--block-size",
+        "2000",
+    ]);
+    let mut child = smart()
+        .args(["ledger", "show", "--data", s(&hub), "--height", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // The reader goes away at once, like `| head -c 0`.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{:?} {stderr}", out.status);
+}

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use smart_contracts::action::Action;
 use smart_ledger::{Hash, Keypair, Role};
-use smart_node::client::Client;
+use smart_node::p2p::client::Client;
 
 const PO: &str = include_str!("../../contracts/examples/smart-client-po.yaml");
 

@@ -13,7 +13,7 @@ use common::*;
 use libp2p::Multiaddr;
 use smart_consensus::{TxReceipt, TxVerdict};
 use smart_ledger::{Bytes, Keypair, Outcome, SignedTx, Timestamp, TxBody, TxKind};
-use smart_node::client::Client;
+use smart_node::p2p::client::Client;
 use smart_node::p2p::{self, Request, Response};
 
 const HUBS: [&str; 3] = ["vault-hub", "floor-hub", "business-hub"];
@@ -429,7 +429,7 @@ async fn unknown_peers_cannot_connect_and_non_hubs_cannot_send_raft_rpcs() {
     let (handle, _inbound, _gossip) = p2p::spawn(
         &net.admin,
         None,
-        [smart_node::run::split_p2p(&net.addr(0)).expect("peer")],
+        [smart_node::p2p::split_p2p(&net.addr(0)).expect("peer")],
         Duration::from_secs(5),
     )
     .await
@@ -437,7 +437,7 @@ async fn unknown_peers_cannot_connect_and_non_hubs_cannot_send_raft_rpcs() {
     let vote = openraft::raft::VoteRequest::new(openraft::Vote::new(99, 1), None);
     let answer = handle
         .request(
-            smart_node::run::split_p2p(&net.addr(0)).expect("peer"),
+            smart_node::p2p::split_p2p(&net.addr(0)).expect("peer"),
             Some(net.addr(0)),
             Request::Raft(smart_consensus::transport::RaftRpc::Vote(vote)),
         )
@@ -771,7 +771,7 @@ async fn a_station_keeps_deciding_with_every_hub_down_and_hands_off_later() {
     assert_eq!(scrape(&station_metrics, "smart_outbox_pending"), Some(11));
     // The outbox survives a restart of the station.
     stop(&mut station);
-    let pending = smart_node::outbox::Outbox::open(&station_dir)
+    let pending = smart_node::peer::outbox::Outbox::open(&station_dir)
         .expect("outbox")
         .pending()
         .expect("pending");
@@ -806,7 +806,7 @@ async fn a_station_keeps_deciding_with_every_hub_down_and_hands_off_later() {
     net.settle(Duration::from_secs(20)).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     stop(&mut station);
-    let outbox = smart_node::outbox::Outbox::open(&station_dir).expect("outbox");
+    let outbox = smart_node::peer::outbox::Outbox::open(&station_dir).expect("outbox");
     assert!(
         outbox.pending().expect("pending").is_empty(),
         "the outbox was handed off"
@@ -828,7 +828,7 @@ async fn a_peer_gossiping_invalid_blocks_is_cut_off() {
     let net = Net::start().await;
     let hubs: Vec<Multiaddr> = (0..3).map(|i| net.addr(i)).collect();
     let (mut station, saddr) = spawn_station(&net.dir.join("station-1"), &hubs);
-    let speer = smart_node::run::split_p2p(&saddr).expect("peer id");
+    let speer = smart_node::p2p::split_p2p(&saddr).expect("peer id");
     // A registered identity (allowed to connect) that gossips garbage.
     let (handle, _inbound, _gossip) = p2p::spawn(&net.admin, None, [speer], Duration::from_secs(5))
         .await

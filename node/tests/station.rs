@@ -22,9 +22,9 @@ use smart_contracts::state::TokenKind;
 use smart_contracts::station::{Module, StationRecord, Verdict};
 use smart_ledger::store::{BlockStore, RedbStore};
 use smart_ledger::{Bytes, Hash, Keypair, Outcome, Role, SignedTx, Timestamp, TxBody, TxKind};
-use smart_node::client::Client;
-use smart_node::specialists::part_label;
-use smart_node::vision::label_png;
+use smart_node::p2p::client::Client;
+use smart_node::station::specialists::part_label;
+use smart_node::station::vision::label_png;
 use smart_testnet::{Layout, Network, PeerKind};
 
 const PO: &str = include_str!("../../contracts/examples/smart-client-po.yaml");
@@ -229,7 +229,7 @@ async fn a_heat_treat_shift_at_a_station_through_the_kiosk_and_the_cli() {
     ])
     .expect("ports");
     let mut net = Network::new(Path::new(env!("CARGO_BIN_EXE_smart")), &dir, layout);
-    for (name, args) in smart_node::localnet::STATIONS {
+    for (name, args) in smart_node::lab::localnet::STATIONS {
         if net.is_known(name) {
             net.set_args(name, args);
         }
@@ -274,7 +274,7 @@ async fn a_heat_treat_shift_at_a_station_through_the_kiosk_and_the_cli() {
         hub: Client::connect(&keys["admin"], hub_addr)
             .await
             .expect("client"),
-        chain: smart_node::folders::read_genesis(&dir.join("genesis.json"))
+        chain: smart_node::peer::folders::read_genesis(&dir.join("genesis.json"))
             .expect("genesis")
             .chain_id(),
         nonce: now_ms() * 1000,
@@ -819,7 +819,7 @@ async fn a_heat_treat_shift_at_a_station_through_the_kiosk_and_the_cli() {
         "malformed JSON: HTTP {code} {}",
         String::from_utf8_lossy(&body)
     );
-    let huge = vec![0u8; smart_node::kiosk::MAX_REQUEST_BYTES + 1];
+    let huge = vec![0u8; smart_node::station::kiosk::MAX_REQUEST_BYTES + 1];
     let (code, _) = k.call("POST", "/api/scan-image", "image/png", &huge).await;
     assert_eq!(code, 413, "an oversized frame is refused");
     let metrics = net.metrics_addr("station-1").expect("metrics");
@@ -870,7 +870,8 @@ async fn a_heat_treat_shift_at_a_station_through_the_kiosk_and_the_cli() {
     let (code, report) = tokio::task::block_in_place(|| verify_json(&station));
     assert_eq!(code, 0, "{report}");
 
-    let genesis = smart_node::folders::read_genesis(&dir.join("genesis.json")).expect("genesis");
+    let genesis =
+        smart_node::peer::folders::read_genesis(&dir.join("genesis.json")).expect("genesis");
     let station_id = Keypair::read_file(&station.join("peer.key"))
         .expect("key")
         .id();

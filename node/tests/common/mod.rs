@@ -9,7 +9,7 @@ use libp2p::Multiaddr;
 use smart_consensus::TxVerdict;
 use smart_contracts::action::Action;
 use smart_ledger::{Bytes, Hash, Keypair, Outcome, SignedTx, Timestamp, TxBody};
-use smart_node::client::Client;
+use smart_node::p2p::client::Client;
 
 pub fn smart() -> Command {
     Command::new(env!("CARGO_BIN_EXE_smart"))

@@ -1,0 +1,192 @@
+//! `smart bench`: the benchmarks, each printing JSON.
+
+use clap::Subcommand;
+use std::path::PathBuf;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Signing, verification, durable append, full verify and proofs.
+    Ledger {
+        /// Print JSON only.
+        #[arg(long)]
+        json: bool,
+        /// Txs per measurement.
+        #[arg(long, default_value_t = 51_200)]
+        txs: usize,
+        /// Repetitions (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+    /// Committed tx/s and latency through real hub processes over libp2p.
+    Commit {
+        /// Hub processes.
+        #[arg(long, default_value_t = 3)]
+        hubs: usize,
+        /// Concurrent submitters.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Txs to commit.
+        #[arg(long, default_value_t = 100_000)]
+        txs: usize,
+        /// Txs per submit request.
+        #[arg(long, default_value_t = 32)]
+        per_request: usize,
+        /// Open-loop rate for the latency measurement (tx/s); 0 skips it.
+        #[arg(long, default_value_t = 2_000)]
+        offered: u64,
+        /// Print JSON only.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Commit → applied on every station node (gossip), and a stopped node's
+    /// catch-up, through real hub and station processes.
+    Gossip {
+        /// Hub processes.
+        #[arg(long, default_value_t = 3)]
+        hubs: usize,
+        /// Station node processes.
+        #[arg(long, default_value_t = 6)]
+        nodes: usize,
+        /// Offered load (tx/s, one tx per submission).
+        #[arg(long, default_value_t = 500)]
+        rate: u64,
+        /// Seconds of load.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Blocks committed while one node is stopped (0 skips the catch-up).
+        #[arg(long, default_value_t = 10_000)]
+        catch_up_blocks: u64,
+        /// Print JSON only.
+        #[arg(long)]
+        json: bool,
+    },
+    /// SMART-API over HTTPS (3 hubs and the gateway as processes): status
+    /// GETs per second, and server-sent-event fan-out latency.
+    Gateway {
+        /// Kept-alive HTTPS connections for the GETs.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Seconds of GETs.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Event-stream subscribers.
+        #[arg(long, default_value_t = 1000)]
+        sse_clients: usize,
+        /// Status changes committed while they listen.
+        #[arg(long, default_value_t = 20)]
+        updates: usize,
+        /// Print JSON only.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every benchmark (ledger, vm, commit, gossip, gateway; optionally the
+    /// chaos suite), each as its own process; BENCHMARKS.md-ready tables
+    /// with the machine noted.
+    All {
+        /// Shorter runs (a smoke test of the whole set).
+        #[arg(long)]
+        quick: bool,
+        /// Also run every chaos scenario this many times.
+        #[arg(long, default_value_t = 0)]
+        chaos_runs: u32,
+        /// Print every result as one JSON document.
+        #[arg(long)]
+        json: bool,
+        /// Write the Markdown tables to this file (default: stdout unless --json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// A station's specialists on one core: QR from a camera frame, the
+    /// Gatekeeper judging a step, the kiosk's screen (JSON, medians in ms).
+    Station {
+        /// Finished jobs in the station's state.
+        #[arg(long, default_value_t = 2_000)]
+        jobs: usize,
+        /// Repetitions (the median is reported).
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
+    /// Exporting and verifying a job's audit pack (JSON, medians in ms).
+    Audit {
+        /// Txs of the job in the pack (each block also holds as many unrelated txs).
+        #[arg(long, default_value_t = 10_000)]
+        txs: usize,
+        /// Repetitions (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+    /// Contract VM apply throughput on the SmartClientPO example (one core).
+    Vm {
+        /// Jobs per run (each is a full PO history).
+        #[arg(long, default_value_t = 2_000)]
+        jobs: usize,
+        /// Repetitions (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+}
+
+/// Runs one benchmark.
+pub(crate) fn run(cmd: BenchCommand) -> anyhow::Result<std::process::ExitCode> {
+    match cmd {
+        BenchCommand::Ledger { json, txs, runs } => crate::lab::bench::ledger(json, txs, runs),
+        BenchCommand::Vm { jobs, runs } => crate::lab::bench::vm(jobs, runs),
+        BenchCommand::Station { jobs, runs } => crate::lab::bench::station(jobs, runs),
+        BenchCommand::Audit { txs, runs } => crate::lab::bench::audit(txs, runs),
+        BenchCommand::All {
+            quick,
+            chaos_runs,
+            json,
+            out,
+        } => crate::lab::bench::all(quick, chaos_runs, json, out.as_deref()),
+        BenchCommand::Commit {
+            hubs,
+            clients,
+            txs,
+            per_request,
+            offered,
+            json,
+        } => crate::cli::runtime::runtime().and_then(|rt| {
+            rt.block_on(crate::lab::bench::commit(
+                hubs,
+                clients,
+                txs,
+                per_request,
+                offered,
+                json,
+            ))
+        }),
+        BenchCommand::Gossip {
+            hubs,
+            nodes,
+            rate,
+            seconds,
+            catch_up_blocks,
+            json,
+        } => crate::cli::runtime::runtime().and_then(|rt| {
+            rt.block_on(crate::lab::bench::gossip(
+                hubs,
+                nodes,
+                rate,
+                seconds,
+                catch_up_blocks,
+                json,
+            ))
+        }),
+        BenchCommand::Gateway {
+            connections,
+            seconds,
+            sse_clients,
+            updates,
+            json,
+        } => crate::cli::runtime::runtime().and_then(|rt| {
+            rt.block_on(crate::lab::bench::gateway(
+                connections,
+                seconds,
+                sse_clients,
+                updates,
+                json,
+            ))
+        }),
+    }
+}

@@ -1,0 +1,653 @@
+//! A peer's copy of the ledger and the contract state, checked block by
+//! block, and the follow loops that keep it current: catch-up from a hub's
+//! blocks and certified state snapshots. Stations and the gateway both follow
+//! the chain through the [`Follower`] trait.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use libp2p::{Multiaddr, PeerId};
+use serde::{Deserialize, Serialize};
+use smart_contracts::{State, vm};
+use smart_ledger::store::{BlockStore, RedbStore};
+use smart_ledger::{Block, BlockCert, Genesis, Hash, SmartId};
+
+use crate::p2p::{self, P2pHandle, Request, Response};
+
+use crate::p2p::CertifiedBlock;
+
+const RECORD_STATE: &str = "contract_state";
+const RECORD_HUBS: &str = "hub_set";
+/// Record: the [`SnapshotBase`] while one is being filled in.
+const RECORD_BASE: &str = "snapshot_base";
+/// Blocks behind at which a node installs a certified state snapshot first
+/// (the default of `smart run --snapshot-gap`).
+pub const SNAPSHOT_GAP: u64 = 4_096;
+
+/// A node's copy of the ledger and the contract state.
+#[derive(Debug)]
+pub struct Replica {
+    pub(crate) store: RedbStore,
+    pub(crate) state: State,
+    /// The hub set after the state's height (it certifies the next block).
+    pub(crate) hubs: BTreeSet<SmartId>,
+    /// Set while the state comes from a snapshot ahead of the stored blocks.
+    pub(crate) base: Option<SnapshotBase>,
+}
+
+/// A node that installed a [`p2p::StateSnapshot`] holds the state at the
+/// snapshot's height while its stored chain is still behind it. It keeps the
+/// whole chain all the same: it fetches the blocks behind the snapshot and
+/// checks each (chain link, hub certificate, every signature) before storing
+/// it, without re-running the VM, until the stored chain reaches the
+/// snapshot's header, which must be exactly the certified one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SnapshotBase {
+    /// The certified header the state belongs to.
+    header: smart_ledger::BlockHeader,
+    /// The hub set after the last stored block (it certifies the next one).
+    chain_hubs: BTreeSet<SmartId>,
+}
+
+impl Replica {
+    /// Opens (or creates) the replica in a peer folder.
+    pub fn open(dir: &Path, genesis: &Genesis) -> Result<Replica> {
+        let store = RedbStore::open_or_create(&dir.join(RedbStore::FILE_NAME), genesis)?;
+        let state = match store.app_record(RECORD_STATE)? {
+            Some(b) => smart_ledger::codec::decode_versioned("contract state", &b, usize::MAX)?,
+            None => State::from_genesis(genesis),
+        };
+        let hubs = match store.app_record(RECORD_HUBS)? {
+            Some(b) => smart_ledger::codec::decode_plain("hub set", &b, 1 << 20)?,
+            None => genesis.hubs().into_iter().collect(),
+        };
+        let base = match store.app_record(RECORD_BASE)? {
+            Some(b) => smart_ledger::codec::decode_plain("snapshot base", &b, 1 << 20)?,
+            None => None,
+        };
+        Ok(Replica {
+            store,
+            state,
+            hubs,
+            base,
+        })
+    }
+
+    /// Tip height of the stored chain.
+    pub fn height(&self) -> u64 {
+        self.store.tip().height
+    }
+
+    /// The height the contract state belongs to: the tip, or the installed
+    /// snapshot's height while the blocks behind it are being fetched.
+    pub fn state_height(&self) -> u64 {
+        self.base
+            .as_ref()
+            .map_or(self.height(), |b| b.header.height)
+    }
+
+    /// Installs a certified state snapshot ahead of the stored chain. Only a
+    /// certificate by a majority of the hub set this node already trusts is
+    /// accepted (a snapshot across a hub-set change is refused: the node
+    /// replays blocks instead, which follows every change); the state must
+    /// hash to the certified state root. Nothing changes on refusal.
+    pub fn install_snapshot(&mut self, snap: &p2p::StateSnapshot) -> Result<(), String> {
+        let height = snap.header.height;
+        if self.base.is_some() {
+            return Err("a snapshot is already being filled in".into());
+        }
+        if height <= self.height() {
+            return Err(format!(
+                "the snapshot at {height} is not ahead of this node's tip {}",
+                self.height()
+            ));
+        }
+        let hub_list: Vec<SmartId> = self.hubs.iter().copied().collect();
+        snap.cert
+            .check_final(&snap.header, &hub_list)
+            .map_err(|e| {
+                format!(
+                    "the snapshot at {height} is not certified by the hub set this node knows: {e}"
+                )
+            })?;
+        if Hash::of(&snap.state.0) != snap.header.state_root {
+            return Err(format!(
+                "the snapshot's state does not hash to the certified state root of block {height}"
+            ));
+        }
+        let state: State = smart_ledger::codec::decode_versioned(
+            "contract state",
+            &snap.state.0,
+            p2p::MAX_MESSAGE_BYTES,
+        )
+        .map_err(|e| format!("the snapshot at {height}: {e}"))?;
+        if state.canonical_bytes() != snap.state.0 {
+            return Err(format!("the snapshot at {height} is not in canonical form"));
+        }
+        let hubs: BTreeSet<SmartId> = state.hubs.keys().copied().collect();
+        let base = Some(SnapshotBase {
+            header: snap.header.clone(),
+            chain_hubs: self.hubs.clone(),
+        });
+        self.store
+            .put_app_records(&[
+                (RECORD_STATE, &snap.state.0),
+                (RECORD_HUBS, &smart_ledger::codec::encode_plain(&hubs)),
+                (RECORD_BASE, &smart_ledger::codec::encode_plain(&base)),
+            ])
+            .map_err(|e| e.to_string())?;
+        self.state = state;
+        self.hubs = hubs;
+        self.base = base;
+        Ok(())
+    }
+
+    /// Checks and stores a block behind an installed snapshot.
+    fn backfill(&mut self, cb: &CertifiedBlock, base: SnapshotBase) -> Result<(), String> {
+        let header = &cb.block.header;
+        let height = header.height;
+        if height > base.header.height {
+            return Err(format!(
+                "block {height} is past the installed snapshot at {}; the blocks before it come first",
+                base.header.height
+            ));
+        }
+        let hub_list: Vec<SmartId> = base.chain_hubs.iter().copied().collect();
+        cb.cert
+            .check_final(header, &hub_list)
+            .map_err(|e| format!("block {height}: {e}"))?;
+        check_signatures(&cb.block)?;
+        let chain_hubs = smart_ledger::membership::hub_set_after(&cb.block, base.chain_hubs);
+        if height < base.header.height {
+            let next = Some(SnapshotBase {
+                header: base.header,
+                chain_hubs,
+            });
+            self.store
+                .append_with(
+                    &cb.block,
+                    Some(&cb.cert),
+                    &[(RECORD_BASE, &smart_ledger::codec::encode_plain(&next))],
+                )
+                .map_err(|e| e.to_string())?;
+            self.base = next;
+            return Ok(());
+        }
+        // The last block behind the snapshot: it must be the certified one.
+        if *header != base.header {
+            return Err(format!(
+                "block {height} differs from the header of the installed snapshot"
+            ));
+        }
+        let state_bytes = self.state.canonical_bytes();
+        let none: Option<SnapshotBase> = None;
+        self.store
+            .append_with(
+                &cb.block,
+                Some(&cb.cert),
+                &[
+                    (RECORD_STATE, &state_bytes),
+                    (RECORD_HUBS, &smart_ledger::codec::encode_plain(&chain_hubs)),
+                    (RECORD_BASE, &smart_ledger::codec::encode_plain(&none)),
+                ],
+            )
+            .map_err(|e| e.to_string())?;
+        self.hubs = chain_hubs;
+        self.base = None;
+        Ok(())
+    }
+
+    /// The state at the tip, with the tip's header and certificate, for a
+    /// node far behind. Refused while this node is filling in a snapshot.
+    pub fn snapshot(&self) -> Result<p2p::StateSnapshot, String> {
+        if self.base.is_some() {
+            return Err("this node is filling in a snapshot itself".into());
+        }
+        let height = self.height();
+        let (block, cert) = match (self.store.block(height), self.store.cert(height)) {
+            (Ok(Some(b)), Ok(Some(c))) => (b, c),
+            _ => return Err(format!("no certified block at {height}")),
+        };
+        Ok(p2p::StateSnapshot {
+            header: block.header,
+            cert,
+            state: smart_ledger::Bytes(self.state.canonical_bytes()),
+        })
+    }
+
+    /// Checks a block against everything this replica knows and applies it.
+    /// On any mismatch nothing is stored and the state is restored.
+    pub fn apply(&mut self, cb: &CertifiedBlock) -> Result<(), String> {
+        let header = &cb.block.header;
+        if header.height != self.height() + 1 {
+            return Err(format!(
+                "block {} does not follow tip {}",
+                header.height,
+                self.height()
+            ));
+        }
+        if let Some(base) = self.base.clone() {
+            return self.backfill(cb, base);
+        }
+        let hub_list: Vec<SmartId> = self.hubs.iter().copied().collect();
+        cb.cert
+            .check_final(header, &hub_list)
+            .map_err(|e| format!("block {}: {e}", header.height))?;
+        check_signatures(&cb.block)?;
+        // Re-run the VM: same outcomes, same state root, or the block is refused.
+        let before = self.state.clone();
+        let (outcomes, _) = vm::apply_block(&mut self.state, &cb.block.txs, header.leader_time);
+        let state_bytes = self.state.canonical_bytes();
+        let fail = |me: &mut Replica, why: String| {
+            me.state = before.clone();
+            Err(why)
+        };
+        if outcomes != cb.block.outcomes {
+            return fail(
+                self,
+                format!("block {}: the VM here decides differently", header.height),
+            );
+        }
+        if Hash::of(&state_bytes) != header.state_root {
+            return fail(
+                self,
+                format!(
+                    "block {}: state root differs from the VM's here",
+                    header.height
+                ),
+            );
+        }
+        let hubs = smart_ledger::membership::hub_set_after(&cb.block, self.hubs.clone());
+        let hub_bytes = smart_ledger::codec::encode_plain(&hubs);
+        if let Err(e) = self.store.append_with(
+            &cb.block,
+            Some(&cb.cert),
+            &[(RECORD_STATE, &state_bytes), (RECORD_HUBS, &hub_bytes)],
+        ) {
+            return fail(self, e.to_string());
+        }
+        self.hubs = hubs;
+        Ok(())
+    }
+}
+
+/// The block's structure (roots match its txs and outcomes) and every tx signature.
+fn check_signatures(block: &Block) -> Result<(), String> {
+    block.check_structure().map_err(|e| e.to_string())?;
+    let triples: Vec<_> = block
+        .txs
+        .iter()
+        .map(|t| (t.author(), t.body_bytes(), *t.signature()))
+        .collect();
+    smart_ledger::id::verify_many(&triples)
+        .map_err(|(i, e)| format!("block {} tx {i}: {e}", block.header.height))
+}
+
+/// A peer that follows the chain: a station, or the gateway.
+pub trait Follower: Send {
+    /// The height its stored chain reached.
+    fn height(&self) -> u64;
+    /// Whether it is filling in the blocks behind an installed snapshot.
+    fn installing(&self) -> bool;
+    /// Checks and applies fetched blocks in order; how many txs they held.
+    fn apply_range(&mut self, range: Vec<(Block, BlockCert)>) -> (u64, Result<(), String>);
+    /// Installs a certified state snapshot.
+    fn install_snapshot(&mut self, snap: &p2p::StateSnapshot) -> Result<(), String>;
+}
+
+/// Locks a follower; a poisoned lock still holds a consistent replica
+/// (every change is applied whole or not at all).
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A catch-up longer than this many blocks draws a progress bar (on a
+/// terminal) and logs its rate.
+const CATCH_UP_BAR_BLOCKS: u64 = 64;
+
+pub async fn catch_up<F: Follower>(
+    replica: &Arc<Mutex<F>>,
+    handle: &P2pHandle,
+    sources: &[(PeerId, Multiaddr)],
+    snapshot_gap: u64,
+) {
+    for (peer, addr) in sources {
+        let Ok(Response::Status(status)) = handle
+            .request(*peer, Some(addr.clone()), Request::Status)
+            .await
+        else {
+            continue;
+        };
+        let (mine, installing) = {
+            let st = lock(replica);
+            (st.height(), st.installing())
+        };
+        if status.height > mine.saturating_add(snapshot_gap) && !installing {
+            install_snapshot(replica, handle, *peer, addr).await;
+        }
+        let first = lock(replica).height();
+        let started = std::time::Instant::now();
+        let bar = if status.height > first + CATCH_UP_BAR_BLOCKS {
+            tracing::info!(%peer, from = first, to = status.height, "catching up");
+            crate::peer::progress::bar(
+                status.height - first,
+                "catching up {bar:40} {pos}/{len} blocks {per_sec} {eta}",
+            )
+        } else {
+            None
+        };
+        let mut txs = 0u64;
+        loop {
+            let mine = lock(replica).height();
+            if let Some(b) = &bar {
+                b.set_position(mine - first);
+            }
+            if status.height <= mine {
+                if let Some(b) = &bar {
+                    b.finish_and_clear();
+                }
+                let secs = started.elapsed().as_secs_f64().max(1e-6);
+                let blocks = mine - first;
+                if blocks > CATCH_UP_BAR_BLOCKS {
+                    tracing::info!(
+                        blocks,
+                        txs,
+                        seconds = secs,
+                        blocks_per_s = blocks as f64 / secs,
+                        tx_per_s = txs as f64 / secs,
+                        "caught up"
+                    );
+                    crate::peer::progress::release_free_memory();
+                }
+                return;
+            }
+            let Ok(Response::Blocks(range)) = handle
+                .request(
+                    *peer,
+                    Some(addr.clone()),
+                    Request::Blocks {
+                        from: mine + 1,
+                        to: status.height,
+                    },
+                )
+                .await
+            else {
+                break;
+            };
+            if range.is_empty() {
+                break;
+            }
+            let (applied, result) = lock(replica).apply_range(range);
+            txs += applied;
+            if let Err(e) = result {
+                tracing::error!(%peer, error = %e, "refused a fetched block");
+                return;
+            }
+        }
+    }
+}
+
+/// Asks `peer` for its certified state and installs it; on any refusal the
+/// node simply goes on replaying blocks.
+async fn install_snapshot<F: Follower>(
+    replica: &Arc<Mutex<F>>,
+    handle: &P2pHandle,
+    peer: PeerId,
+    addr: &Multiaddr,
+) {
+    let started = std::time::Instant::now();
+    match handle
+        .request(peer, Some(addr.clone()), Request::Snapshot)
+        .await
+    {
+        Ok(Response::Snapshot(snap)) => {
+            let from = lock(replica).height();
+            match lock(replica).install_snapshot(&snap) {
+                Ok(()) => tracing::info!(
+                    %peer,
+                    height = snap.header.height,
+                    behind = snap.header.height - from,
+                    state_bytes = snap.state.0.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "installed a certified state snapshot; fetching the blocks behind it"
+                ),
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "refused a state snapshot; replaying blocks")
+                }
+            }
+        }
+        Ok(Response::Refused(why)) => {
+            tracing::debug!(%peer, %why, "no state snapshot; replaying blocks")
+        }
+        Ok(_) => tracing::warn!(%peer, "answered a snapshot request with something else"),
+        Err(e) => tracing::debug!(%peer, error = %e, "snapshot request failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::devgen::{self, DevSigners};
+    use smart_ledger::Keypair;
+
+    /// A fresh network folder, its signers and an empty replica of station-1.
+    fn setup() -> (tempfile::TempDir, Genesis, DevSigners, Replica) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("net");
+        let genesis = crate::peer::init::create(&root, 3, 1, "replica-test").expect("init");
+        let signers = DevSigners::load(&root, &genesis).expect("signers");
+        let replica = Replica::open(&root.join("station-1"), &genesis).expect("open");
+        (tmp, genesis, signers, replica)
+    }
+
+    /// Block 1: real signed txs, the VM's outcomes and state root, no signatures yet.
+    fn next_block(genesis: &Genesis, signers: &DevSigners, replica: &Replica) -> Block {
+        block_after(genesis, signers, replica, 0)
+    }
+
+    /// The next block after the replica's tip, with txs from `first_tx` on.
+    fn block_after(
+        genesis: &Genesis,
+        signers: &DevSigners,
+        replica: &Replica,
+        first_tx: u64,
+    ) -> Block {
+        let txs = devgen::sign_txs(genesis, signers, first_tx, 8).expect("sign");
+        let mut state = replica.state.clone();
+        let tip = replica.store.tip().clone();
+        let time = smart_ledger::Timestamp(1_790_000_001_000 + tip.height);
+        let (outcomes, _) = vm::apply_block(&mut state, &txs, time);
+        tip.next_block(txs, outcomes, state.root(), tip.height + 1, time)
+    }
+
+    /// A block fetched with its certificate, as gossip carries it.
+    fn fetched(block: &Block, cert: &BlockCert) -> CertifiedBlock {
+        CertifiedBlock {
+            block: block.clone(),
+            cert: cert.clone(),
+        }
+    }
+
+    /// An empty replica in a new folder beside station-1's.
+    fn another(tmp: &tempfile::TempDir, genesis: &Genesis, name: &str) -> Replica {
+        let dir = tmp.path().join("net").join(name);
+        std::fs::create_dir_all(&dir).expect("dir");
+        Replica::open(&dir, genesis).expect("open")
+    }
+
+    /// Applies `blocks` blocks certified by every hub; txs numbered from `first_tx`.
+    fn grow(
+        genesis: &Genesis,
+        signers: &DevSigners,
+        replica: &mut Replica,
+        blocks: u64,
+        first_tx: u64,
+    ) {
+        let hubs: Vec<&Keypair> = signers.hubs.iter().collect();
+        for i in 0..blocks {
+            let block = block_after(genesis, signers, replica, first_tx + i * 8);
+            replica.apply(&certified(&block, &hubs)).expect("apply");
+        }
+    }
+
+    fn certified(block: &Block, signers: &[&Keypair]) -> CertifiedBlock {
+        let mut cert = BlockCert::new(&block.header);
+        for k in signers {
+            cert.sign(k);
+        }
+        CertifiedBlock {
+            block: block.clone(),
+            cert,
+        }
+    }
+
+    #[test]
+    fn a_replica_refuses_blocks_without_a_hub_majority_or_with_a_forgery_and_stores_nothing() {
+        let (_tmp, genesis, signers, mut replica) = setup();
+        let block = next_block(&genesis, &signers, &replica);
+        let hubs: Vec<&Keypair> = signers.hubs.iter().collect();
+
+        // Too few hub signatures: one of three.
+        let err = replica
+            .apply(&certified(&block, &hubs[..1]))
+            .expect_err("one signature of three");
+        assert!(err.contains("block 1"), "{err}");
+
+        // Enough signers, but not hubs (people's keys).
+        let people: Vec<&Keypair> = signers.authors.iter().collect();
+        assert!(replica.apply(&certified(&block, &people)).is_err());
+
+        // Two hub signatures, one of them forged.
+        let mut forged = certified(&block, &hubs[..2]);
+        forged.cert.signatures[1].signature.0[7] ^= 1;
+        assert!(replica.apply(&forged).is_err());
+
+        // A tx signature forged inside a well-certified block: its header
+        // no longer matches (the tx root), and the tx fails on its own.
+        let mut bad = block.clone();
+        let mut signature = *bad.txs[3].signature();
+        signature.0[5] ^= 1;
+        bad.txs[3] =
+            smart_ledger::SignedTx::from_parts(bad.txs[3].body_bytes().to_vec(), signature)
+                .expect("same body");
+        assert!(replica.apply(&certified(&bad, &hubs)).is_err());
+
+        // A block whose state root the VM here does not reproduce.
+        let mut wrong_root = block.clone();
+        wrong_root.header.state_root = Hash::of(b"another state");
+        assert!(replica.apply(&certified(&wrong_root, &hubs)).is_err());
+
+        assert_eq!(replica.height(), 0, "a refused block was stored");
+
+        // The honest block with a majority (two of three) is applied.
+        replica
+            .apply(&certified(&block, &hubs[..2]))
+            .expect("a majority of hubs");
+        assert_eq!(replica.height(), 1);
+    }
+
+    #[test]
+    fn a_node_installs_a_certified_snapshot_and_fills_in_the_blocks_behind_it() {
+        let (tmp, genesis, signers, mut source) = setup();
+        grow(&genesis, &signers, &mut source, 6, 0);
+        let mut fresh = another(&tmp, &genesis, "station-2");
+        let snap = source.snapshot().expect("snapshot");
+        assert_eq!(snap.header.height, 6);
+
+        // Refused, and nothing changes: a state that is not the certified one,
+        // a certificate short of a majority, one by keys that are not hubs.
+        let mut wrong_state = snap.clone();
+        wrong_state.state.0.push(0);
+        let err = fresh
+            .install_snapshot(&wrong_state)
+            .expect_err("wrong state");
+        assert!(err.contains("state root"), "{err}");
+        let hubs: Vec<&Keypair> = signers.hubs.iter().collect();
+        let mut one_hub = snap.clone();
+        one_hub.cert = BlockCert::new(&snap.header);
+        one_hub.cert.sign(hubs[0]);
+        let err = fresh.install_snapshot(&one_hub).expect_err("one of three");
+        assert!(err.contains("not certified"), "{err}");
+        let mut not_hubs = snap.clone();
+        not_hubs.cert = BlockCert::new(&snap.header);
+        for k in &signers.authors {
+            not_hubs.cert.sign(k);
+        }
+        assert!(fresh.install_snapshot(&not_hubs).is_err());
+        assert_eq!((fresh.height(), fresh.state_height()), (0, 0));
+
+        // The certified snapshot: the state at 6 at once, the chain still at 0.
+        fresh.install_snapshot(&snap).expect("install");
+        assert_eq!((fresh.height(), fresh.state_height()), (0, 6));
+        assert_eq!(fresh.state.root(), source.state.root());
+        assert!(
+            fresh.snapshot().is_err(),
+            "a node filling in serves no snapshot"
+        );
+
+        // A block past the snapshot waits for the ones before it.
+        let past = source.store.certified_range(1, 6).expect("range");
+        let err = fresh
+            .apply(&CertifiedBlock {
+                block: past[1].0.clone(),
+                cert: past[1].1.clone(),
+            })
+            .expect_err("gap");
+        assert!(err.contains("does not follow"), "{err}");
+
+        // The state survives a restart while filling in.
+        for (block, cert) in past.iter().take(3) {
+            fresh.apply(&fetched(block, cert)).expect("backfill");
+        }
+        drop(fresh);
+        let mut fresh = Replica::open(&tmp.path().join("net/station-2"), &genesis).expect("reopen");
+        assert_eq!((fresh.height(), fresh.state_height()), (3, 6));
+        for (block, cert) in past.iter().skip(3) {
+            fresh.apply(&fetched(block, cert)).expect("backfill");
+        }
+        assert_eq!((fresh.height(), fresh.state_height()), (6, 6));
+        assert_eq!(fresh.store.tip(), source.store.tip());
+
+        // Then blocks after the snapshot are applied through the VM again.
+        grow(&genesis, &signers, &mut source, 1, 1000);
+        let next = source.store.certified_range(7, 7).expect("range");
+        fresh
+            .apply(&CertifiedBlock {
+                block: next[0].0.clone(),
+                cert: next[0].1.clone(),
+            })
+            .expect("after the snapshot");
+        assert_eq!(fresh.state.root(), source.state.root());
+        let report = smart_ledger::audit::verify_ledger(&fresh.store, |_, _| {}).expect("verify");
+        assert_eq!(report.blocks, 7);
+    }
+
+    #[test]
+    fn a_chain_that_does_not_lead_to_the_snapshot_header_is_refused_there() {
+        let (tmp, genesis, signers, mut source) = setup();
+        grow(&genesis, &signers, &mut source, 3, 0);
+        // Another chain, certified by the same hubs, with other txs.
+        let mut other = another(&tmp, &genesis, "station-3");
+        grow(&genesis, &signers, &mut other, 3, 500);
+        let mut fresh = another(&tmp, &genesis, "station-2");
+        fresh
+            .install_snapshot(&source.snapshot().expect("snapshot"))
+            .expect("install");
+        let theirs = other.store.certified_range(1, 3).expect("range");
+        for (block, cert) in theirs.iter().take(2) {
+            fresh
+                .apply(&fetched(block, cert))
+                .expect("certified, so stored");
+        }
+        let err = fresh
+            .apply(&CertifiedBlock {
+                block: theirs[2].0.clone(),
+                cert: theirs[2].1.clone(),
+            })
+            .expect_err("not the snapshot's header");
+        assert!(err.contains("differs from the header"), "{err}");
+        assert_eq!((fresh.height(), fresh.state_height()), (2, 3));
+    }
+}
