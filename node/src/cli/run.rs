@@ -21,8 +21,9 @@ pub(crate) async fn run(opts: RunOptions) -> Result<()> {
         .find(|p| p.id == me)
         .map(|p| p.role)
         .unwrap_or(PeerRole::Hub);
-    if role == PeerRole::Node || role == PeerRole::Gateway {
-        let gateway = if role == PeerRole::Gateway {
+    match role {
+        PeerRole::Node => crate::station::run::run(&opts, key, genesis).await,
+        PeerRole::Gateway => {
             let (cert, tls_key) = match &opts.tls {
                 Some(pair) => pair.clone(),
                 None => {
@@ -34,16 +35,14 @@ pub(crate) async fn run(opts: RunOptions) -> Result<()> {
                     (c, k)
                 }
             };
-            Some(crate::gateway::GatewayOptions {
+            let gateway = crate::gateway::GatewayOptions {
                 https: opts.https,
                 cert,
                 key: tls_key,
                 rate: opts.api_rate,
-            })
-        } else {
-            None
-        };
-        return crate::station::run::run(&opts, key, genesis, gateway).await;
+            };
+            crate::gateway::run(&opts, key, genesis, gateway).await
+        }
+        PeerRole::Hub => crate::hub::run(opts, key, genesis).await,
     }
-    crate::hub::run(opts, key, genesis).await
 }

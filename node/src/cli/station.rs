@@ -247,7 +247,7 @@ fn stopped(data: &Path) -> Result<(smart_contracts::State, StationConfig, (u64, 
         )
     })?;
     let key = smart_ledger::Keypair::read_file(&data.join(crate::peer::folders::PEER_KEY_FILE))?;
-    let name = sp::peer_name(&genesis, &key.id());
+    let name = crate::peer::folders::peer_name(&genesis, &key.id());
     let counts = st.outbox_counts();
     // The set-up it last ran with (`station.json`), else just its name.
     let config = match std::fs::read(data.join(crate::station::kiosk::CONFIG_FILE)) {

@@ -75,3 +75,13 @@ pub(crate) fn find_key(root: &Path, name: &str) -> Result<Keypair> {
     let path = if peer.exists() { peer } else { person };
     Keypair::read_file(&path).with_context(|| format!("key of {name}"))
 }
+
+/// A peer's name in the genesis (its short id if it is not there).
+pub fn peer_name(genesis: &smart_ledger::Genesis, id: &smart_ledger::SmartId) -> String {
+    genesis
+        .peers
+        .iter()
+        .find(|p| p.id == *id)
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|| id.short())
+}

@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod folders;
+pub mod follow;
 pub mod init;
 pub mod metrics;
 pub mod network;

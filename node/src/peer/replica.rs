@@ -1,22 +1,18 @@
 //! A peer's copy of the ledger and the contract state, checked block by
-//! block, and the follow loops that keep it current: catch-up from a hub's
-//! blocks and certified state snapshots. Stations and the gateway both follow
-//! the chain through the [`Follower`] trait.
+//! block: every block's certificate, signatures, outcomes and state root,
+//! and certified state snapshots for a peer far behind. The loops that keep
+//! it current are in [`crate::peer::follow`].
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
-use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 use smart_contracts::{State, vm};
 use smart_ledger::store::{BlockStore, RedbStore};
 use smart_ledger::{Block, BlockCert, Genesis, Hash, SmartId};
 
-use crate::p2p::{self, P2pHandle, Request, Response};
-
-use crate::p2p::CertifiedBlock;
+use crate::p2p::{self, CertifiedBlock};
 
 const RECORD_STATE: &str = "contract_state";
 const RECORD_HUBS: &str = "hub_set";
@@ -273,6 +269,34 @@ impl Replica {
     }
 }
 
+impl Replica {
+    /// Applies a fetched range: blocks after the tip are checked and applied
+    /// one by one without their own fsync, then made durable together (a
+    /// crash loses at most this range, which is fetched again). Returns the
+    /// txs applied; stops at the first refused block.
+    pub fn apply_range(&mut self, range: Vec<(Block, BlockCert)>) -> (u64, Result<(), String>) {
+        let mut txs = 0u64;
+        self.store.set_deferred_durability(true);
+        let mut result = Ok(());
+        for (block, cert) in range {
+            if block.header.height <= self.height() {
+                continue;
+            }
+            let n = block.txs.len() as u64;
+            if let Err(e) = self.apply(&CertifiedBlock { block, cert }) {
+                result = Err(e);
+                break;
+            }
+            txs += n;
+        }
+        self.store.set_deferred_durability(false);
+        if let Err(e) = self.store.flush() {
+            result = result.and(Err(format!("making the fetched blocks durable: {e}")));
+        }
+        (txs, result)
+    }
+}
+
 /// The block's structure (roots match its txs and outcomes) and every tx signature.
 fn check_signatures(block: &Block) -> Result<(), String> {
     block.check_structure().map_err(|e| e.to_string())?;
@@ -283,147 +307,6 @@ fn check_signatures(block: &Block) -> Result<(), String> {
         .collect();
     smart_ledger::id::verify_many(&triples)
         .map_err(|(i, e)| format!("block {} tx {i}: {e}", block.header.height))
-}
-
-/// A peer that follows the chain: a station, or the gateway.
-pub trait Follower: Send {
-    /// The height its stored chain reached.
-    fn height(&self) -> u64;
-    /// Whether it is filling in the blocks behind an installed snapshot.
-    fn installing(&self) -> bool;
-    /// Checks and applies fetched blocks in order; how many txs they held.
-    fn apply_range(&mut self, range: Vec<(Block, BlockCert)>) -> (u64, Result<(), String>);
-    /// Installs a certified state snapshot.
-    fn install_snapshot(&mut self, snap: &p2p::StateSnapshot) -> Result<(), String>;
-}
-
-/// Locks a follower; a poisoned lock still holds a consistent replica
-/// (every change is applied whole or not at all).
-pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A catch-up longer than this many blocks draws a progress bar (on a
-/// terminal) and logs its rate.
-const CATCH_UP_BAR_BLOCKS: u64 = 64;
-
-pub async fn catch_up<F: Follower>(
-    replica: &Arc<Mutex<F>>,
-    handle: &P2pHandle,
-    sources: &[(PeerId, Multiaddr)],
-    snapshot_gap: u64,
-) {
-    for (peer, addr) in sources {
-        let Ok(Response::Status(status)) = handle
-            .request(*peer, Some(addr.clone()), Request::Status)
-            .await
-        else {
-            continue;
-        };
-        let (mine, installing) = {
-            let st = lock(replica);
-            (st.height(), st.installing())
-        };
-        if status.height > mine.saturating_add(snapshot_gap) && !installing {
-            install_snapshot(replica, handle, *peer, addr).await;
-        }
-        let first = lock(replica).height();
-        let started = std::time::Instant::now();
-        let bar = if status.height > first + CATCH_UP_BAR_BLOCKS {
-            tracing::info!(%peer, from = first, to = status.height, "catching up");
-            crate::peer::progress::bar(
-                status.height - first,
-                "catching up {bar:40} {pos}/{len} blocks {per_sec} {eta}",
-            )
-        } else {
-            None
-        };
-        let mut txs = 0u64;
-        loop {
-            let mine = lock(replica).height();
-            if let Some(b) = &bar {
-                b.set_position(mine - first);
-            }
-            if status.height <= mine {
-                if let Some(b) = &bar {
-                    b.finish_and_clear();
-                }
-                let secs = started.elapsed().as_secs_f64().max(1e-6);
-                let blocks = mine - first;
-                if blocks > CATCH_UP_BAR_BLOCKS {
-                    tracing::info!(
-                        blocks,
-                        txs,
-                        seconds = secs,
-                        blocks_per_s = blocks as f64 / secs,
-                        tx_per_s = txs as f64 / secs,
-                        "caught up"
-                    );
-                    crate::peer::progress::release_free_memory();
-                }
-                return;
-            }
-            let Ok(Response::Blocks(range)) = handle
-                .request(
-                    *peer,
-                    Some(addr.clone()),
-                    Request::Blocks {
-                        from: mine + 1,
-                        to: status.height,
-                    },
-                )
-                .await
-            else {
-                break;
-            };
-            if range.is_empty() {
-                break;
-            }
-            let (applied, result) = lock(replica).apply_range(range);
-            txs += applied;
-            if let Err(e) = result {
-                tracing::error!(%peer, error = %e, "refused a fetched block");
-                return;
-            }
-        }
-    }
-}
-
-/// Asks `peer` for its certified state and installs it; on any refusal the
-/// node simply goes on replaying blocks.
-async fn install_snapshot<F: Follower>(
-    replica: &Arc<Mutex<F>>,
-    handle: &P2pHandle,
-    peer: PeerId,
-    addr: &Multiaddr,
-) {
-    let started = std::time::Instant::now();
-    match handle
-        .request(peer, Some(addr.clone()), Request::Snapshot)
-        .await
-    {
-        Ok(Response::Snapshot(snap)) => {
-            let from = lock(replica).height();
-            match lock(replica).install_snapshot(&snap) {
-                Ok(()) => tracing::info!(
-                    %peer,
-                    height = snap.header.height,
-                    behind = snap.header.height - from,
-                    state_bytes = snap.state.0.len(),
-                    ms = started.elapsed().as_millis() as u64,
-                    "installed a certified state snapshot; fetching the blocks behind it"
-                ),
-                Err(e) => {
-                    tracing::warn!(%peer, error = %e, "refused a state snapshot; replaying blocks")
-                }
-            }
-        }
-        Ok(Response::Refused(why)) => {
-            tracing::debug!(%peer, %why, "no state snapshot; replaying blocks")
-        }
-        Ok(_) => tracing::warn!(%peer, "answered a snapshot request with something else"),
-        Err(e) => tracing::debug!(%peer, error = %e, "snapshot request failed"),
-    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,7 @@
 //! signature), re-run the same contract VM and require the same outcomes
 //! and state root, store the block, and fetch missing ranges from hubs.
 //! A station keeps deciding with no hub reachable (the outbox) and drives
-//! the station's interlock. The gateway is the same replica without station
-//! I/O, serving SMART-API (HTTPS) over it.
+//! the station's interlock, the kiosk and the station modules.
 
 pub mod io;
 pub mod kiosk;

@@ -9,7 +9,8 @@ use smart_ledger::store::BlockStore;
 use smart_ledger::{Block, BlockCert, Genesis, Hash};
 
 use crate::p2p::{self, CertifiedBlock};
-use crate::peer::replica::{Follower, Replica};
+use crate::peer::follow::Follower;
+use crate::peer::replica::Replica;
 
 /// A station: the replica, the outbox, and the provisional state (the
 /// replica's state with the outbox's actions applied) that local decisions use.
@@ -18,8 +19,6 @@ pub struct Station {
     pub(crate) replica: Replica,
     pub(crate) outbox: crate::peer::outbox::Outbox,
     pub(crate) provisional: State,
-    /// The tip height, for whoever watches (the gateway's event streams).
-    pub(crate) tip: tokio::sync::watch::Sender<u64>,
     /// Certified state snapshots installed since start.
     pub(crate) snapshots_installed: u64,
 }
@@ -31,12 +30,10 @@ impl Station {
         let replica = Replica::open(dir, genesis)?;
         let outbox = crate::peer::outbox::Outbox::open(dir)?;
         let provisional = replica.state.clone();
-        let tip = tokio::sync::watch::channel(replica.height()).0;
         let mut s = Station {
             replica,
             outbox,
             provisional,
-            tip,
             snapshots_installed: 0,
         };
         s.refresh();
@@ -57,13 +54,6 @@ impl Station {
                 .map(|o| o.len() as u64)
                 .unwrap_or(0),
         )
-    }
-
-    pub(crate) fn apply(&mut self, cb: &CertifiedBlock) -> Result<(), String> {
-        self.replica.apply(cb)?;
-        self.refresh();
-        self.tip.send_replace(self.height());
-        Ok(())
     }
 
     /// Rebuilds the provisional state: confirmed state + pending actions not yet in the ledger.
@@ -202,12 +192,14 @@ impl Station {
 }
 
 impl Follower for Station {
-    fn height(&self) -> u64 {
-        self.replica.height()
+    fn replica(&self) -> &Replica {
+        &self.replica
     }
 
-    fn installing(&self) -> bool {
-        self.replica.base.is_some()
+    fn apply(&mut self, cb: &CertifiedBlock) -> Result<(), String> {
+        self.replica.apply(cb)?;
+        self.refresh();
+        Ok(())
     }
 
     /// Installs a certified state snapshot (see [`Replica::install_snapshot`]):
@@ -219,31 +211,9 @@ impl Follower for Station {
         Ok(())
     }
 
-    /// Applies a fetched range: blocks after the tip are checked and applied
-    /// one by one without their own fsync, then made durable together (a
-    /// crash loses at most this range, which is fetched again). Returns the
-    /// txs applied; stops at the first refused block.
     fn apply_range(&mut self, range: Vec<(Block, BlockCert)>) -> (u64, Result<(), String>) {
-        let mut txs = 0u64;
-        self.replica.store.set_deferred_durability(true);
-        let mut result = Ok(());
-        for (block, cert) in range {
-            if block.header.height <= self.height() {
-                continue;
-            }
-            let n = block.txs.len() as u64;
-            if let Err(e) = self.replica.apply(&CertifiedBlock { block, cert }) {
-                result = Err(e);
-                break;
-            }
-            txs += n;
-        }
-        self.replica.store.set_deferred_durability(false);
-        if let Err(e) = self.replica.store.flush() {
-            result = result.and(Err(format!("making the fetched blocks durable: {e}")));
-        }
+        let applied = self.replica.apply_range(range);
         self.refresh();
-        self.tip.send_replace(self.height());
-        (txs, result)
+        applied
     }
 }

@@ -1369,16 +1369,6 @@ fn who_may_run(state: &State, eq: &str, at: Timestamp) -> String {
     }
 }
 
-/// A peer's name in the genesis (its short id if it is not there).
-pub fn peer_name(genesis: &smart_ledger::Genesis, id: &SmartId) -> String {
-    genesis
-        .peers
-        .iter()
-        .find(|p| p.id == *id)
-        .map(|p| p.name.clone())
-        .unwrap_or_else(|| id.short())
-}
-
 /// The interlock as the state sets it.
 pub fn interlock_state(state: &State, cfg: &StationConfig) -> &'static str {
     match state.interlocks.get(&cfg.interlock()) {
