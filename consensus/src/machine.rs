@@ -515,14 +515,7 @@ impl<T: Transport> HubMachine<T> {
                 for (block, cert) in batch {
                     let hubs = l.hub_set_at(block.header.height);
                     cert.check_final(&block.header, &hubs).map_err(sm_err)?;
-                    let triples: Vec<_> = block
-                        .txs
-                        .iter()
-                        .map(|t| (t.author(), t.body_bytes(), *t.signature()))
-                        .collect();
-                    smart_ledger::id::verify_many(&triples).map_err(|(i, e)| {
-                        sm_err(format!("block {} tx {i}: {e}", block.header.height))
-                    })?;
+                    block.check_signatures().map_err(sm_err)?;
                     l.store.append(&block, Some(&cert)).map_err(sm_err)?;
                     l.track_hubs(&block);
                     progressed = true;

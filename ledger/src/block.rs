@@ -125,6 +125,21 @@ impl Block {
         Hash::of(&codec::encode_plain(&outcomes))
     }
 
+    /// Every tx's signature (batch verification, each strictly on its own
+    /// when the batch fails): the first that fails, by position.
+    pub fn check_signatures(&self) -> Result<(), TxSignatureError> {
+        let triples: Vec<_> = self
+            .txs
+            .iter()
+            .map(|t| (t.author(), t.body_bytes(), *t.signature()))
+            .collect();
+        crate::id::verify_many(&triples).map_err(|(position, source)| TxSignatureError {
+            height: self.header.height,
+            position,
+            source,
+        })
+    }
+
     /// Internal consistency of a block (no signatures, no chain context).
     pub fn check_structure(&self) -> Result<(), DecodeError> {
         let invalid = |reason: String| DecodeError::Invalid {
@@ -173,6 +188,18 @@ pub struct BlockCert {
     /// Signatures, at most one per hub.
     #[serde(deserialize_with = "cert_signatures")]
     pub signatures: Vec<HubSignature>,
+}
+
+/// A tx in a block whose signature does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("block {height} tx {position}: {source}")]
+pub struct TxSignatureError {
+    /// The block's height.
+    pub height: u64,
+    /// The tx's position in the block.
+    pub position: usize,
+    /// Why it was refused.
+    pub source: SignatureError,
 }
 
 /// A certificate does not make a block final.

@@ -38,7 +38,9 @@ pub mod audit;
 #[cfg(feature = "store")]
 pub mod store;
 
-pub use block::{Block, BlockCert, BlockHeader, Equivocation, HubSignature, Outcome};
+pub use block::{
+    Block, BlockCert, BlockHeader, Equivocation, HubSignature, Outcome, TxSignatureError,
+};
 pub use bytes::{Bytes, ParseBytesError};
 pub use chain::{ChainError, ChainTip};
 pub use genesis::{Genesis, GenesisMember, GenesisPeer, PeerRole, Role};

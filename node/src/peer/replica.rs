@@ -300,13 +300,7 @@ impl Replica {
 /// The block's structure (roots match its txs and outcomes) and every tx signature.
 fn check_signatures(block: &Block) -> Result<(), String> {
     block.check_structure().map_err(|e| e.to_string())?;
-    let triples: Vec<_> = block
-        .txs
-        .iter()
-        .map(|t| (t.author(), t.body_bytes(), *t.signature()))
-        .collect();
-    smart_ledger::id::verify_many(&triples)
-        .map_err(|(i, e)| format!("block {} tx {i}: {e}", block.header.height))
+    block.check_signatures().map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
