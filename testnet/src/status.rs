@@ -3,14 +3,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Bodies longer than this are refused (the status of a peer is a few KiB).
 const MAX_BODY: u64 = 1 << 20;
 
-/// The fields of a peer's `/status` a testnet acts on.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// What every peer reports on `/status` and `/health` (the peer adds its
+/// role's own details beside these fields), and what a testnet acts on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PeerStatus {
     /// The peer's name and role.

@@ -113,6 +113,10 @@ enum Command {
         /// snapshot first, then fetch and check the blocks behind it.
         #[arg(long, default_value_t = crate::peer::replica::SNAPSHOT_GAP)]
         snapshot_gap: u64,
+        /// Nodes: the most actions the outbox holds while no hub takes them;
+        /// when it is full the station refuses new actions and says so.
+        #[arg(long, default_value_t = crate::peer::outbox::DEFAULT_LIMIT)]
+        outbox_limit: u64,
         /// Nodes: equipment this station drives, comma-separated; the first is
         /// its interlock (default: the station's name).
         #[arg(long, value_delimiter = ',')]
@@ -321,6 +325,7 @@ pub fn main() -> ExitCode {
             tls_key,
             api_rate,
             snapshot_gap,
+            outbox_limit,
             equipment,
             logistics,
             kiosk,
@@ -340,6 +345,7 @@ pub fn main() -> ExitCode {
                 equipment,
                 logistics,
                 kiosk,
+                outbox_limit,
             }))
             .map(|()| ExitCode::SUCCESS)
         }),

@@ -113,7 +113,17 @@ impl Probe {
         let (peers, alerts) = lock(&self.board).view();
         let g = lock(&self.replica);
         crate::peer::metrics::Snapshot {
-            name: self.name.clone(),
+            status: smart_testnet::PeerStatus {
+                name: self.name.clone(),
+                height: g.replica.height(),
+                state_height: g.replica.state_height(),
+                snapshots_installed: g.snapshots_installed,
+                tip: g.replica.store.tip().hash.to_string(),
+                txs: g.replica.store.tip().acc.size(),
+                certified: g.replica.height(),
+                leader_known: true,
+                ..Default::default()
+            },
             peers,
             alerts,
             anomalies: self.flagged.load(Ordering::Relaxed),
@@ -128,13 +138,6 @@ impl Probe {
                     )
                 })
                 .collect(),
-            height: g.replica.height(),
-            state_height: g.replica.state_height(),
-            snapshots_installed: g.snapshots_installed,
-            tip: g.replica.store.tip().hash.to_string(),
-            txs: g.replica.store.tip().acc.size(),
-            certified: g.replica.height(),
-            leader_known: true,
             ..Default::default()
         }
     }

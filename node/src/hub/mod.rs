@@ -91,18 +91,21 @@ pub async fn run(opts: RunOptions, key: Keypair, genesis: Genesis) -> Result<()>
                     probe_board.lock().unwrap_or_else(|p| p.into_inner()).view();
                 let l = probe_hub.ledger.lock().unwrap_or_else(|p| p.into_inner());
                 crate::peer::metrics::Snapshot {
-                    height: l.store.tip().height,
-                    state_height: l.store.tip().height,
-                    tip: l.store.tip().hash.to_string(),
-                    txs: l.store.tip().acc.size(),
-                    certified: probe_hub.certified_height(),
-                    term: m.current_term,
-                    leader: m.current_leader == Some(probe_hub.id),
-                    leader_known: m.current_leader.is_some(),
-                    voters: m.membership_config.membership().voter_ids().count() as u64,
-                    equivocations: l.equivocations.len() as u64,
+                    status: smart_testnet::PeerStatus {
+                        height: l.store.tip().height,
+                        state_height: l.store.tip().height,
+                        tip: l.store.tip().hash.to_string(),
+                        txs: l.store.tip().acc.size(),
+                        certified: probe_hub.certified_height(),
+                        term: m.current_term,
+                        leader: m.current_leader == Some(probe_hub.id),
+                        leader_known: m.current_leader.is_some(),
+                        voters: m.membership_config.membership().voter_ids().count() as u64,
+                        equivocations: l.equivocations.len() as u64,
+                        name: probe_name.clone(),
+                        ..Default::default()
+                    },
                     conflicts: l.conflicts.len() as u64,
-                    name: probe_name.clone(),
                     peers: peers_heard,
                     alerts,
                     ..Default::default()

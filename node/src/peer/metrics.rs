@@ -15,42 +15,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-/// What a peer reports.
+/// What a peer reports: what every peer reports (the testnet reads it
+/// too), and its role's own details.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Snapshot {
-    /// Tip height.
-    pub height: u64,
-    /// Tip header hash (hex).
-    pub tip: String,
-    /// The height the contract state belongs to: `height`, or ahead of it
-    /// while a node fills in the blocks behind an installed state snapshot.
-    pub state_height: u64,
-    /// Node: certified state snapshots installed since start.
-    pub snapshots_installed: u64,
-    /// Txs in the ledger.
-    pub txs: u64,
-    /// Height up to which certificates are final.
-    pub certified: u64,
-    /// Raft term.
-    pub term: u64,
-    /// Is this hub the leader?
-    pub leader: bool,
-    /// Is any leader known?
-    pub leader_known: bool,
-    /// Raft voters.
-    pub voters: u64,
-    /// Proven equivocations (a hub signed two headers at one height): an alert when above zero.
-    pub equivocations: u64,
+    /// Height, tip, txs, certified height, Raft, outbox, equivocations.
+    #[serde(flatten)]
+    pub status: smart_testnet::PeerStatus,
     /// Signatures over headers that differ from this hub's.
     pub conflicts: u64,
-    /// Station: actions decided offline, waiting for a hub.
-    pub outbox_pending: u64,
-    /// Station: offline decisions the ledger overturned.
-    pub overturned: u64,
     /// Gateway: advisory anomaly flags raised on API use.
     pub anomalies: u64,
-    /// This peer's name and role.
-    pub name: String,
     /// Other peers as last heard on the info topic.
     pub peers: Vec<crate::p2p::PeerSeen>,
     /// Recent alerts heard (newest last).
@@ -174,18 +149,19 @@ impl Metrics {
 
     fn update(&self, s: &Snapshot) {
         let i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        self.height.set(i(s.height));
-        self.state_height.set(i(s.state_height));
-        self.snapshots_installed.set(i(s.snapshots_installed));
-        self.txs.set(i(s.txs));
-        self.certified.set(i(s.certified));
-        self.term.set(i(s.term));
-        self.is_leader.set(i64::from(s.leader));
-        self.voters.set(i(s.voters));
-        self.equivocations.set(i(s.equivocations));
+        self.height.set(i(s.status.height));
+        self.state_height.set(i(s.status.state_height));
+        self.snapshots_installed
+            .set(i(s.status.snapshots_installed));
+        self.txs.set(i(s.status.txs));
+        self.certified.set(i(s.status.certified));
+        self.term.set(i(s.status.term));
+        self.is_leader.set(i64::from(s.status.leader));
+        self.voters.set(i(s.status.voters));
+        self.equivocations.set(i(s.status.equivocations));
         self.conflicts.set(i(s.conflicts));
-        self.outbox_pending.set(i(s.outbox_pending));
-        self.overturned.set(i(s.overturned));
+        self.outbox_pending.set(i(s.status.outbox_pending));
+        self.overturned.set(i(s.status.overturned));
         self.anomalies.set(i(s.anomalies));
         for (module, verdict, n) in &s.station_decisions {
             self.station_decisions
@@ -361,7 +337,7 @@ fn answer(
             ("200 OK", "text/plain; version=0.0.4", metrics.render())
         }
         "/health" => {
-            let status = if snapshot.leader_known {
+            let status = if snapshot.status.leader_known {
                 "200 OK"
             } else {
                 "503 Service Unavailable"

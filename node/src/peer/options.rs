@@ -32,4 +32,6 @@ pub struct RunOptions {
     pub logistics: bool,
     /// Nodes: the kiosk's loopback address.
     pub kiosk: std::net::SocketAddr,
+    /// Nodes: the most actions the outbox holds while no hub takes them.
+    pub outbox_limit: u64,
 }

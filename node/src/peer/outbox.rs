@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use smart_ledger::{Bytes, Hash, Outcome, Timestamp};
 
@@ -43,18 +43,33 @@ pub struct Overturned {
 
 /// An outbox operation failed.
 #[derive(Debug, thiserror::Error)]
-#[error("outbox: {0}")]
-pub struct OutboxError(String);
+pub enum OutboxError {
+    /// The file could not be read or written.
+    #[error("outbox: {0}")]
+    Store(String),
+    /// It holds as many actions as it may: nothing more is decided here
+    /// until a hub has taken some.
+    #[error("outbox: full ({limit} actions waiting for a hub)")]
+    Full {
+        /// The most actions it holds.
+        limit: u64,
+    },
+}
 
 fn err(e: impl std::fmt::Display) -> OutboxError {
-    OutboxError(e.to_string())
+    OutboxError::Store(e.to_string())
 }
+
+/// The most actions an outbox holds by default: days of a busy station's
+/// work with no hub reachable, a few hundred MB at most.
+pub const DEFAULT_LIMIT: u64 = 200_000;
 
 /// The outbox file (`outbox.redb` in the node's folder). Every write is
 /// durable before it returns.
 #[derive(Debug)]
 pub struct Outbox {
     db: Database,
+    limit: std::sync::atomic::AtomicU64,
 }
 
 impl Outbox {
@@ -65,7 +80,16 @@ impl Outbox {
         txn.open_table(PENDING).map_err(err)?;
         txn.open_table(OVERTURNED).map_err(err)?;
         txn.commit().map_err(err)?;
-        Ok(Outbox { db })
+        Ok(Outbox {
+            db,
+            limit: DEFAULT_LIMIT.into(),
+        })
+    }
+
+    /// Sets the most actions it holds (`smart run --outbox-limit`).
+    pub fn set_limit(&self, limit: u64) {
+        self.limit
+            .store(limit, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The file name of an outbox in a peer folder.
@@ -96,10 +120,18 @@ impl Outbox {
         Ok(pending)
     }
 
-    fn append(&self, table: TableDefinition<u64, &[u8]>, bytes: &[u8]) -> Result<(), OutboxError> {
+    fn append(
+        &self,
+        table: TableDefinition<u64, &[u8]>,
+        bytes: &[u8],
+        limit: u64,
+    ) -> Result<(), OutboxError> {
         let txn = self.db.begin_write().map_err(err)?;
         {
             let mut t = txn.open_table(table).map_err(err)?;
+            if t.len().map_err(err)? >= limit {
+                return Err(OutboxError::Full { limit });
+            }
             let next = t
                 .last()
                 .map_err(err)?
@@ -112,7 +144,8 @@ impl Outbox {
 
     /// Adds a decided action (durable on return).
     pub fn push(&self, p: &Pending) -> Result<(), OutboxError> {
-        self.append(PENDING, &smart_ledger::codec::encode_plain(p))
+        let limit = self.limit.load(std::sync::atomic::Ordering::Relaxed);
+        self.append(PENDING, &smart_ledger::codec::encode_plain(p), limit)
     }
 
     /// Every pending action, oldest first, with its key.

@@ -22,7 +22,9 @@ use crate::station::specialists::StationConfig;
 /// Runs a station node until SIGINT/SIGTERM.
 pub async fn run(opts: &RunOptions, key: Keypair, genesis: Genesis) -> Result<()> {
     let data = opts.data.as_path();
-    let station = Arc::new(Mutex::new(Station::open(data, &genesis)?));
+    let station = Station::open(data, &genesis)?;
+    station.outbox.set_limit(opts.outbox_limit);
+    let station = Arc::new(Mutex::new(station));
     let name = crate::peer::folders::peer_name(&genesis, &key.id());
     let board: Arc<Mutex<p2p::NoticeBoard>> = Arc::default();
     let (registry, (handle, inbound, gossip), _my_addr) = crate::peer::network::start_network(
@@ -219,18 +221,21 @@ impl Probe {
         let st = lock(&self.station);
         let (outbox_pending, overturned) = st.outbox_counts();
         crate::peer::metrics::Snapshot {
-            name: self.name.clone(),
+            status: smart_testnet::PeerStatus {
+                name: self.name.clone(),
+                height: st.replica.height(),
+                state_height: st.replica.state_height(),
+                snapshots_installed: st.snapshots_installed,
+                tip: st.replica.store.tip().hash.to_string(),
+                txs: st.replica.store.tip().acc.size(),
+                certified: st.replica.height(),
+                leader_known: true,
+                outbox_pending,
+                overturned,
+                ..Default::default()
+            },
             peers,
             alerts,
-            height: st.replica.height(),
-            state_height: st.replica.state_height(),
-            snapshots_installed: st.snapshots_installed,
-            tip: st.replica.store.tip().hash.to_string(),
-            txs: st.replica.store.tip().acc.size(),
-            certified: st.replica.height(),
-            leader_known: true,
-            outbox_pending,
-            overturned,
             station_decisions: st
                 .provisional
                 .floor

@@ -11,6 +11,8 @@
 //! hubs when they are reachable.
 
 mod http;
+#[cfg(test)]
+mod tests;
 
 pub use http::serve;
 
@@ -136,8 +138,26 @@ impl Kiosk {
         outcome_of(st.decide(tx, &self.chain_id).verdict)
     }
 
-    /// Signs the operator's action and decides it.
+    /// The operator's action, judged once and applied once: the VM judges
+    /// it on (a copy of what it reads of) the provisional state; a refused
+    /// action is not signed or handed to the hubs (the module's refusal is
+    /// recorded instead); an accepted one is signed and decided (applied to
+    /// the provisional state and kept in the outbox).
     fn act(
+        &self,
+        st: &mut Station,
+        key: &Keypair,
+        action: &Action,
+        at: Timestamp,
+    ) -> Result<Outcome, NotRecorded> {
+        match sp::dry_run(st.provisional(), key.id(), action, at) {
+            Outcome::Accepted => self.apply(st, key, action),
+            refused => Ok(refused),
+        }
+    }
+
+    /// Signs the operator's action and decides it (already judged).
+    fn apply(
         &self,
         st: &mut Station,
         key: &Keypair,
@@ -385,7 +405,7 @@ impl Kiosk {
             let d = Decision::refuse(Module::Gatekeeper, what, "badge in first");
             return self.conclude(&mut st, &mut bench, vec![d]);
         };
-        let judged = self.act(&mut st, &key, &ready.action);
+        let judged = self.act(&mut st, &key, &ready.action, at);
         if let Some(d) = Self::refusal(Module::Gatekeeper, what, judged) {
             return self.conclude(&mut st, &mut bench, vec![d]);
         }
@@ -458,7 +478,8 @@ impl Kiosk {
             }
         }
         for e in &locked {
-            let cleared = self.act(&mut st, &key, &Action::ClearLockOut { id: e.clone() });
+            // Judged above, all of them before any is applied.
+            let cleared = self.apply(&mut st, &key, &Action::ClearLockOut { id: e.clone() });
             // Not recorded: the latch stays, and the screen says why.
             if let Some(d) = Self::refusal(Module::SafetyNode, what.clone(), cleared) {
                 return self.conclude(&mut st, &mut bench, vec![d]);
