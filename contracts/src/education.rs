@@ -127,7 +127,7 @@ pub fn is_framework_token(id: &str) -> bool {
 /// What renews a live token: for the framework's tokens a vision test
 /// (when the certification lapses with the last one), recertification, or
 /// repeating the course; any other token is re-issued by Admin or Compliance.
-pub fn renewal(state: &crate::State, id: &str, t: &crate::state::Token) -> String {
+pub fn renewal(state: &crate::state::State, id: &str, t: &crate::state::Token) -> String {
     let framework = is_framework_token(id);
     let eye_due = state
         .education
@@ -153,7 +153,7 @@ pub const REMIND_DAYS: u64 = 30;
 
 /// The reminders for `holder` at `now`: each live token expiring within
 /// [`REMIND_DAYS`], with its date and what renews it.
-pub fn reminders(state: &crate::State, holder: &SmartId, now: Timestamp) -> Vec<String> {
+pub fn reminders(state: &crate::state::State, holder: &SmartId, now: Timestamp) -> Vec<String> {
     let until = now.0.saturating_add(REMIND_DAYS * 86_400_000);
     state
         .holder_tokens

@@ -351,7 +351,7 @@ events:
 "#,
         )
         .expect("history");
-        let contract = crate::parse_contract("po", PO).expect("valid");
+        let contract = crate::parse::parse_contract("po", PO).expect("valid");
         let sim = run("exam.yaml", &contract, PO, &history).expect("runs");
         assert_eq!(sim.events[0].outcome, Outcome::Accepted);
         let json = serde_json::to_value(&sim).expect("the simulation as JSON");
