@@ -11,72 +11,11 @@
 //! hours below are this shop's written practice (the minimums it applies);
 //! everything here is pure, so every peer reaches the same verdict.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use smart_ledger::{SmartId, Timestamp};
 
 use crate::state::TokenKind;
-
-/// NDT methods the framework certifies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum NdtMethod {
-    /// Ultrasonic testing.
-    Ut,
-    /// Radiographic testing.
-    Rt,
-    /// Penetrant testing.
-    Pt,
-    /// Magnetic particle testing.
-    Mt,
-    /// Eddy current testing.
-    Et,
-}
-
-impl NdtMethod {
-    /// Every method.
-    pub const ALL: [NdtMethod; 5] = [
-        NdtMethod::Ut,
-        NdtMethod::Rt,
-        NdtMethod::Pt,
-        NdtMethod::Mt,
-        NdtMethod::Et,
-    ];
-
-    /// The method's abbreviation, as in token scopes (`NDT-UT-L2`).
-    pub fn name(self) -> &'static str {
-        match self {
-            NdtMethod::Ut => "UT",
-            NdtMethod::Rt => "RT",
-            NdtMethod::Pt => "PT",
-            NdtMethod::Mt => "MT",
-            NdtMethod::Et => "ET",
-        }
-    }
-
-    /// Parses `UT`, `ut`, ...
-    pub fn from_name(s: &str) -> Option<NdtMethod> {
-        NdtMethod::ALL
-            .into_iter()
-            .find(|m| m.name().eq_ignore_ascii_case(s))
-    }
-}
-
-/// The three examinations of a level.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum ExamPart {
-    /// Theory of the method.
-    General,
-    /// The shop's procedures, specifications and products.
-    Specific,
-    /// Hands-on, on the shop's equipment and parts.
-    Practical,
-}
-
-impl ExamPart {
-    /// Every part.
-    pub const ALL: [ExamPart; 3] = [ExamPart::General, ExamPart::Specific, ExamPart::Practical];
-}
+pub use crate::transcript::{ExamPart, EyeTest, NdtMethod, Transcript};
 
 /// One record on a person's transcript.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,32 +60,6 @@ pub enum EducationRecord {
         /// Colour perception passed.
         color: bool,
     },
-}
-
-/// A vision test's result.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EyeTest {
-    /// When.
-    pub at: Timestamp,
-    /// Near vision passed.
-    pub near_vision: bool,
-    /// Colour perception passed.
-    pub color: bool,
-}
-
-/// Everything recorded about one person's education.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Transcript {
-    /// Classroom hours per method.
-    pub training_hours: BTreeMap<NdtMethod, u32>,
-    /// Supervised experience hours per method.
-    pub experience_hours: BTreeMap<NdtMethod, u32>,
-    /// The latest score and date of each examination.
-    pub exams: BTreeMap<(NdtMethod, u8, ExamPart), (u8, Timestamp)>,
-    /// The latest vision test.
-    pub eye_test: Option<EyeTest>,
-    /// Courses completed: course → (hours, last completion).
-    pub courses: BTreeMap<String, (u32, Timestamp)>,
 }
 
 /// Minimum hours for a method and level (cumulative, so level 2 includes level 1).
@@ -214,7 +127,7 @@ pub fn is_framework_token(id: &str) -> bool {
 /// What renews a live token: for the framework's tokens a vision test
 /// (when the certification lapses with the last one), recertification, or
 /// repeating the course; any other token is re-issued by Admin or Compliance.
-pub fn renewal(state: &crate::State, id: &str, t: &crate::state::Token) -> String {
+pub fn renewal(state: &crate::state::State, id: &str, t: &crate::state::Token) -> String {
     let framework = is_framework_token(id);
     let eye_due = state
         .education
@@ -240,7 +153,7 @@ pub const REMIND_DAYS: u64 = 30;
 
 /// The reminders for `holder` at `now`: each live token expiring within
 /// [`REMIND_DAYS`], with its date and what renews it.
-pub fn reminders(state: &crate::State, holder: &SmartId, now: Timestamp) -> Vec<String> {
+pub fn reminders(state: &crate::state::State, holder: &SmartId, now: Timestamp) -> Vec<String> {
     let until = now.0.saturating_add(REMIND_DAYS * 86_400_000);
     state
         .holder_tokens

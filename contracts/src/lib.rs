@@ -3,8 +3,11 @@
 //! # Layout
 //! - [`model`]: the YAML SmartContract language (documented field by field in `README.md`).
 //! - [`parse`]: reading YAML with limits; errors name file, line, column and field.
+//! - [`error`]: what can be wrong with a contract ([`ErrorKind`], [`ContractError`]).
 //! - [`validate`]: semantic checks (references, cycles, roles, tokens, limits, money).
 //! - [`state`]: identities, tokens, equipment, documents, contract versions, jobs, money.
+//! - [`transcript`]: a person's recorded training, experience, examinations and vision tests.
+//! - [`education`]: the certification framework that assesses a transcript.
 //! - [`action`]: what a tx payload says, per tx kind.
 //! - [`vm`]: the deterministic VM: `(state, tx) -> (outcome, effects, new state)`.
 //! - [`refusal`]: stable refusal codes and explanations.
@@ -16,18 +19,21 @@
 
 pub mod action;
 pub mod education;
+pub mod error;
 pub mod model;
 pub mod parse;
 pub mod refusal;
 pub mod simulate;
 pub mod state;
 pub mod station;
+pub mod transcript;
 pub mod validate;
 pub mod vm;
 
 pub use action::Action;
+pub use error::{ContractError, ErrorKind};
 pub use model::Contract;
-pub use parse::{ContractError, ErrorKind, parse_contract};
+pub use parse::parse_contract;
 pub use refusal::{Refusal, RefusalCode};
 pub use state::State;
 pub use vm::{Applied, Fired, TxInput, apply, apply_block};

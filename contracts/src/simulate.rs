@@ -331,3 +331,35 @@ pub fn impact<'a>(
     }
     impacted
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PO: &str = include_str!("../examples/smart-client-po.yaml");
+
+    #[test]
+    fn a_history_with_an_examination_writes_as_json() {
+        let history = parse_history(
+            "exam.yaml",
+            r#"
+actors:
+  qa-lee: [QA]
+  tech-7: [Technician]
+events:
+  - { at: 2026-11-02T07:00, by: qa-lee, do: { record_education: { person: "@tech-7", record: { exam: { method: Ut, level: 2, part: General, score: 85 } } } } }
+"#,
+        )
+        .expect("history");
+        let contract = crate::parse::parse_contract("po", PO).expect("valid");
+        let sim = run("exam.yaml", &contract, PO, &history).expect("runs");
+        assert_eq!(sim.events[0].outcome, Outcome::Accepted);
+        let json = serde_json::to_value(&sim).expect("the simulation as JSON");
+        let tech = actor_key("tech-7").id().to_string();
+        assert_eq!(
+            json["state"]["education"][&tech]["exams"][0][0],
+            serde_json::json!(["Ut", 2, "General"])
+        );
+        assert_eq!(json["state"]["education"][&tech]["exams"][0][1][0], 85);
+    }
+}

@@ -409,7 +409,7 @@ pub struct State {
     /// SMART-AI Central's advisory findings, by id.
     pub suggestions: BTreeMap<String, Suggestion>,
     /// CertifiedPeople / Education: each person's transcript.
-    pub education: BTreeMap<SmartId, crate::education::Transcript>,
+    pub education: BTreeMap<SmartId, crate::transcript::Transcript>,
     /// MaintenanceHub: each planned equipment's plan and last service.
     pub maintenance: BTreeMap<String, MaintenancePlan>,
     /// Projects: a client's jobs grouped into milestones, by project id.

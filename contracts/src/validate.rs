@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use smart_ledger::Role;
 
+use crate::error::ErrorKind;
 use crate::model::{Contract, Effect, Event, Limit};
-use crate::parse::ErrorKind;
 use crate::state::TokenKind;
 
 /// Largest amount of money in one effect: $10,000,000.00.

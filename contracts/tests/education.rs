@@ -275,3 +275,24 @@ fn a_token_peopleops_revoked_stays_revoked_and_a_rotation_keeps_the_transcript()
         "the same token, renewed"
     );
 }
+
+#[test]
+fn a_state_with_examinations_writes_and_reads_as_json() {
+    let mut s = Shop::new();
+    train_ut(&mut s, "tech");
+    for (part, score) in [
+        (ExamPart::General, 82),
+        (ExamPart::Specific, 85),
+        (ExamPart::Practical, 90),
+    ] {
+        s.ok("qa", record("tech", exam(part, score)));
+    }
+    s.ok("compliance", record("tech", eye(true)));
+    let json = serde_json::to_string(&s.state).expect("the state as JSON");
+    let back: smart_contracts::State = serde_json::from_str(&json).expect("the state from JSON");
+    assert_eq!(back, s.state);
+    assert_eq!(back.root(), s.state.root());
+    let bytes = postcard::to_allocvec(&s.state).expect("postcard");
+    let back: smart_contracts::State = postcard::from_bytes(&bytes).expect("from postcard");
+    assert_eq!(back, s.state);
+}
