@@ -24,7 +24,6 @@ use crate::types::{
 };
 use crate::verified::VerifiedSignatures;
 
-const RECORD_STATE: &str = "contract_state";
 const RECORD_SM: &str = "raft_applied";
 const RECORD_HUBS: &str = "hub_sets";
 /// Heights ahead of the tip for which signatures are buffered.
@@ -33,8 +32,8 @@ const MAX_PENDING_HEIGHTS: u64 = 4096;
 /// The contract state a hub stored with its last block (for tools reading
 /// a stopped hub's folder).
 pub fn stored_state(store: &RedbStore) -> Result<Option<State>, String> {
-    match store.app_record(RECORD_STATE).map_err(|e| e.to_string())? {
-        Some(bytes) => smart_ledger::codec::decode_versioned("contract state", &bytes, usize::MAX)
+    match store.app_record(State::RECORD).map_err(|e| e.to_string())? {
+        Some(bytes) => State::from_record(&bytes)
             .map(Some)
             .map_err(|e| e.to_string()),
         None => Ok(None),
@@ -240,7 +239,7 @@ impl Ledger {
 
     fn applied_records(&self, state_bytes: &[u8]) -> [(&'static str, Vec<u8>); 2] {
         [
-            (RECORD_STATE, state_bytes.to_vec()),
+            (State::RECORD, state_bytes.to_vec()),
             (RECORD_SM, smart_ledger::codec::encode_plain(&self.applied)),
         ]
     }
@@ -300,11 +299,8 @@ impl<T: Transport> HubMachine<T> {
         // shutdown. After a crash the store reopens at its last durable block
         // and Raft re-applies the committed entries after it.
         store.set_deferred_durability(true);
-        let state = match store.app_record(RECORD_STATE).map_err(sm_err)? {
-            Some(bytes) => {
-                smart_ledger::codec::decode_versioned::<State>("contract state", &bytes, usize::MAX)
-                    .map_err(sm_err)?
-            }
+        let state = match store.app_record(State::RECORD).map_err(sm_err)? {
+            Some(bytes) => State::from_record(&bytes).map_err(sm_err)?,
             None => State::from_genesis(store.genesis()),
         };
         let applied = match store.app_record(RECORD_SM).map_err(sm_err)? {

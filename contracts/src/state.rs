@@ -462,6 +462,15 @@ impl State {
         state
     }
 
+    /// The key of the record a peer stores the state under, beside its
+    /// blocks and in the same write (value: [`State::canonical_bytes`]).
+    pub const RECORD: &'static str = "contract_state";
+
+    /// The state from its stored record.
+    pub fn from_record(bytes: &[u8]) -> Result<State, smart_ledger::codec::DecodeError> {
+        smart_ledger::codec::decode_versioned("contract state", bytes, usize::MAX)
+    }
+
     /// Canonical bytes of the state.
     pub fn canonical_bytes(&self) -> Vec<u8> {
         smart_ledger::codec::encode_versioned(self)

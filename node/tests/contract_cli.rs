@@ -93,3 +93,38 @@ fn simulate_against_a_ledger_reports_impact() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("would have decided every past job"), "{text}");
 }
+
+#[test]
+fn simulate_writes_json_for_a_history_with_an_examination() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let history = dir.path().join("exam.yaml");
+    std::fs::write(
+        &history,
+        r#"actors:
+  qa-lee: [QA]
+  tech-7: [Technician]
+events:
+  - { at: 2026-11-02T07:00, by: qa-lee, do: { record_education: { person: "@tech-7", record: { exam: { method: Ut, level: 2, part: General, score: 85 } } } } }
+"#,
+    )
+    .expect("history");
+    let out = run_ok(&[
+        "contract",
+        "simulate",
+        &repo("contracts/examples/smart-client-po.yaml"),
+        "--events",
+        history.to_str().expect("utf-8 path"),
+        "--json",
+    ]);
+    let sim: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(sim["events"][0]["outcome"], "Accepted", "{sim}");
+    let education = sim["state"]["education"]
+        .as_object()
+        .expect("transcripts by person");
+    let exams = education
+        .values()
+        .next()
+        .and_then(|t| t["exams"].as_array())
+        .expect("the examination");
+    assert_eq!(exams[0][0], serde_json::json!(["Ut", 2, "General"]));
+}

@@ -91,12 +91,10 @@ pub(crate) fn sign_txs(
 
 /// The contract state stored with each block, under the key every peer
 /// reads (hubs and stations alike), so a dev ledger opens like a real one.
-const RECORD_STATE: &str = "contract_state";
-
 /// The contract state at the tip of a dev ledger's store.
 pub(crate) fn tip_state(store: &RedbStore) -> Result<State> {
-    Ok(match store.app_record(RECORD_STATE)? {
-        Some(b) => smart_ledger::codec::decode_versioned("contract state", &b, usize::MAX)?,
+    Ok(match store.app_record(State::RECORD)? {
+        Some(b) => State::from_record(&b)?,
         None if store.tip().height == 0 => State::from_genesis(store.genesis()),
         None => {
             bail!("this store has blocks but no contract state; it was not made by this version")
@@ -123,7 +121,7 @@ pub(crate) fn append_block(
     for hub in &signers.hubs {
         cert.sign(hub);
     }
-    store.append_with(&block, Some(&cert), &[(RECORD_STATE, &state_bytes)])?;
+    store.append_with(&block, Some(&cert), &[(State::RECORD, &state_bytes)])?;
     Ok(block)
 }
 

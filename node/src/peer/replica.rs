@@ -14,7 +14,6 @@ use smart_ledger::{Block, BlockCert, Genesis, Hash, SmartId};
 
 use crate::p2p::{self, CertifiedBlock};
 
-const RECORD_STATE: &str = "contract_state";
 const RECORD_HUBS: &str = "hub_set";
 /// Record: the [`SnapshotBase`] while one is being filled in.
 const RECORD_BASE: &str = "snapshot_base";
@@ -51,8 +50,8 @@ impl Replica {
     /// Opens (or creates) the replica in a peer folder.
     pub fn open(dir: &Path, genesis: &Genesis) -> Result<Replica> {
         let store = RedbStore::open_or_create(&dir.join(RedbStore::FILE_NAME), genesis)?;
-        let state = match store.app_record(RECORD_STATE)? {
-            Some(b) => smart_ledger::codec::decode_versioned("contract state", &b, usize::MAX)?,
+        let state = match store.app_record(State::RECORD)? {
+            Some(b) => State::from_record(&b)?,
             None => State::from_genesis(genesis),
         };
         let hubs = match store.app_record(RECORD_HUBS)? {
@@ -129,7 +128,7 @@ impl Replica {
         });
         self.store
             .put_app_records(&[
-                (RECORD_STATE, &snap.state.0),
+                (State::RECORD, &snap.state.0),
                 (RECORD_HUBS, &smart_ledger::codec::encode_plain(&hubs)),
                 (RECORD_BASE, &smart_ledger::codec::encode_plain(&base)),
             ])
@@ -184,7 +183,7 @@ impl Replica {
                 &cb.block,
                 Some(&cb.cert),
                 &[
-                    (RECORD_STATE, &state_bytes),
+                    (State::RECORD, &state_bytes),
                     (RECORD_HUBS, &smart_ledger::codec::encode_plain(&chain_hubs)),
                     (RECORD_BASE, &smart_ledger::codec::encode_plain(&none)),
                 ],
@@ -260,7 +259,7 @@ impl Replica {
         if let Err(e) = self.store.append_with(
             &cb.block,
             Some(&cb.cert),
-            &[(RECORD_STATE, &state_bytes), (RECORD_HUBS, &hub_bytes)],
+            &[(State::RECORD, &state_bytes), (RECORD_HUBS, &hub_bytes)],
         ) {
             return fail(self, e.to_string());
         }
