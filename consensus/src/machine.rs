@@ -33,7 +33,7 @@ const MAX_PENDING_HEIGHTS: u64 = 4096;
 /// a stopped hub's folder).
 pub fn stored_state(store: &RedbStore) -> Result<Option<State>, String> {
     match store.app_record(State::RECORD).map_err(|e| e.to_string())? {
-        Some(bytes) => State::from_record(&bytes)
+        Some(bytes) => State::from_canonical_bytes(&bytes)
             .map(Some)
             .map_err(|e| e.to_string()),
         None => Ok(None),
@@ -300,7 +300,7 @@ impl<T: Transport> HubMachine<T> {
         // and Raft re-applies the committed entries after it.
         store.set_deferred_durability(true);
         let state = match store.app_record(State::RECORD).map_err(sm_err)? {
-            Some(bytes) => State::from_record(&bytes).map_err(sm_err)?,
+            Some(bytes) => State::from_canonical_bytes(&bytes).map_err(sm_err)?,
             None => State::from_genesis(store.genesis()),
         };
         let applied = match store.app_record(RECORD_SM).map_err(sm_err)? {
@@ -620,9 +620,7 @@ impl<T: Transport> RaftStateMachine<TypeConfig> for HubMachine<T> {
         let bytes = snapshot.into_inner();
         let body: SnapshotBody =
             smart_ledger::codec::decode_plain("snapshot", &bytes, usize::MAX).map_err(sm_err)?;
-        let state: State =
-            smart_ledger::codec::decode_versioned("contract state", &body.state, usize::MAX)
-                .map_err(sm_err)?;
+        let state = State::from_canonical_bytes(&body.state).map_err(sm_err)?;
         if state.root() != Hash::of(&body.state) {
             return Err(sm_err("snapshot state does not hash to its root"));
         }

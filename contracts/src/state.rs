@@ -466,8 +466,8 @@ impl State {
     /// blocks and in the same write (value: [`State::canonical_bytes`]).
     pub const RECORD: &'static str = "contract_state";
 
-    /// The state from its stored record.
-    pub fn from_record(bytes: &[u8]) -> Result<State, smart_ledger::codec::DecodeError> {
+    /// The state from its canonical bytes (a stored record, a snapshot).
+    pub fn from_canonical_bytes(bytes: &[u8]) -> Result<State, smart_ledger::codec::DecodeError> {
         smart_ledger::codec::decode_versioned("contract state", bytes, usize::MAX)
     }
 

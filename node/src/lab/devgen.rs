@@ -94,7 +94,7 @@ pub(crate) fn sign_txs(
 /// The contract state at the tip of a dev ledger's store.
 pub(crate) fn tip_state(store: &RedbStore) -> Result<State> {
     Ok(match store.app_record(State::RECORD)? {
-        Some(b) => State::from_record(&b)?,
+        Some(b) => State::from_canonical_bytes(&b)?,
         None if store.tip().height == 0 => State::from_genesis(store.genesis()),
         None => {
             bail!("this store has blocks but no contract state; it was not made by this version")

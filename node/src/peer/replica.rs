@@ -51,7 +51,7 @@ impl Replica {
     pub fn open(dir: &Path, genesis: &Genesis) -> Result<Replica> {
         let store = RedbStore::open_or_create(&dir.join(RedbStore::FILE_NAME), genesis)?;
         let state = match store.app_record(State::RECORD)? {
-            Some(b) => State::from_record(&b)?,
+            Some(b) => State::from_canonical_bytes(&b)?,
             None => State::from_genesis(genesis),
         };
         let hubs = match store.app_record(RECORD_HUBS)? {
