@@ -392,7 +392,7 @@ fn awaiting_approval(state: &State) -> String {
 /// history scan (a running hub writes a copy).
 pub(crate) fn hub_state(data: &Path, metrics: Option<SocketAddr>) -> Result<(State, u64)> {
     let view = StoreView::open(data, metrics)?;
-    let state = crate::lab::devgen::tip_state(view.store())?;
+    let state = crate::peer::replica::tip_state(view.store())?;
     Ok((state, view.store().tip().height))
 }
 
@@ -402,7 +402,7 @@ pub(crate) fn hub_view(
     metrics: Option<SocketAddr>,
 ) -> Result<(State, crate::services::history::History, u64)> {
     let view = StoreView::open(data, metrics)?;
-    let state = crate::lab::devgen::tip_state(view.store())?;
+    let state = crate::peer::replica::tip_state(view.store())?;
     let history = crate::services::history::history(view.store(), &state)?;
     Ok((state, history, view.store().tip().height))
 }

@@ -7,7 +7,7 @@ use smart_ledger::{Block, BlockCert, Genesis};
 
 use crate::p2p::{CertifiedBlock, StateSnapshot};
 use crate::peer::follow::Follower;
-use crate::peer::replica::Replica;
+use crate::peer::replica::{Replica, ReplicaError};
 
 /// The gateway's copy of the chain.
 #[derive(Debug)]
@@ -37,19 +37,19 @@ impl Follower for GatewayReplica {
         &self.replica
     }
 
-    fn apply(&mut self, cb: &CertifiedBlock) -> Result<(), String> {
+    fn apply(&mut self, cb: &CertifiedBlock) -> Result<(), ReplicaError> {
         self.replica.apply(cb)?;
         self.tip.send_replace(self.replica.height());
         Ok(())
     }
 
-    fn apply_range(&mut self, range: Vec<(Block, BlockCert)>) -> (u64, Result<(), String>) {
+    fn apply_range(&mut self, range: Vec<(Block, BlockCert)>) -> (u64, Result<(), ReplicaError>) {
         let applied = self.replica.apply_range(range);
         self.tip.send_replace(self.replica.height());
         applied
     }
 
-    fn install_snapshot(&mut self, snap: &StateSnapshot) -> Result<(), String> {
+    fn install_snapshot(&mut self, snap: &StateSnapshot) -> Result<(), ReplicaError> {
         self.replica.install_snapshot(snap)?;
         self.snapshots_installed += 1;
         Ok(())

@@ -89,19 +89,6 @@ pub(crate) fn sign_txs(
         .collect()
 }
 
-/// The contract state stored with each block, under the key every peer
-/// reads (hubs and stations alike), so a dev ledger opens like a real one.
-/// The contract state at the tip of a dev ledger's store.
-pub(crate) fn tip_state(store: &RedbStore) -> Result<State> {
-    Ok(match store.app_record(State::RECORD)? {
-        Some(b) => State::from_canonical_bytes(&b)?,
-        None if store.tip().height == 0 => State::from_genesis(store.genesis()),
-        None => {
-            bail!("this store has blocks but no contract state; it was not made by this version")
-        }
-    })
-}
-
 /// Runs `txs` through the contract VM (outcomes and state root are the
 /// real ones, so every replica re-computes the same block), certifies it
 /// with every hub key and durably appends it with the state.
@@ -150,7 +137,7 @@ pub(crate) fn generate(
     };
     let signers = DevSigners::load(&root, &genesis)?;
     let mut store = folder.open_store()?;
-    let mut state = tip_state(&store)?;
+    let mut state = crate::peer::replica::tip_state(&store)?;
     let mut left = txs;
     let stdout = std::io::stdout();
     while left > 0 {

@@ -15,7 +15,7 @@ use crate::p2p::{
     self, CertifiedBlock, GossipMessage, Inbound, NoticeBoard, P2pHandle, PeerStatus, Request,
     Response, Verdict,
 };
-use crate::peer::replica::Replica;
+use crate::peer::replica::{Replica, ReplicaError};
 
 /// Invalid gossip messages after which a peer is cut off (the same count
 /// that makes gossipsub's score graylist it).
@@ -28,11 +28,11 @@ pub trait Follower: Send + 'static {
     /// The replica it follows the chain with.
     fn replica(&self) -> &Replica;
     /// Checks and applies one block (see [`Replica::apply`]).
-    fn apply(&mut self, cb: &CertifiedBlock) -> Result<(), String>;
+    fn apply(&mut self, cb: &CertifiedBlock) -> Result<(), ReplicaError>;
     /// Checks and applies fetched blocks in order; how many txs they held.
-    fn apply_range(&mut self, range: Vec<(Block, BlockCert)>) -> (u64, Result<(), String>);
+    fn apply_range(&mut self, range: Vec<(Block, BlockCert)>) -> (u64, Result<(), ReplicaError>);
     /// Installs a certified state snapshot.
-    fn install_snapshot(&mut self, snap: &p2p::StateSnapshot) -> Result<(), String>;
+    fn install_snapshot(&mut self, snap: &p2p::StateSnapshot) -> Result<(), ReplicaError>;
     /// The height its stored chain reached.
     fn height(&self) -> u64 {
         self.replica().height()
@@ -198,7 +198,7 @@ pub fn answer<F: Follower>(f: &F, chain_id: Hash, request: &Request) -> Option<R
         Request::Snapshot => replica
             .snapshot()
             .map(|s| Response::Snapshot(Box::new(s)))
-            .unwrap_or_else(Response::Refused),
+            .unwrap_or_else(|e| Response::Refused(e.to_string())),
         _ => Response::Refused("followers answer Status, Blocks and Snapshot only".into()),
     })
 }

@@ -21,6 +21,95 @@ const RECORD_BASE: &str = "snapshot_base";
 /// (the default of `smart run --snapshot-gap`).
 pub const SNAPSHOT_GAP: u64 = 4_096;
 
+/// The contract state stored at the tip of a peer's store (a hub's, a
+/// station's, the gateway's or a development ledger's: the same record).
+pub fn tip_state(store: &RedbStore) -> Result<State> {
+    Ok(match store.app_record(State::RECORD)? {
+        Some(b) => State::from_canonical_bytes(&b)?,
+        None if store.tip().height == 0 => State::from_genesis(store.genesis()),
+        None => {
+            anyhow::bail!(
+                "this store has blocks but no contract state; it was not made by this version"
+            )
+        }
+    })
+}
+
+/// Why a replica refused a block, a range or a snapshot (nothing changed).
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    /// The block is not the one after the tip.
+    #[error("block {height} does not follow tip {tip}")]
+    NotNext {
+        /// The block's height.
+        height: u64,
+        /// This replica's tip.
+        tip: u64,
+    },
+    /// Its certificate is not final under the hub set that certifies it.
+    #[error("block {height}: {source}")]
+    Certificate {
+        /// The block's height.
+        height: u64,
+        /// Why.
+        source: smart_ledger::block::CertError,
+    },
+    /// Its roots do not match its txs and outcomes.
+    #[error(transparent)]
+    Structure(#[from] smart_ledger::codec::DecodeError),
+    /// A tx's signature does not verify.
+    #[error(transparent)]
+    Signature(#[from] smart_ledger::TxSignatureError),
+    /// The VM here decides its txs differently.
+    #[error("block {height}: the VM here decides differently")]
+    Outcomes {
+        /// The block's height.
+        height: u64,
+    },
+    /// The VM here reaches another state.
+    #[error("block {height}: state root differs from the VM's here")]
+    StateRoot {
+        /// The block's height.
+        height: u64,
+    },
+    /// A block past an installed snapshot arrived before the blocks behind it.
+    #[error(
+        "block {height} is past the installed snapshot at {snapshot}; the blocks before it come first"
+    )]
+    PastSnapshot {
+        /// The block's height.
+        height: u64,
+        /// The snapshot's height.
+        snapshot: u64,
+    },
+    /// The chain leads elsewhere than the installed snapshot's header.
+    #[error("block {height} differs from the header of the installed snapshot")]
+    NotTheSnapshot {
+        /// The block's height.
+        height: u64,
+    },
+    /// A snapshot offered was refused.
+    #[error("the snapshot at {height}: {why}")]
+    Snapshot {
+        /// Its height.
+        height: u64,
+        /// Why.
+        why: String,
+    },
+    /// This replica is filling in a snapshot itself and serves none.
+    #[error("this node is filling in a snapshot itself")]
+    FillingIn,
+    /// The tip has no certificate yet.
+    #[error("no certified block at {height}")]
+    Uncertified {
+        /// The tip's height.
+        height: u64,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] smart_ledger::store::StoreError),
+}
+
 /// A node's copy of the ledger and the contract state.
 #[derive(Debug)]
 pub struct Replica {
@@ -88,28 +177,25 @@ impl Replica {
     /// accepted (a snapshot across a hub-set change is refused: the node
     /// replays blocks instead, which follows every change); the state must
     /// hash to the certified state root. Nothing changes on refusal.
-    pub fn install_snapshot(&mut self, snap: &p2p::StateSnapshot) -> Result<(), String> {
+    pub fn install_snapshot(&mut self, snap: &p2p::StateSnapshot) -> Result<(), ReplicaError> {
         let height = snap.header.height;
+        let refused = |why: String| ReplicaError::Snapshot { height, why };
         if self.base.is_some() {
-            return Err("a snapshot is already being filled in".into());
+            return Err(refused("a snapshot is already being filled in".into()));
         }
         if height <= self.height() {
-            return Err(format!(
-                "the snapshot at {height} is not ahead of this node's tip {}",
+            return Err(refused(format!(
+                "it is not ahead of this node's tip {}",
                 self.height()
-            ));
+            )));
         }
         let hub_list: Vec<SmartId> = self.hubs.iter().copied().collect();
         snap.cert
             .check_final(&snap.header, &hub_list)
-            .map_err(|e| {
-                format!(
-                    "the snapshot at {height} is not certified by the hub set this node knows: {e}"
-                )
-            })?;
+            .map_err(|e| refused(format!("not certified by the hub set this node knows: {e}")))?;
         if Hash::of(&snap.state.0) != snap.header.state_root {
-            return Err(format!(
-                "the snapshot's state does not hash to the certified state root of block {height}"
+            return Err(refused(
+                "its state does not hash to the certified state root".into(),
             ));
         }
         let state: State = smart_ledger::codec::decode_versioned(
@@ -117,22 +203,20 @@ impl Replica {
             &snap.state.0,
             p2p::MAX_MESSAGE_BYTES,
         )
-        .map_err(|e| format!("the snapshot at {height}: {e}"))?;
+        .map_err(|e| refused(e.to_string()))?;
         if state.canonical_bytes() != snap.state.0 {
-            return Err(format!("the snapshot at {height} is not in canonical form"));
+            return Err(refused("not in canonical form".into()));
         }
         let hubs: BTreeSet<SmartId> = state.hubs.keys().copied().collect();
         let base = Some(SnapshotBase {
             header: snap.header.clone(),
             chain_hubs: self.hubs.clone(),
         });
-        self.store
-            .put_app_records(&[
-                (State::RECORD, &snap.state.0),
-                (RECORD_HUBS, &smart_ledger::codec::encode_plain(&hubs)),
-                (RECORD_BASE, &smart_ledger::codec::encode_plain(&base)),
-            ])
-            .map_err(|e| e.to_string())?;
+        self.store.put_app_records(&[
+            (State::RECORD, &snap.state.0),
+            (RECORD_HUBS, &smart_ledger::codec::encode_plain(&hubs)),
+            (RECORD_BASE, &smart_ledger::codec::encode_plain(&base)),
+        ])?;
         self.state = state;
         self.hubs = hubs;
         self.base = base;
@@ -140,19 +224,19 @@ impl Replica {
     }
 
     /// Checks and stores a block behind an installed snapshot.
-    fn backfill(&mut self, cb: &CertifiedBlock, base: SnapshotBase) -> Result<(), String> {
+    fn backfill(&mut self, cb: &CertifiedBlock, base: SnapshotBase) -> Result<(), ReplicaError> {
         let header = &cb.block.header;
         let height = header.height;
         if height > base.header.height {
-            return Err(format!(
-                "block {height} is past the installed snapshot at {}; the blocks before it come first",
-                base.header.height
-            ));
+            return Err(ReplicaError::PastSnapshot {
+                height,
+                snapshot: base.header.height,
+            });
         }
         let hub_list: Vec<SmartId> = base.chain_hubs.iter().copied().collect();
         cb.cert
             .check_final(header, &hub_list)
-            .map_err(|e| format!("block {height}: {e}"))?;
+            .map_err(|source| ReplicaError::Certificate { height, source })?;
         check_signatures(&cb.block)?;
         let chain_hubs = smart_ledger::membership::hub_set_after(&cb.block, base.chain_hubs);
         if height < base.header.height {
@@ -160,35 +244,29 @@ impl Replica {
                 header: base.header,
                 chain_hubs,
             });
-            self.store
-                .append_with(
-                    &cb.block,
-                    Some(&cb.cert),
-                    &[(RECORD_BASE, &smart_ledger::codec::encode_plain(&next))],
-                )
-                .map_err(|e| e.to_string())?;
+            self.store.append_with(
+                &cb.block,
+                Some(&cb.cert),
+                &[(RECORD_BASE, &smart_ledger::codec::encode_plain(&next))],
+            )?;
             self.base = next;
             return Ok(());
         }
         // The last block behind the snapshot: it must be the certified one.
         if *header != base.header {
-            return Err(format!(
-                "block {height} differs from the header of the installed snapshot"
-            ));
+            return Err(ReplicaError::NotTheSnapshot { height });
         }
         let state_bytes = self.state.canonical_bytes();
         let none: Option<SnapshotBase> = None;
-        self.store
-            .append_with(
-                &cb.block,
-                Some(&cb.cert),
-                &[
-                    (State::RECORD, &state_bytes),
-                    (RECORD_HUBS, &smart_ledger::codec::encode_plain(&chain_hubs)),
-                    (RECORD_BASE, &smart_ledger::codec::encode_plain(&none)),
-                ],
-            )
-            .map_err(|e| e.to_string())?;
+        self.store.append_with(
+            &cb.block,
+            Some(&cb.cert),
+            &[
+                (State::RECORD, &state_bytes),
+                (RECORD_HUBS, &smart_ledger::codec::encode_plain(&chain_hubs)),
+                (RECORD_BASE, &smart_ledger::codec::encode_plain(&none)),
+            ],
+        )?;
         self.hubs = chain_hubs;
         self.base = None;
         Ok(())
@@ -196,14 +274,14 @@ impl Replica {
 
     /// The state at the tip, with the tip's header and certificate, for a
     /// node far behind. Refused while this node is filling in a snapshot.
-    pub fn snapshot(&self) -> Result<p2p::StateSnapshot, String> {
+    pub fn snapshot(&self) -> Result<p2p::StateSnapshot, ReplicaError> {
         if self.base.is_some() {
-            return Err("this node is filling in a snapshot itself".into());
+            return Err(ReplicaError::FillingIn);
         }
         let height = self.height();
-        let (block, cert) = match (self.store.block(height), self.store.cert(height)) {
-            (Ok(Some(b)), Ok(Some(c))) => (b, c),
-            _ => return Err(format!("no certified block at {height}")),
+        let (block, cert) = match (self.store.block(height)?, self.store.cert(height)?) {
+            (Some(b), Some(c)) => (b, c),
+            _ => return Err(ReplicaError::Uncertified { height }),
         };
         Ok(p2p::StateSnapshot {
             header: block.header,
@@ -214,14 +292,14 @@ impl Replica {
 
     /// Checks a block against everything this replica knows and applies it.
     /// On any mismatch nothing is stored and the state is restored.
-    pub fn apply(&mut self, cb: &CertifiedBlock) -> Result<(), String> {
+    pub fn apply(&mut self, cb: &CertifiedBlock) -> Result<(), ReplicaError> {
         let header = &cb.block.header;
-        if header.height != self.height() + 1 {
-            return Err(format!(
-                "block {} does not follow tip {}",
-                header.height,
-                self.height()
-            ));
+        let height = header.height;
+        if height != self.height() + 1 {
+            return Err(ReplicaError::NotNext {
+                height,
+                tip: self.height(),
+            });
         }
         if let Some(base) = self.base.clone() {
             return self.backfill(cb, base);
@@ -229,30 +307,22 @@ impl Replica {
         let hub_list: Vec<SmartId> = self.hubs.iter().copied().collect();
         cb.cert
             .check_final(header, &hub_list)
-            .map_err(|e| format!("block {}: {e}", header.height))?;
+            .map_err(|source| ReplicaError::Certificate { height, source })?;
         check_signatures(&cb.block)?;
         // Re-run the VM: same outcomes, same state root, or the block is refused.
         let before = self.state.clone();
         let (outcomes, _) = vm::apply_block(&mut self.state, &cb.block.txs, header.leader_time);
         let state_bytes = self.state.canonical_bytes();
-        let fail = |me: &mut Replica, why: String| {
-            me.state = before.clone();
-            Err(why)
+        let refused = if outcomes != cb.block.outcomes {
+            Some(ReplicaError::Outcomes { height })
+        } else if Hash::of(&state_bytes) != header.state_root {
+            Some(ReplicaError::StateRoot { height })
+        } else {
+            None
         };
-        if outcomes != cb.block.outcomes {
-            return fail(
-                self,
-                format!("block {}: the VM here decides differently", header.height),
-            );
-        }
-        if Hash::of(&state_bytes) != header.state_root {
-            return fail(
-                self,
-                format!(
-                    "block {}: state root differs from the VM's here",
-                    header.height
-                ),
-            );
+        if let Some(e) = refused {
+            self.state = before;
+            return Err(e);
         }
         let hubs = smart_ledger::membership::hub_set_after(&cb.block, self.hubs.clone());
         let hub_bytes = smart_ledger::codec::encode_plain(&hubs);
@@ -261,7 +331,8 @@ impl Replica {
             Some(&cb.cert),
             &[(State::RECORD, &state_bytes), (RECORD_HUBS, &hub_bytes)],
         ) {
-            return fail(self, e.to_string());
+            self.state = before;
+            return Err(e.into());
         }
         self.hubs = hubs;
         Ok(())
@@ -273,7 +344,10 @@ impl Replica {
     /// one by one without their own fsync, then made durable together (a
     /// crash loses at most this range, which is fetched again). Returns the
     /// txs applied; stops at the first refused block.
-    pub fn apply_range(&mut self, range: Vec<(Block, BlockCert)>) -> (u64, Result<(), String>) {
+    pub fn apply_range(
+        &mut self,
+        range: Vec<(Block, BlockCert)>,
+    ) -> (u64, Result<(), ReplicaError>) {
         let mut txs = 0u64;
         self.store.set_deferred_durability(true);
         let mut result = Ok(());
@@ -290,16 +364,16 @@ impl Replica {
         }
         self.store.set_deferred_durability(false);
         if let Err(e) = self.store.flush() {
-            result = result.and(Err(format!("making the fetched blocks durable: {e}")));
+            result = result.and(Err(e.into()));
         }
         (txs, result)
     }
 }
 
 /// The block's structure (roots match its txs and outcomes) and every tx signature.
-fn check_signatures(block: &Block) -> Result<(), String> {
-    block.check_structure().map_err(|e| e.to_string())?;
-    block.check_signatures().map_err(|e| e.to_string())
+fn check_signatures(block: &Block) -> Result<(), ReplicaError> {
+    block.check_structure()?;
+    Ok(block.check_signatures()?)
 }
 
 #[cfg(test)]
@@ -388,7 +462,8 @@ mod tests {
         // Too few hub signatures: one of three.
         let err = replica
             .apply(&certified(&block, &hubs[..1]))
-            .expect_err("one signature of three");
+            .expect_err("one signature of three")
+            .to_string();
         assert!(err.contains("block 1"), "{err}");
 
         // Enough signers, but not hubs (people's keys).
@@ -438,13 +513,17 @@ mod tests {
         wrong_state.state.0.push(0);
         let err = fresh
             .install_snapshot(&wrong_state)
-            .expect_err("wrong state");
+            .expect_err("wrong state")
+            .to_string();
         assert!(err.contains("state root"), "{err}");
         let hubs: Vec<&Keypair> = signers.hubs.iter().collect();
         let mut one_hub = snap.clone();
         one_hub.cert = BlockCert::new(&snap.header);
         one_hub.cert.sign(hubs[0]);
-        let err = fresh.install_snapshot(&one_hub).expect_err("one of three");
+        let err = fresh
+            .install_snapshot(&one_hub)
+            .expect_err("one of three")
+            .to_string();
         assert!(err.contains("not certified"), "{err}");
         let mut not_hubs = snap.clone();
         not_hubs.cert = BlockCert::new(&snap.header);
@@ -470,7 +549,8 @@ mod tests {
                 block: past[1].0.clone(),
                 cert: past[1].1.clone(),
             })
-            .expect_err("gap");
+            .expect_err("gap")
+            .to_string();
         assert!(err.contains("does not follow"), "{err}");
 
         // The state survives a restart while filling in.
@@ -522,7 +602,8 @@ mod tests {
                 block: theirs[2].0.clone(),
                 cert: theirs[2].1.clone(),
             })
-            .expect_err("not the snapshot's header");
+            .expect_err("not the snapshot's header")
+            .to_string();
         assert!(err.contains("differs from the header"), "{err}");
         assert_eq!((fresh.height(), fresh.state_height()), (2, 3));
     }

@@ -10,7 +10,7 @@ use smart_ledger::{Block, BlockCert, Genesis, Hash};
 
 use crate::p2p::{self, CertifiedBlock};
 use crate::peer::follow::Follower;
-use crate::peer::replica::Replica;
+use crate::peer::replica::{Replica, ReplicaError};
 
 /// A station: the replica, the outbox, and the provisional state (the
 /// replica's state with the outbox's actions applied) that local decisions use.
@@ -196,7 +196,7 @@ impl Follower for Station {
         &self.replica
     }
 
-    fn apply(&mut self, cb: &CertifiedBlock) -> Result<(), String> {
+    fn apply(&mut self, cb: &CertifiedBlock) -> Result<(), ReplicaError> {
         self.replica.apply(cb)?;
         self.refresh();
         Ok(())
@@ -204,14 +204,14 @@ impl Follower for Station {
 
     /// Installs a certified state snapshot (see [`Replica::install_snapshot`]):
     /// decisions use it at once; the blocks behind it follow by catch-up.
-    fn install_snapshot(&mut self, snap: &p2p::StateSnapshot) -> Result<(), String> {
+    fn install_snapshot(&mut self, snap: &p2p::StateSnapshot) -> Result<(), ReplicaError> {
         self.replica.install_snapshot(snap)?;
         self.snapshots_installed += 1;
         self.refresh();
         Ok(())
     }
 
-    fn apply_range(&mut self, range: Vec<(Block, BlockCert)>) -> (u64, Result<(), String>) {
+    fn apply_range(&mut self, range: Vec<(Block, BlockCert)>) -> (u64, Result<(), ReplicaError>) {
         let applied = self.replica.apply_range(range);
         self.refresh();
         applied
