@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use crate::services::query::cents;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use smart_audit::{AuditReport, MAX_PACK_BYTES};
@@ -183,10 +184,6 @@ fn print_report(r: &AuditReport, took_ms: f64) {
         "  anchored at block {}: ledger of {} txs, root {}",
         r.anchor_height, r.anchor_ledger_size, r.anchor_ledger_root
     );
-}
-
-fn cents(c: u64) -> String {
-    format!("{}.{:02}", c / 100, c % 100)
 }
 
 /// Runs one `smart audit` command.

@@ -79,56 +79,7 @@ enum Command {
     #[command(subcommand)]
     Bench(BenchCommand),
     /// Run this peer (hubs: libp2p + Raft + the contract VM) until SIGINT/SIGTERM.
-    Run {
-        /// The peer's folder (made by `smart init`).
-        #[arg(long)]
-        data: PathBuf,
-        /// Where to listen.
-        #[arg(long, default_value = "/ip4/127.0.0.1/tcp/0")]
-        listen: libp2p::Multiaddr,
-        /// Other peers' addresses, ending in /p2p/PEERID (the first hub needs every hub's).
-        #[arg(long, num_args = 0..)]
-        bootstrap: Vec<libp2p::Multiaddr>,
-        /// A genesis peer by name and address, e.g. `vault-hub@/ip4/10.77.0.11/tcp/7000`:
-        /// its /p2p/ id is read from the genesis (repeatable; for fixed layouts
-        /// such as docker compose).
-        #[arg(long = "peer", value_name = "NAME@MULTIADDR")]
-        named_peers: Vec<String>,
-        /// Serve /metrics and /health on this address (e.g. 127.0.0.1:9100).
-        #[arg(long)]
-        metrics: Option<std::net::SocketAddr>,
-        /// Gateway only: the public HTTPS address of SMART-API.
-        #[arg(long, default_value = "127.0.0.1:8443")]
-        https: std::net::SocketAddr,
-        /// Gateway only: TLS certificate (PEM); default: the folder's self-signed one.
-        #[arg(long, requires = "tls_key")]
-        tls_cert: Option<PathBuf>,
-        /// Gateway only: TLS private key (PEM).
-        #[arg(long, requires = "tls_cert")]
-        tls_key: Option<PathBuf>,
-        /// Gateway only: requests per second per client credential (bursts of twice that).
-        #[arg(long, default_value_t = 200)]
-        api_rate: u32,
-        /// Nodes: when this many blocks behind, install a certified state
-        /// snapshot first, then fetch and check the blocks behind it.
-        #[arg(long, default_value_t = crate::peer::replica::SNAPSHOT_GAP)]
-        snapshot_gap: u64,
-        /// Nodes: the most actions the outbox holds while no hub takes them;
-        /// when it is full the station refuses new actions and says so.
-        #[arg(long, default_value_t = crate::peer::outbox::DEFAULT_LIMIT)]
-        outbox_limit: u64,
-        /// Nodes: equipment this station drives, comma-separated; the first is
-        /// its interlock (default: the station's name).
-        #[arg(long, value_delimiter = ',')]
-        equipment: Vec<String>,
-        /// Nodes: this station receives and ships parts (LogisticsNode).
-        #[arg(long)]
-        logistics: bool,
-        /// Nodes: the kiosk (station screen and `smart station` API), loopback only;
-        /// its address is written to `kiosk.addr` in the folder.
-        #[arg(long, default_value = "127.0.0.1:0")]
-        kiosk: std::net::SocketAddr,
-    },
+    Run(crate::cli::run::RunArgs),
     /// A station's actions, as at its kiosk (the node must be running).
     Station {
         /// The station's folder.
@@ -314,41 +265,7 @@ pub fn main() -> ExitCode {
         Command::Contract(cmd) => crate::cli::contract::run(cmd),
         Command::Demo { dir, txs } => crate::cli::testnet::demo(dir, txs),
         Command::Testnet(cmd) => crate::cli::testnet::run(cmd),
-        Command::Run {
-            data,
-            listen,
-            mut bootstrap,
-            named_peers,
-            metrics,
-            https,
-            tls_cert,
-            tls_key,
-            api_rate,
-            snapshot_gap,
-            outbox_limit,
-            equipment,
-            logistics,
-            kiosk,
-        } => runtime().and_then(|rt| {
-            let genesis = crate::peer::folders::PeerFolder::new(&data).genesis()?;
-            bootstrap.extend(crate::peer::network::named_peers(&genesis, &named_peers)?);
-            rt.block_on(crate::cli::run::run(crate::peer::options::RunOptions {
-                data,
-                listen,
-                bootstrap,
-                config: Default::default(),
-                metrics,
-                https,
-                tls: tls_cert.zip(tls_key),
-                api_rate,
-                snapshot_gap,
-                equipment,
-                logistics,
-                kiosk,
-                outbox_limit,
-            }))
-            .map(|()| ExitCode::SUCCESS)
-        }),
+        Command::Run(args) => crate::cli::run::start(args),
         Command::Station { data, json, action } => {
             crate::cli::station::station(&data, json, action)
         }

@@ -27,7 +27,7 @@ pub async fn run(opts: RunOptions, key: Keypair, genesis: Genesis) -> Result<()>
     let me = key.id();
     // A key that is not in the genesis runs as a joining hub: it waits until
     // an admin's Membership tx adds it and the leader replicates to it.
-    let (registry, (handle, inbound, mut gossip), my_addr) =
+    let (registry, (handle, inbound, gossip), my_addr) =
         start_network(&key, &genesis, opts.listen.clone(), opts.metrics.is_some()).await?;
     tracing::info!(peer = %me, addr = %my_addr, "hub listening");
 
@@ -43,86 +43,16 @@ pub async fn run(opts: RunOptions, key: Keypair, genesis: Genesis) -> Result<()>
     tokio::spawn(serve(hub.clone(), handle.clone(), inbound));
     tokio::spawn(refresh_allow_list(hub.clone(), handle.clone()));
     tokio::spawn(publish_certified(hub.clone(), handle.clone()));
-    // Hubs get blocks through Raft; alerts and status are checked and logged.
-    let h = handle.clone();
     let board: Arc<std::sync::Mutex<p2p::NoticeBoard>> = Arc::default();
-    let b = board.clone();
-    tokio::spawn(async move {
-        while let Some(m) = gossip.recv().await {
-            let verdict = p2p::judge_notice(&m);
-            if verdict == p2p::Verdict::Accept {
-                b.lock().unwrap_or_else(|p| p.into_inner()).record(&m);
-            }
-            h.validate(m.id, m.source, verdict).await;
-        }
-    });
-    tokio::spawn(broadcast_notices(
-        hub.clone(),
-        handle.clone(),
-        genesis.name_of(&me).unwrap_or("hub").to_string(),
-    ));
+    tokio::spawn(hear_notices(handle.clone(), gossip, board.clone()));
+    let name = genesis.name_of(&me).unwrap_or("hub").to_string();
+    tokio::spawn(broadcast_notices(hub.clone(), handle.clone(), name.clone()));
     if let (Some(addr), Some(registry)) = (opts.metrics, registry) {
-        let probe_hub = hub.clone();
-        let probe_board = board.clone();
-        let probe_name = genesis.name_of(&me).unwrap_or("hub").to_string();
-        let backup_hub = hub.clone();
-        // The copy is taken once the newest block's certificate holds a
-        // majority (the other hubs' signatures arrive within milliseconds),
-        // so it verifies in full; after 2 s it is taken as it is.
-        let backup = crate::peer::backup::hook(opts.data.clone(), move |_| {
-            let deadline = std::time::Instant::now() + Duration::from_secs(2);
-            loop {
-                let ledger = backup_hub.ledger.lock().unwrap_or_else(|p| p.into_inner());
-                if ledger.store.tip().height <= backup_hub.certified_height()
-                    || std::time::Instant::now() >= deadline
-                {
-                    return ledger.store.snapshot().map_err(|e| e.to_string());
-                }
-                drop(ledger);
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
-        let bound = crate::peer::metrics::serve(
-            addr,
-            registry,
-            move || {
-                let m = probe_hub.raft.metrics().borrow().clone();
-                let (peers_heard, alerts) =
-                    probe_board.lock().unwrap_or_else(|p| p.into_inner()).view();
-                let l = probe_hub.ledger.lock().unwrap_or_else(|p| p.into_inner());
-                crate::peer::metrics::Snapshot {
-                    status: smart_testnet::PeerStatus {
-                        height: l.store.tip().height,
-                        state_height: l.store.tip().height,
-                        tip: l.store.tip().hash.to_string(),
-                        txs: l.store.tip().acc.size(),
-                        certified: probe_hub.certified_height(),
-                        term: m.current_term,
-                        leader: m.current_leader == Some(probe_hub.id),
-                        leader_known: m.current_leader.is_some(),
-                        voters: m.membership_config.membership().voter_ids().count() as u64,
-                        equivocations: l.equivocations.len() as u64,
-                        name: probe_name.clone(),
-                        ..Default::default()
-                    },
-                    conflicts: l.conflicts.len() as u64,
-                    peers: peers_heard,
-                    alerts,
-                    ..Default::default()
-                }
-            },
-            Some(backup),
-        )
-        .await
-        .with_context(|| format!("serving metrics on {addr}"))?;
-        announce(&format!("metrics http://{bound}/metrics"));
+        serve_metrics(&hub, &opts.data, addr, registry, board, name).await?;
     }
     for addr in &opts.bootstrap {
         handle.dial(addr.clone()).await;
     }
-
-    // The first hub of the genesis makes the first membership, once every
-    // hub's address is known.
     if genesis.hubs().first() == Some(&me)
         || genesis
             .peers
@@ -131,41 +61,133 @@ pub async fn run(opts: RunOptions, key: Keypair, genesis: Genesis) -> Result<()>
             .map(|p| p.id)
             == Some(me)
     {
-        let mut members = BTreeMap::new();
-        members.insert(
-            node_id(&me),
-            HubNode {
-                peer: me.to_string(),
-                addr: my_addr.to_string(),
-            },
-        );
-        for addr in &opts.bootstrap {
-            if let Some(id) = split_p2p(addr).and_then(|peer| p2p::smart_id(&peer))
-                && genesis.hubs().contains(&id)
-            {
-                members.insert(
-                    node_id(&id),
-                    HubNode {
-                        peer: id.to_string(),
-                        addr: addr.to_string(),
-                    },
-                );
-            }
-        }
-        if members.len() == genesis.hubs().len() {
-            hub.initialize(members).await?;
-        } else {
-            tracing::warn!(
-                known = members.len(),
-                hubs = genesis.hubs().len(),
-                "not initialising Raft: give --bootstrap addresses of every hub"
-            );
-        }
+        first_membership(&hub, me, &genesis, &opts.bootstrap, &my_addr).await?;
     }
 
     wait_for_shutdown().await;
     tracing::info!("shutting down");
     hub.shutdown().await;
+    Ok(())
+}
+
+/// Hubs get blocks through Raft; alerts and status notices are checked and
+/// kept on the board.
+async fn hear_notices(
+    handle: P2pHandle,
+    mut gossip: tokio::sync::mpsc::Receiver<p2p::GossipMessage>,
+    board: Arc<std::sync::Mutex<p2p::NoticeBoard>>,
+) {
+    while let Some(m) = gossip.recv().await {
+        let verdict = p2p::judge_notice(&m);
+        if verdict == p2p::Verdict::Accept {
+            board.lock().unwrap_or_else(|p| p.into_inner()).record(&m);
+        }
+        handle.validate(m.id, m.source, verdict).await;
+    }
+}
+
+/// `/metrics`, `/health`, `/status`, the staff page and the backup hook.
+async fn serve_metrics<T: smart_consensus::Transport>(
+    hub: &Hub<T>,
+    data: &std::path::Path,
+    addr: std::net::SocketAddr,
+    registry: crate::peer::metrics::Metrics,
+    board: Arc<std::sync::Mutex<p2p::NoticeBoard>>,
+    name: String,
+) -> Result<()> {
+    let backup_hub = hub.clone();
+    // The copy is taken once the newest block's certificate holds a
+    // majority (the other hubs' signatures arrive within milliseconds),
+    // so it verifies in full; after 2 s it is taken as it is.
+    let backup = crate::peer::backup::hook(data.to_path_buf(), move |_| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            let ledger = backup_hub.ledger.lock().unwrap_or_else(|p| p.into_inner());
+            if ledger.store.tip().height <= backup_hub.certified_height()
+                || std::time::Instant::now() >= deadline
+            {
+                return ledger.store.snapshot().map_err(|e| e.to_string());
+            }
+            drop(ledger);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let probe_hub = hub.clone();
+    let bound = crate::peer::metrics::serve(
+        addr,
+        registry,
+        move || {
+            let m = probe_hub.raft.metrics().borrow().clone();
+            let (peers_heard, alerts) = board.lock().unwrap_or_else(|p| p.into_inner()).view();
+            let l = probe_hub.ledger.lock().unwrap_or_else(|p| p.into_inner());
+            crate::peer::metrics::Snapshot {
+                status: smart_testnet::PeerStatus {
+                    height: l.store.tip().height,
+                    state_height: l.store.tip().height,
+                    tip: l.store.tip().hash.to_string(),
+                    txs: l.store.tip().acc.size(),
+                    certified: probe_hub.certified_height(),
+                    term: m.current_term,
+                    leader: m.current_leader == Some(probe_hub.id),
+                    leader_known: m.current_leader.is_some(),
+                    voters: m.membership_config.membership().voter_ids().count() as u64,
+                    equivocations: l.equivocations.len() as u64,
+                    name: name.clone(),
+                    ..Default::default()
+                },
+                conflicts: l.conflicts.len() as u64,
+                peers: peers_heard,
+                alerts,
+                ..Default::default()
+            }
+        },
+        Some(backup),
+    )
+    .await
+    .with_context(|| format!("serving metrics on {addr}"))?;
+    announce(&format!("metrics http://{bound}/metrics"));
+    Ok(())
+}
+
+/// The first hub of the genesis makes the first Raft membership, once it
+/// has every genesis hub's address (this hub's and `--bootstrap`'s).
+async fn first_membership<T: smart_consensus::Transport>(
+    hub: &Hub<T>,
+    me: smart_ledger::SmartId,
+    genesis: &Genesis,
+    bootstrap: &[libp2p::Multiaddr],
+    my_addr: &libp2p::Multiaddr,
+) -> Result<()> {
+    let mut members = BTreeMap::new();
+    members.insert(
+        node_id(&me),
+        HubNode {
+            peer: me.to_string(),
+            addr: my_addr.to_string(),
+        },
+    );
+    for addr in bootstrap {
+        if let Some(id) = split_p2p(addr).and_then(|peer| p2p::smart_id(&peer))
+            && genesis.hubs().contains(&id)
+        {
+            members.insert(
+                node_id(&id),
+                HubNode {
+                    peer: id.to_string(),
+                    addr: addr.to_string(),
+                },
+            );
+        }
+    }
+    if members.len() == genesis.hubs().len() {
+        hub.initialize(members).await?;
+    } else {
+        tracing::warn!(
+            known = members.len(),
+            hubs = genesis.hubs().len(),
+            "not initialising Raft: give --bootstrap addresses of every hub"
+        );
+    }
     Ok(())
 }
 

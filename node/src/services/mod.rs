@@ -5,6 +5,7 @@
 pub mod advisor;
 pub mod growth;
 pub mod history;
+pub mod modules;
 pub mod projects;
 pub mod query;
 pub mod upkeep;
