@@ -11,6 +11,8 @@
 //! - [`genesis`]: the genesis document and chain id.
 //! - [`membership`]: hub-set changes and the hub set at each height.
 //! - [`proof`]: self-contained proof bundles an auditor checks offline.
+//! - [`state_tree`]: the authenticated map over the contract state's records
+//!   (incremental root, proofs of a record's value or absence).
 //! - [`clock`]: the one wall clock, read only at the edges (stamping).
 //! - `store` (feature `store`, default): the redb-backed durable store.
 //! - `audit` (feature `store`): full verification of a stored ledger.
@@ -31,6 +33,7 @@ pub mod id;
 pub mod membership;
 pub mod merkle;
 pub mod proof;
+pub mod state_tree;
 pub mod tx;
 
 #[cfg(feature = "store")]
