@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use smart_ledger::{Hash, Role, SmartId, Timestamp};
 
 use crate::model::{Contract, DocumentType, Event};
+use crate::table::{Log, Set, Table};
 
 /// The six token kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -373,47 +374,47 @@ pub struct State {
     /// Ledger time of the last applied tx.
     pub time: Timestamp,
     /// Identities by SMART-ID.
-    pub identities: BTreeMap<SmartId, Identity>,
+    pub identities: Table<SmartId, Identity>,
     /// Tokens by id.
-    pub tokens: BTreeMap<String, Token>,
+    pub tokens: Table<String, Token>,
     /// Token ids by holder (an index of `tokens`).
-    pub holder_tokens: BTreeMap<SmartId, BTreeSet<String>>,
+    pub holder_tokens: Table<SmartId, BTreeSet<String>>,
     /// Equipment by id.
-    pub equipment: BTreeMap<String, Equipment>,
+    pub equipment: Table<String, Equipment>,
     /// Documents by content hash.
-    pub documents: BTreeMap<Hash, Document>,
+    pub documents: Table<Hash, Document>,
     /// Which document types are on file per job (`None` = shop-wide); an index of `documents`.
-    pub documents_on_file: BTreeSet<(Option<String>, DocumentType)>,
+    pub documents_on_file: Set<(Option<String>, DocumentType)>,
     /// Contract versions by id, then version.
-    pub contracts: BTreeMap<String, BTreeMap<u32, ContractVersion>>,
+    pub contracts: Table<String, BTreeMap<u32, ContractVersion>>,
     /// Jobs by id.
-    pub jobs: BTreeMap<String, Job>,
+    pub jobs: Table<String, Job>,
     /// Open delivery windows: (deadline, job id).
-    pub deadlines: BTreeSet<(Timestamp, String)>,
+    pub deadlines: Set<(Timestamp, String)>,
     /// Station interlocks.
-    pub interlocks: BTreeMap<String, Interlock>,
+    pub interlocks: Table<String, Interlock>,
     /// Invoices, in order.
-    pub invoices: Vec<InvoiceRecord>,
+    pub invoices: Log<InvoiceRecord>,
     /// Payments, in order.
-    pub payments: Vec<PaymentRecord>,
+    pub payments: Log<PaymentRecord>,
     /// Contract governance.
     pub governance: GovernancePolicy,
     /// The hub set and where each hub is reached (empty address: known to Raft from genesis).
-    pub hubs: BTreeMap<SmartId, String>,
+    pub hubs: Table<SmartId, String>,
     /// Gateway peers (from the genesis): the only authors of client requests.
-    pub gateways: BTreeSet<SmartId>,
+    pub gateways: Set<SmartId>,
     /// Client API credentials by id.
-    pub credentials: BTreeMap<String, ApiCredential>,
+    pub credentials: Table<String, ApiCredential>,
     /// What station specialists recorded: stock, equipment usage, parts, decisions.
     pub floor: crate::station::Floor,
     /// SMART-AI Central's advisory findings, by id.
-    pub suggestions: BTreeMap<String, Suggestion>,
+    pub suggestions: Table<String, Suggestion>,
     /// CertifiedPeople / Education: each person's transcript.
-    pub education: BTreeMap<SmartId, crate::transcript::Transcript>,
+    pub education: Table<SmartId, crate::transcript::Transcript>,
     /// MaintenanceHub: each planned equipment's plan and last service.
-    pub maintenance: BTreeMap<String, MaintenancePlan>,
+    pub maintenance: Table<String, MaintenancePlan>,
     /// Projects: a client's jobs grouped into milestones, by project id.
-    pub projects: BTreeMap<String, Project>,
+    pub projects: Table<String, Project>,
 }
 
 /// A client's API credential. The secret itself is never in the ledger.

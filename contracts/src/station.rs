@@ -7,6 +7,7 @@
 //!
 //! The payload is `0x01 ‖ postcard(StationRecord)`.
 
+use crate::table::Table;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -228,15 +229,15 @@ pub struct PartsRecord {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Floor {
     /// Station peers (from the genesis) by SMART-ID, with their names.
-    pub stations: BTreeMap<SmartId, String>,
+    pub stations: Table<SmartId, String>,
     /// Consumables.
-    pub stock: BTreeMap<String, Stock>,
+    pub stock: Table<String, Stock>,
     /// Equipment usage.
-    pub usage: BTreeMap<String, Usage>,
+    pub usage: Table<String, Usage>,
     /// Parts per job.
-    pub parts: BTreeMap<String, PartsRecord>,
+    pub parts: Table<String, PartsRecord>,
     /// Decisions recorded: (station, module, verdict) → count.
-    pub decisions: BTreeMap<(String, Module, Verdict), u64>,
+    pub decisions: Table<(String, Module, Verdict), u64>,
     /// The most recent refusals (station, module, reason), newest last, at most 64.
     pub recent_refusals: Vec<(String, Module, String)>,
 }

@@ -326,3 +326,78 @@ fn child_replays_histories_from_a_file() {
     let digests: Vec<(Hash, usize)> = histories.iter().map(|h| replay(h)).collect();
     std::fs::write(output, serde_json::to_vec(&digests).expect("json")).expect("write");
 }
+
+/// The state's records before and after each event of generated histories:
+/// every record that changed is in the event's write set, and the state
+/// tree kept from the write sets alone has the root of the tree built from
+/// every record.
+#[test]
+fn every_changed_record_is_in_the_write_set_and_the_kept_tree_has_the_full_root() {
+    use std::collections::BTreeMap;
+    let histories = histories();
+    let mut changed_total = 0usize;
+    for history in histories.iter().take(300) {
+        let mut shop = common::Shop::new();
+        install_active(
+            &mut shop.state,
+            &smart_contracts::parse_contract("po", PO).expect("valid"),
+            PO,
+        );
+        let state: &mut State = &mut shop.state;
+        let mut tree = state.state_tree();
+        state.take_write_set();
+        let mut time = base_time();
+        let as_map = |s: &State| -> BTreeMap<(&'static str, Vec<u8>), Vec<u8>> {
+            s.records()
+                .into_iter()
+                .map(|(kind, key, value)| ((kind, key), value))
+                .collect()
+        };
+        for e in history {
+            let before = as_map(state);
+            time = Timestamp(time.0 + u64::from(e.after_minutes) * 60_000);
+            let payload = e.action.encode();
+            apply(
+                state,
+                &TxInput {
+                    author: id(&e.by),
+                    kind: e.action.kind(),
+                    payload: &payload,
+                    time,
+                    tx_hash: smart_ledger::Hash::ZERO,
+                },
+            );
+            let after = as_map(state);
+            let write_set: std::collections::BTreeSet<(&'static str, Vec<u8>)> = {
+                let mut copy = state.clone();
+                copy.take_write_set().into_iter().collect()
+            };
+            let changed: Vec<&(&'static str, Vec<u8>)> = before
+                .keys()
+                .chain(after.keys())
+                .filter(|k| before.get(*k) != after.get(*k))
+                .collect();
+            changed_total += changed.len();
+            for k in changed {
+                assert!(
+                    write_set.contains(k),
+                    "{:?} changed record {}/{:?} outside its write set",
+                    e.action,
+                    k.0,
+                    k.1
+                );
+            }
+            state.update_tree(&mut tree);
+            assert_eq!(
+                tree.root(),
+                state.state_tree().root(),
+                "the kept tree drifted after {:?}",
+                e.action
+            );
+        }
+    }
+    assert!(
+        changed_total > 1_000,
+        "the histories barely changed the state"
+    );
+}

@@ -214,19 +214,15 @@ pub(super) fn rotate_key(
         }
         state.holder_tokens.insert(new_id, tokens);
     }
-    for job in state.jobs.values_mut() {
-        if job.client == actor.id {
-            job.client = new_id;
-        }
-    }
+    state
+        .jobs
+        .change_where(|_, job| job.client == actor.id, |job| job.client = new_id);
     if let Some(t) = state.education.remove(&actor.id) {
         state.education.insert(new_id, t);
     }
-    for p in state.projects.values_mut() {
-        if p.client == actor.id {
-            p.client = new_id;
-        }
-    }
+    state
+        .projects
+        .change_where(|_, p| p.client == actor.id, |p| p.client = new_id);
     Ok(())
 }
 

@@ -1,0 +1,198 @@
+//! The state as records: every item of every table is a record addressed
+//! by its kind (the table's name) and its key (the key's canonical bytes),
+//! holding its value's canonical bytes. A few parts of the state are one
+//! record each (the ledger time, the governance policy, the floor's recent
+//! refusals).
+//!
+//! The write set of a stretch of VM work is the addresses of the records it
+//! may have changed (every record that changed is in it), taken from the
+//! tables ([`crate::table`]); the state tree (`smart_ledger::state_tree`)
+//! is kept from it in O(changes · log n).
+
+use serde::Serialize;
+use smart_ledger::codec::encode_plain;
+
+use crate::state::State;
+
+/// A record's address: its kind and its key's canonical bytes.
+pub type RecordKey = (&'static str, Vec<u8>);
+
+/// A record: its address and its value's canonical bytes.
+pub type Record = (&'static str, Vec<u8>, Vec<u8>);
+
+/// Kinds of the records that stand alone (key: no bytes).
+pub const SINGLE_RECORDS: [&str; 3] = ["time", "governance", "floor.recent_refusals"];
+
+fn bytes<T: Serialize>(value: &T) -> Vec<u8> {
+    encode_plain(value)
+}
+
+fn key_of<K: serde::de::DeserializeOwned>(key: &[u8]) -> Option<K> {
+    smart_ledger::codec::decode_plain("record key", key, key.len()).ok()
+}
+
+fn in_table<K: Ord + serde::de::DeserializeOwned, V: Serialize>(
+    map: &std::collections::BTreeMap<K, V>,
+    key: &[u8],
+) -> Option<Vec<u8>> {
+    map.get(&key_of::<K>(key)?).map(bytes)
+}
+
+fn in_set<K: Ord + serde::de::DeserializeOwned>(
+    set: &std::collections::BTreeSet<K>,
+    key: &[u8],
+) -> Option<Vec<u8>> {
+    set.contains(&key_of::<K>(key)?).then(Vec::new)
+}
+
+fn in_log<V: Serialize>(log: &[V], key: &[u8]) -> Option<Vec<u8>> {
+    log.get(usize::try_from(key_of::<u64>(key)?).ok()?)
+        .map(bytes)
+}
+
+/// Runs `$each!(kind, field)` for every table of the state, and
+/// `$single!(kind, field)` for every record that stands alone.
+macro_rules! tables {
+    ($state:expr, $table:ident, $set:ident, $log:ident, $single:ident) => {
+        $table!("identities", $state.identities);
+        $table!("tokens", $state.tokens);
+        $table!("holder_tokens", $state.holder_tokens);
+        $table!("equipment", $state.equipment);
+        $table!("documents", $state.documents);
+        $set!("documents_on_file", $state.documents_on_file);
+        $table!("contracts", $state.contracts);
+        $table!("jobs", $state.jobs);
+        $set!("deadlines", $state.deadlines);
+        $table!("interlocks", $state.interlocks);
+        $log!("invoices", $state.invoices);
+        $log!("payments", $state.payments);
+        $table!("hubs", $state.hubs);
+        $set!("gateways", $state.gateways);
+        $table!("credentials", $state.credentials);
+        $table!("floor.stations", $state.floor.stations);
+        $table!("floor.stock", $state.floor.stock);
+        $table!("floor.usage", $state.floor.usage);
+        $table!("floor.parts", $state.floor.parts);
+        $table!("floor.decisions", $state.floor.decisions);
+        $table!("suggestions", $state.suggestions);
+        $table!("education", $state.education);
+        $table!("maintenance", $state.maintenance);
+        $table!("projects", $state.projects);
+        $single!("time", $state.time);
+        $single!("governance", $state.governance);
+        $single!("floor.recent_refusals", $state.floor.recent_refusals);
+    };
+}
+
+impl State {
+    /// Every record of the state, table by table, each in key order.
+    pub fn records(&self) -> Vec<Record> {
+        let mut out: Vec<Record> = Vec::new();
+        macro_rules! table {
+            ($kind:expr, $t:expr) => {
+                out.extend($t.iter().map(|(k, v)| ($kind, bytes(k), bytes(v))));
+            };
+        }
+        macro_rules! set {
+            ($kind:expr, $t:expr) => {
+                out.extend($t.iter().map(|k| ($kind, bytes(k), Vec::new())));
+            };
+        }
+        macro_rules! log {
+            ($kind:expr, $t:expr) => {
+                out.extend(
+                    $t.iter()
+                        .enumerate()
+                        .map(|(i, v)| ($kind, bytes(&(i as u64)), bytes(v))),
+                );
+            };
+        }
+        macro_rules! single {
+            ($kind:expr, $v:expr) => {
+                out.push(($kind, Vec::new(), bytes(&$v)));
+            };
+        }
+        tables!(self, table, set, log, single);
+        out
+    }
+
+    /// The value of the record at `(kind, key)`, if it exists.
+    pub fn record(&self, kind: &str, key: &[u8]) -> Option<Vec<u8>> {
+        macro_rules! table {
+            ($kind:expr, $t:expr) => {
+                if kind == $kind {
+                    return in_table(&$t, key);
+                }
+            };
+        }
+        macro_rules! set {
+            ($kind:expr, $t:expr) => {
+                if kind == $kind {
+                    return in_set(&$t, key);
+                }
+            };
+        }
+        macro_rules! log {
+            ($kind:expr, $t:expr) => {
+                if kind == $kind {
+                    return in_log(&$t, key);
+                }
+            };
+        }
+        macro_rules! single {
+            ($kind:expr, $v:expr) => {
+                if kind == $kind {
+                    return key.is_empty().then(|| bytes(&$v));
+                }
+            };
+        }
+        tables!(self, table, set, log, single);
+        None
+    }
+
+    /// The addresses of the records changed since the last call (with the
+    /// records that stand alone, always), and forgets them.
+    pub fn take_write_set(&mut self) -> Vec<RecordKey> {
+        let mut out: Vec<RecordKey> = Vec::new();
+        macro_rules! table {
+            ($kind:expr, $t:expr) => {
+                out.extend($t.take_changed().iter().map(|k| ($kind, bytes(k))));
+            };
+        }
+        macro_rules! set {
+            ($kind:expr, $t:expr) => {
+                out.extend($t.take_changed().iter().map(|k| ($kind, bytes(k))));
+            };
+        }
+        macro_rules! log {
+            ($kind:expr, $t:expr) => {
+                out.extend($t.take_changed().map(|i| ($kind, bytes(&(i as u64)))));
+            };
+        }
+        macro_rules! single {
+            ($kind:expr, $v:expr) => {
+                out.push(($kind, Vec::new()));
+            };
+        }
+        tables!(self, table, set, log, single);
+        out
+    }
+
+    /// The state tree over every record, built from scratch.
+    pub fn state_tree(&self) -> smart_ledger::state_tree::StateTree {
+        let mut tree = smart_ledger::state_tree::StateTree::new();
+        for (kind, key, value) in self.records() {
+            tree.set(kind, &key, Some(smart_ledger::Hash::of(&value)));
+        }
+        tree
+    }
+
+    /// Brings `tree` up to date with the records changed since the last
+    /// write set was taken (O(changes · log n)); takes that write set.
+    pub fn update_tree(&mut self, tree: &mut smart_ledger::state_tree::StateTree) {
+        for (kind, key) in self.take_write_set() {
+            let value = self.record(kind, &key).map(|v| smart_ledger::Hash::of(&v));
+            tree.set(kind, &key, value);
+        }
+    }
+}
