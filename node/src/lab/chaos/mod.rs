@@ -20,22 +20,30 @@
 //! it), catch-up (repair → the peer at the tip), outbox handoff (partition
 //! healed → the station's outbox empty).
 
+mod disk;
+mod load;
+mod offline;
+mod report;
+
+use disk::*;
+use load::*;
+use offline::*;
+use report::*;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use smart_consensus::TxVerdict;
 use smart_ledger::store::{BlockStore, RedbStore};
-use smart_ledger::{Bytes, Hash, Keypair, SignedTx};
+use smart_ledger::{Hash, Keypair};
 use smart_testnet::{Network, PeerKind};
 
 use crate::lab::localnet::Shape;
-use crate::p2p::client::Client;
 use smart_contracts::action::Action;
 
 /// A fault to inject.
@@ -139,222 +147,6 @@ pub struct ChaosOptions {
     pub json: bool,
 }
 
-/// One acknowledged tx.
-#[derive(Debug, Clone, Copy)]
-struct Ack {
-    tx: Hash,
-    submitted: Instant,
-    acked: Instant,
-    /// A re-sent tx the hubs found already ordered (their de-duplication at work).
-    duplicate: bool,
-}
-
-/// The closed-loop load: workers submit one tx at a time to the hubs in
-/// turn; a failed or timed-out submission is re-sent, same bytes, to the
-/// next hub until some hub acknowledges it.
-struct Load {
-    stop: Arc<AtomicBool>,
-    acks: Arc<Mutex<Vec<Ack>>>,
-    tasks: Vec<tokio::task::JoinHandle<Result<()>>>,
-}
-
-/// A submission gets this long before it is re-sent elsewhere.
-const SUBMIT_WITHIN: Duration = Duration::from_secs(3);
-/// A worker gives up on one tx after this long (every hub down for good).
-const GIVE_UP_AFTER: Duration = Duration::from_secs(90);
-
-impl Load {
-    fn start(hubs: Vec<Client>, chain: Hash, key: Arc<Keypair>, workers: usize) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let acks = Arc::new(Mutex::new(Vec::new()));
-        let nonce = Arc::new(AtomicU64::new(1));
-        let mut tasks = Vec::new();
-        for w in 0..workers {
-            let (stop, acks, hubs, key, nonce) = (
-                stop.clone(),
-                acks.clone(),
-                hubs.clone(),
-                key.clone(),
-                nonce.clone(),
-            );
-            tasks.push(tokio::spawn(async move {
-                let mut next = w;
-                while !stop.load(Ordering::Relaxed) {
-                    let n = nonce.fetch_add(1, Ordering::Relaxed);
-                    let tx = crate::lab::bench::soak_reading_tx(chain, &key, n)?;
-                    let hash = SignedTx::decode(&tx.0)?.hash();
-                    let submitted = Instant::now();
-                    loop {
-                        let hub = &hubs[next % hubs.len()];
-                        let answer =
-                            tokio::time::timeout(SUBMIT_WITHIN, hub.submit(vec![tx.clone()])).await;
-                        match answer
-                            .ok()
-                            .and_then(Result::ok)
-                            .and_then(|r| r.into_iter().next())
-                        {
-                            Some(r)
-                                if matches!(
-                                    r.verdict,
-                                    TxVerdict::Included { .. } | TxVerdict::Duplicate { .. }
-                                ) =>
-                            {
-                                let ack = Ack {
-                                    tx: hash,
-                                    submitted,
-                                    acked: Instant::now(),
-                                    duplicate: matches!(r.verdict, TxVerdict::Duplicate { .. }),
-                                };
-                                acks.lock().unwrap_or_else(|p| p.into_inner()).push(ack);
-                                break;
-                            }
-                            Some(r) if matches!(r.verdict, TxVerdict::Rejected { .. }) => {
-                                bail!("a hub rejected a valid tx: {:?}", r.verdict)
-                            }
-                            _ => {
-                                // Down, busy, leaderless, paused: try the next hub.
-                                next += 1;
-                                if submitted.elapsed() > GIVE_UP_AFTER {
-                                    bail!(
-                                        "no hub acknowledged tx {} in {GIVE_UP_AFTER:?}",
-                                        hash.short()
-                                    );
-                                }
-                                tokio::time::sleep(Duration::from_millis(50)).await;
-                            }
-                        }
-                    }
-                }
-                Ok(())
-            }));
-        }
-        Load { stop, acks, tasks }
-    }
-
-    /// The first ack of a tx submitted at or after `t`.
-    async fn first_ack_after(&self, t: Instant, within: Duration) -> Result<Duration> {
-        let deadline = Instant::now() + within;
-        loop {
-            let found = self
-                .acks
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .filter(|a| a.submitted >= t)
-                .map(|a| a.acked)
-                .min();
-            if let Some(at) = found {
-                return Ok(at.duration_since(t));
-            }
-            if Instant::now() > deadline {
-                bail!("nothing committed within {within:?} of the fault");
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    async fn finish(mut self) -> Result<Vec<Ack>> {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in std::mem::take(&mut self.tasks) {
-            t.await??;
-        }
-        let acks = self.acks.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        Ok(acks)
-    }
-}
-
-impl Drop for Load {
-    /// A scenario that failed part-way: its workers stop now, not in the next scenario.
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
-}
-
-/// A small xorshift generator: which hub a scenario hits.
-struct Dice(u64);
-
-impl Dice {
-    fn new() -> Dice {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0x9e37_79b9_7f4a_7c15);
-        Dice(seed | 1)
-    }
-
-    fn pick<'a>(&mut self, of: &'a [String]) -> &'a str {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        &of[(self.0 % of.len() as u64) as usize]
-    }
-}
-
-/// A tmpfs mounted on a hub's folder, unmounted when dropped (unless the
-/// run failed: then it stays for a look).
-struct SmallDisk {
-    mount: PathBuf,
-    keep: bool,
-}
-
-impl SmallDisk {
-    /// Moves `folder` onto a new tmpfs of `mib` MiB (a symlink takes its place).
-    fn mount(folder: &Path, mib: u64) -> Result<SmallDisk> {
-        let mount = folder.with_extension("disk");
-        std::fs::create_dir_all(&mount)?;
-        let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
-            .arg(&mount)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .context("running mount")?;
-        if !status.success() {
-            bail!("cannot mount a tmpfs here (needs root)");
-        }
-        // Kept for a look unless the run gets to the end.
-        let disk = SmallDisk { mount, keep: true };
-        let inner = disk.mount.join("peer");
-        let copied = std::process::Command::new("cp")
-            .arg("-a")
-            .arg(folder)
-            .arg(&inner)
-            .status()?;
-        if !copied.success() {
-            bail!("copying {} onto the tmpfs", folder.display());
-        }
-        std::fs::remove_dir_all(folder)?;
-        std::os::unix::fs::symlink(&inner, folder)?;
-        Ok(disk)
-    }
-
-    /// Frees space: the tmpfs grows to `mib` MiB.
-    fn grow(&self, mib: u64) -> Result<()> {
-        let status = std::process::Command::new("mount")
-            .args(["-o", &format!("remount,size={mib}m")])
-            .arg(&self.mount)
-            .status()?;
-        if !status.success() {
-            bail!("remounting {}", self.mount.display());
-        }
-        Ok(())
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        if self.keep {
-            return;
-        }
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.mount)
-            .status();
-    }
-}
-
 /// `smart testnet chaos`.
 pub fn run(opts: ChaosOptions) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -419,75 +211,6 @@ async fn run_all(opts: ChaosOptions) -> Result<ExitCode> {
     })
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn print_row(r: &RunReport) {
-    let fig =
-        |name: &str, v: Option<f64>| v.map(|v| format!(" {name} {v:.0} ms")).unwrap_or_default();
-    println!(
-        "{:<15} run {:>2}  {}  {} acked ({} re-sent, found ordered), {} in ledger{}{}{}  ({:.1} s){}",
-        r.scenario,
-        r.run,
-        if r.passed { "PASS" } else { "FAIL" },
-        r.acknowledged,
-        r.deduplicated,
-        r.ledger_txs,
-        fig("failover", r.failover_ms),
-        fig("catch-up", r.catch_up_ms),
-        fig("handoff", r.handoff_ms),
-        r.seconds,
-        r.note
-            .as_ref()
-            .map(|n| format!("\n      {n}"))
-            .unwrap_or_default()
-    );
-}
-
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    Some(v[v.len() / 2])
-}
-
-fn medians(reports: &[RunReport]) -> Vec<(String, String)> {
-    let mut names: Vec<&str> = reports.iter().map(|r| r.scenario.as_str()).collect();
-    names.dedup();
-    names
-        .into_iter()
-        .map(|name| {
-            let of = |f: fn(&RunReport) -> Option<f64>| {
-                median(
-                    reports
-                        .iter()
-                        .filter(|r| r.scenario == name)
-                        .filter_map(f)
-                        .collect(),
-                )
-            };
-            let runs: Vec<&RunReport> = reports.iter().filter(|r| r.scenario == name).collect();
-            let mut text = format!(
-                "{}/{} passed",
-                runs.iter().filter(|r| r.passed).count(),
-                runs.len()
-            );
-            for (label, v) in [
-                ("failover", of(|r| r.failover_ms)),
-                ("catch-up", of(|r| r.catch_up_ms)),
-                ("handoff", of(|r| r.handoff_ms)),
-            ] {
-                if let Some(v) = v {
-                    text.push_str(&format!(", {label} {v:.0} ms"));
-                }
-            }
-            (name.to_string(), text)
-        })
-        .collect()
-}
-
 /// Waits until peer `name` reports at least `height`; returns how long it took.
 async fn wait_height(net: &Network, name: &str, height: u64, within: Duration) -> Result<Duration> {
     let t = Instant::now();
@@ -509,67 +232,6 @@ async fn catch_up_ms(net: &Network, name: &str, target: u64) -> Result<f64> {
     Ok(ms(
         wait_height(net, name, target, Duration::from_secs(60)).await?
     ))
-}
-
-/// Time between two actions at a cut-off station.
-const OFFLINE_PACE: Duration = Duration::from_millis(250);
-
-/// A signed equipment action by `admin`.
-fn equipment_tx(chain: Hash, admin: &Keypair, nonce: u64, action: Action) -> Result<Bytes> {
-    let body = smart_ledger::TxBody {
-        chain_id: chain,
-        author: admin.id(),
-        kind: action.kind(),
-        payload: Bytes(action.encode()),
-        author_time: smart_ledger::Timestamp(nonce),
-        location: None,
-        contract: None,
-        nonce,
-    };
-    Ok(Bytes(SignedTx::sign(body, admin)?.encode()))
-}
-
-/// The actions a cut-off station decides for `offline_for` (one every
-/// [`OFFLINE_PACE`]), each with whether the VM must accept it: furnace soak
-/// readings, an oven registered, locked out and cleared, and a lockout of an
-/// oven nobody registered (refused at the station as it would be at a hub).
-fn offline_actions(
-    station: &str,
-    chain: Hash,
-    admin: &Keypair,
-    offline_for: Duration,
-) -> Result<Vec<(Bytes, bool)>> {
-    let rounds = (offline_for.as_millis() / (OFFLINE_PACE.as_millis() * 5)).max(1) as u64;
-    let mut out = Vec::new();
-    for k in 0..rounds {
-        let nonce = 1_000_000_000 + k * 5;
-        let oven = format!("{station}-oven-{k}");
-        out.push((
-            crate::lab::bench::soak_reading_tx(chain, admin, nonce)?,
-            true,
-        ));
-        let register = Action::RegisterEquipment {
-            id: oven.clone(),
-            description: "oven commissioned while the hubs were unreachable".into(),
-            calibration_due: smart_ledger::Timestamp(4_000_000_000_000),
-        };
-        out.push((equipment_tx(chain, admin, nonce + 1, register)?, true));
-        let lock = Action::LockOut {
-            id: oven.clone(),
-            reason: "thermocouple check".into(),
-        };
-        out.push((equipment_tx(chain, admin, nonce + 2, lock)?, true));
-        out.push((
-            equipment_tx(chain, admin, nonce + 3, Action::ClearLockOut { id: oven })?,
-            true,
-        ));
-        let unknown = Action::LockOut {
-            id: format!("{station}-no-such-oven-{k}"),
-            reason: "typo".into(),
-        };
-        out.push((equipment_tx(chain, admin, nonce + 4, unknown)?, false));
-    }
-    Ok(out)
 }
 
 /// The highest height any live hub other than `except` reports.
