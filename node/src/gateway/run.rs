@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use smart_gateway::access_log::RecentCalls;
 use smart_ledger::store::BlockStore;
 use smart_ledger::{Genesis, Keypair};
@@ -52,10 +52,7 @@ pub async fn run(
                 .snapshot()
                 .map_err(|e| e.to_string())
         });
-        let bound = crate::peer::metrics::serve(addr, registry, move || probe.look(), Some(backup))
-            .await
-            .with_context(|| format!("serving metrics on {addr}"))?;
-        crate::peer::shutdown::announce(&format!("metrics http://{bound}/metrics"));
+        crate::peer::metrics::publish(addr, registry, move || probe.look(), Some(backup)).await?;
     }
     for addr in &opts.bootstrap {
         handle.dial(addr.clone()).await;

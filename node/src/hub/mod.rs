@@ -17,7 +17,7 @@ use crate::p2p::split_p2p;
 use crate::p2p::{self, Inbound, P2pHandle, P2pTransport, PeerStatus, Request, Response};
 use crate::peer::network::start_network;
 use crate::peer::options::RunOptions;
-use crate::peer::shutdown::{announce, wait_for_shutdown};
+use crate::peer::shutdown::wait_for_shutdown;
 
 /// Inbound requests handled at once.
 const HANDLERS: usize = 512;
@@ -113,7 +113,7 @@ async fn serve_metrics<T: smart_consensus::Transport>(
         }
     });
     let probe_hub = hub.clone();
-    let bound = crate::peer::metrics::serve(
+    crate::peer::metrics::publish(
         addr,
         registry,
         move || {
@@ -143,9 +143,7 @@ async fn serve_metrics<T: smart_consensus::Transport>(
         },
         Some(backup),
     )
-    .await
-    .with_context(|| format!("serving metrics on {addr}"))?;
-    announce(&format!("metrics http://{bound}/metrics"));
+    .await?;
     Ok(())
 }
 

@@ -175,13 +175,11 @@ async fn install_snapshot<F: Follower>(
     }
 }
 
-/// The answer every follower gives to `request`: its status, a certified
-/// block range, its certified state. Submissions are the role's own
-/// business (`None`); anything else is refused.
-pub fn answer<F: Follower>(f: &F, chain_id: Hash, request: &Request) -> Option<Response> {
+/// The answer every follower gives to a request other than a submission:
+/// its status, a certified block range, its certified state.
+fn answer<F: Follower>(f: &F, chain_id: Hash, request: &Request) -> Response {
     let replica = f.replica();
-    Some(match request {
-        Request::Submit(_) => return None,
+    match request {
         Request::Status => Response::Status(PeerStatus {
             chain_id,
             height: f.height(),
@@ -200,7 +198,7 @@ pub fn answer<F: Follower>(f: &F, chain_id: Hash, request: &Request) -> Option<R
             .map(|s| Response::Snapshot(Box::new(s)))
             .unwrap_or_else(|e| Response::Refused(e.to_string())),
         _ => Response::Refused("followers answer Status, Blocks and Snapshot only".into()),
-    })
+    }
 }
 
 /// Answers peers' requests until the swarm stops; `submit` answers a
@@ -216,12 +214,9 @@ pub fn serve_requests<F: Follower>(
         while let Some(req) = inbound.recv().await {
             let response = {
                 let mut f = lock(&follower);
-                match answer(&*f, chain_id, &req.request) {
-                    Some(r) => r,
-                    None => match req.request {
-                        Request::Submit(txs) => submit(&mut f, txs),
-                        _ => Response::Refused("not answered here".into()),
-                    },
+                match req.request {
+                    Request::Submit(txs) => submit(&mut f, txs),
+                    other => answer(&*f, chain_id, &other),
                 }
             };
             handle.respond(req.channel, response).await;

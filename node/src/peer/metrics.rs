@@ -237,6 +237,22 @@ async fn take_backup(
     }
 }
 
+/// Serves them on `addr` (see [`serve`]) and announces the address
+/// (`metrics http://ADDR/metrics`), as every peer role does at start.
+pub async fn publish(
+    addr: SocketAddr,
+    metrics: Metrics,
+    probe: impl Fn() -> Snapshot + Send + Sync + 'static,
+    backup: Option<crate::peer::backup::BackupHook>,
+) -> anyhow::Result<SocketAddr> {
+    use anyhow::Context;
+    let bound = serve(addr, metrics, probe, backup)
+        .await
+        .with_context(|| format!("serving metrics on {addr}"))?;
+    crate::peer::shutdown::announce(&format!("metrics http://{bound}/metrics"));
+    Ok(bound)
+}
+
 pub async fn serve(
     addr: SocketAddr,
     metrics: Metrics,

@@ -69,7 +69,7 @@ pub const DEFAULT_LIMIT: u64 = 200_000;
 #[derive(Debug)]
 pub struct Outbox {
     db: Database,
-    limit: std::sync::atomic::AtomicU64,
+    limit: u64,
 }
 
 impl Outbox {
@@ -82,14 +82,13 @@ impl Outbox {
         txn.commit().map_err(err)?;
         Ok(Outbox {
             db,
-            limit: DEFAULT_LIMIT.into(),
+            limit: DEFAULT_LIMIT,
         })
     }
 
     /// Sets the most actions it holds (`smart run --outbox-limit`).
-    pub fn set_limit(&self, limit: u64) {
-        self.limit
-            .store(limit, std::sync::atomic::Ordering::Relaxed);
+    pub fn set_limit(&mut self, limit: u64) {
+        self.limit = limit;
     }
 
     /// The file name of an outbox in a peer folder.
@@ -144,8 +143,7 @@ impl Outbox {
 
     /// Adds a decided action (durable on return).
     pub fn push(&self, p: &Pending) -> Result<(), OutboxError> {
-        let limit = self.limit.load(std::sync::atomic::Ordering::Relaxed);
-        self.append(PENDING, &smart_ledger::codec::encode_plain(p), limit)
+        self.append(PENDING, &smart_ledger::codec::encode_plain(p), self.limit)
     }
 
     /// Every pending action, oldest first, with its key.

@@ -22,7 +22,7 @@ use crate::station::specialists::StationConfig;
 /// Runs a station node until SIGINT/SIGTERM.
 pub async fn run(opts: &RunOptions, key: Keypair, genesis: Genesis) -> Result<()> {
     let data = opts.data.as_path();
-    let station = Station::open(data, &genesis)?;
+    let mut station = Station::open(data, &genesis)?;
     station.outbox.set_limit(opts.outbox_limit);
     let station = Arc::new(Mutex::new(station));
     let name = crate::peer::folders::peer_name(&genesis, &key.id());
@@ -50,10 +50,7 @@ pub async fn run(opts: &RunOptions, key: Keypair, genesis: Genesis) -> Result<()
                 .map_err(|e| e.to_string())?;
             st.replica.store.snapshot().map_err(|e| e.to_string())
         });
-        let bound = crate::peer::metrics::serve(addr, registry, move || probe.look(), Some(backup))
-            .await
-            .with_context(|| format!("serving metrics on {addr}"))?;
-        crate::peer::shutdown::announce(&format!("metrics http://{bound}/metrics"));
+        crate::peer::metrics::publish(addr, registry, move || probe.look(), Some(backup)).await?;
     }
     for addr in &opts.bootstrap {
         handle.dial(addr.clone()).await;

@@ -106,7 +106,7 @@ fn the_e_stop_latch_stays_when_its_clearing_cannot_be_written_to_the_outbox() {
 
     // The outbox is full: the clearing cannot be recorded.
     {
-        let st = lock(&b.kiosk.station);
+        let mut st = lock(&b.kiosk.station);
         let held = st.outbox.pending().expect("pending").len() as u64;
         st.outbox.set_limit(held);
     }
