@@ -291,7 +291,7 @@ impl<T: Transport> Hub<T> {
         let decoded = SignedTx::decode(&tx.0).map_err(|e| SubmitError::Refused(e.to_string()))?;
         let known = {
             let ledger = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
-            ledger.state.knows(&decoded.author())
+            ledger.state().knows(&decoded.author())
         };
         decoded
             .check_admission(&self.chain_id, |_| known)
@@ -387,7 +387,7 @@ impl<T: Transport> Hub<T> {
         self.ledger
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .state
+            .state()
             .hubs
             .contains_key(id)
     }
@@ -407,7 +407,7 @@ impl<T: Transport> Hub<T> {
             }
             let desired: BTreeMap<u64, HubNode> = {
                 let l = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
-                l.state
+                l.state()
                     .hubs
                     .iter()
                     .map(|(id, addr)| {

@@ -22,6 +22,7 @@ pub mod hub;
 pub mod log_store;
 pub mod machine;
 pub mod memory;
+pub mod stored;
 pub mod transport;
 pub mod types;
 pub mod verified;

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, SnapshotMeta, StorageIOError, StoredMembership};
 use serde::{Deserialize, Serialize};
-use smart_contracts::{State, vm};
+use smart_contracts::{RootedState, State, vm};
 use smart_ledger::store::{BlockStore, RedbStore};
 use smart_ledger::{
     Block, BlockCert, BlockHeader, ChainTip, Equivocation, Hash, Keypair, SignedTx, SmartId,
@@ -28,17 +28,6 @@ const RECORD_SM: &str = "raft_applied";
 const RECORD_HUBS: &str = "hub_sets";
 /// Heights ahead of the tip for which signatures are buffered.
 const MAX_PENDING_HEIGHTS: u64 = 4096;
-
-/// The contract state a hub stored with its last block (for tools reading
-/// a stopped hub's folder).
-pub fn stored_state(store: &RedbStore) -> Result<Option<State>, String> {
-    match store.app_record(State::RECORD).map_err(|e| e.to_string())? {
-        Some(bytes) => State::from_canonical_bytes(&bytes)
-            .map(Some)
-            .map_err(|e| e.to_string()),
-        None => Ok(None),
-    }
-}
 
 /// What Raft needs restored with the state.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -62,8 +51,8 @@ struct SnapshotBody {
 pub struct Ledger {
     /// The block store.
     pub store: RedbStore,
-    /// The contract state after the tip.
-    pub state: State,
+    /// The contract state after the tip, with its state tree.
+    state: RootedState,
     applied: AppliedMeta,
     /// Signatures for heights not applied yet.
     pending: BTreeMap<u64, Vec<SignedHeader>>,
@@ -78,6 +67,16 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// The contract state after the tip.
+    pub fn state(&self) -> &State {
+        self.state.state()
+    }
+
+    /// The contract state after the tip with its state tree (for state proofs).
+    pub fn rooted(&self) -> &RootedState {
+        &self.state
+    }
+
     /// The hub set that certifies the next block.
     pub fn hub_set(&self) -> Vec<SmartId> {
         self.hub_sets
@@ -227,7 +226,7 @@ impl Ledger {
             .block(height)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("no block at {height} to take a state snapshot at"))?;
-        Ok((block.header, self.state.canonical_bytes()))
+        Ok((block.header, self.state.state().canonical_bytes()))
     }
 
     /// Blocks `from..=to` with certificates, for a peer catching up.
@@ -237,11 +236,22 @@ impl Ledger {
             .map_err(|e| e.to_string())
     }
 
-    fn applied_records(&self, state_bytes: &[u8]) -> [(&'static str, Vec<u8>); 2] {
+    /// Raft's progress and the hub sets, stored with each block.
+    fn applied_records(&self) -> [(&'static str, Vec<u8>); 2] {
         [
-            (State::RECORD, state_bytes.to_vec()),
             (RECORD_SM, smart_ledger::codec::encode_plain(&self.applied)),
+            (
+                RECORD_HUBS,
+                smart_ledger::codec::encode_plain(&self.hub_sets),
+            ),
         ]
+    }
+
+    /// Stores Raft's progress without a block.
+    fn save_applied(&mut self) -> Result<(), StorageError> {
+        let records = self.applied_records();
+        let recs: Vec<(&str, &[u8])> = records.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+        self.store.put_app_records(&recs).map_err(sm_err)
     }
 }
 
@@ -299,10 +309,8 @@ impl<T: Transport> HubMachine<T> {
         // shutdown. After a crash the store reopens at its last durable block
         // and Raft re-applies the committed entries after it.
         store.set_deferred_durability(true);
-        let state = match store.app_record(State::RECORD).map_err(sm_err)? {
-            Some(bytes) => State::from_canonical_bytes(&bytes).map_err(sm_err)?,
-            None => State::from_genesis(store.genesis()),
-        };
+        let tip_header = crate::stored::tip_header(&store).map_err(sm_err)?;
+        let state = crate::stored::open_state(&mut store, tip_header.as_ref()).map_err(sm_err)?;
         let applied = match store.app_record(RECORD_SM).map_err(sm_err)? {
             Some(bytes) => {
                 smart_ledger::codec::decode_plain("applied", &bytes, 1 << 20).map_err(sm_err)?
@@ -388,7 +396,7 @@ impl<T: Transport> HubMachine<T> {
                                 tx.body().chain_id
                             ),
                         })
-                    } else if !ledger.state.knows(&tx.author()) {
+                    } else if !ledger.state().knows(&tx.author()) {
                         Some(TxVerdict::Rejected {
                             reason: format!(
                                 "tx author {} is not a known identity on this chain",
@@ -442,24 +450,24 @@ impl<T: Transport> HubMachine<T> {
             included.push(tx);
         }
         let time = leader_time.max(tip.time);
-        let (outcomes, _effects) = vm::apply_block(&mut ledger.state, &included, time);
+        let (outcomes, _effects) = vm::apply_block(ledger.state.state_mut(), &included, time);
         for (slot, outcome) in slots.iter().zip(&outcomes) {
             receipts[*slot].verdict = TxVerdict::Included {
                 height,
                 outcome: outcome.clone(),
             };
         }
-        let state_bytes = ledger.state.canonical_bytes();
-        let block = tip.next_block(included, outcomes, Hash::of(&state_bytes), index, time);
+        let writes = ledger.state.seal();
+        let block = tip.next_block(included, outcomes, ledger.state.root(), index, time);
         let mut cert = BlockCert::new(&block.header);
         cert.sign(&self.key);
         let signature = cert.signatures[0].signature;
         ledger.track_hubs(&block);
-        let records = ledger.applied_records(&state_bytes);
+        let records = ledger.applied_records();
         let extra: Vec<(&str, &[u8])> = records.iter().map(|(k, v)| (*k, v.as_slice())).collect();
         ledger
             .store
-            .append_with(&block, Some(&cert), &extra)
+            .append_with(&block, Some(&cert), &extra, &writes)
             .map_err(sm_err)?;
         // Signatures that arrived before we reached this height.
         if let Some(early) = ledger.pending.remove(&height) {
@@ -564,18 +572,12 @@ impl<T: Transport> RaftStateMachine<TypeConfig> for HubMachine<T> {
                 l.applied.last_applied = Some(entry.log_id);
                 match entry.payload {
                     EntryPayload::Blank => {
-                        let records = l.applied_records(&l.state.canonical_bytes());
-                        let recs: Vec<(&str, &[u8])> =
-                            records.iter().map(|(k, v)| (*k, v.as_slice())).collect();
-                        l.store.put_app_records(&recs).map_err(sm_err)?;
+                        l.save_applied()?;
                         results.push(BatchResult::default());
                     }
                     EntryPayload::Membership(m) => {
                         l.applied.membership = StoredMembership::new(Some(entry.log_id), m);
-                        let records = l.applied_records(&l.state.canonical_bytes());
-                        let recs: Vec<(&str, &[u8])> =
-                            records.iter().map(|(k, v)| (*k, v.as_slice())).collect();
-                        l.store.put_app_records(&recs).map_err(sm_err)?;
+                        l.save_applied()?;
                         results.push(BatchResult::default());
                     }
                     EntryPayload::Normal(batch) => {
@@ -621,9 +623,7 @@ impl<T: Transport> RaftStateMachine<TypeConfig> for HubMachine<T> {
         let body: SnapshotBody =
             smart_ledger::codec::decode_plain("snapshot", &bytes, usize::MAX).map_err(sm_err)?;
         let state = State::from_canonical_bytes(&body.state).map_err(sm_err)?;
-        if state.root() != Hash::of(&body.state) {
-            return Err(sm_err("snapshot state does not hash to its root"));
-        }
+        let state = RootedState::new(state);
         self.catch_up(&body.tip, &meta.last_membership).await?;
         {
             let mut l = lock(&self.ledger);
@@ -632,21 +632,23 @@ impl<T: Transport> RaftStateMachine<TypeConfig> for HubMachine<T> {
                 .block(body.tip.height)
                 .map_err(sm_err)?
                 .map(|b| b.header.state_root);
-            if body.tip.height > 0 && tip_root != Some(Hash::of(&body.state)) {
+            if body.tip.height > 0 && tip_root != Some(state.root()) {
                 return Err(sm_err(
                     "snapshot state root differs from the certified block's",
                 ));
             }
-            l.state = state;
             l.hub_sets = body.hub_sets;
             l.applied = AppliedMeta {
                 last_applied: meta.last_log_id,
                 membership: meta.last_membership.clone(),
             };
-            let records = l.applied_records(&body.state);
+            let records = l.applied_records();
             let recs: Vec<(&str, &[u8])> =
                 records.iter().map(|(k, v)| (*k, v.as_slice())).collect();
-            l.store.put_app_records(&recs).map_err(sm_err)?;
+            l.store
+                .replace_state(&state.all_writes(), &recs)
+                .map_err(sm_err)?;
+            l.state = state;
             l.store.flush().map_err(sm_err)?;
             l.snapshot = Some((meta.clone(), bytes));
         }
@@ -675,7 +677,7 @@ impl RaftSnapshotBuilder<TypeConfig> for HubSnapshotBuilder {
             // Everything up to this snapshot must be durable before Raft may purge its log.
             l.store.flush().map_err(sm_err)?;
             let body = SnapshotBody {
-                state: l.state.canonical_bytes(),
+                state: l.state.state().canonical_bytes(),
                 tip: l.store.tip().clone(),
                 applied: l.applied.clone(),
                 hub_sets: l.hub_sets.clone(),

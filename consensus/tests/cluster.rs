@@ -304,7 +304,7 @@ async fn three_hubs_commit_from_concurrent_submitters_with_identical_blocks() {
     cluster.check_identical_and_verified().await;
     let l = cluster.hub(0).ledger.lock().expect("lock");
     assert_eq!(l.store.tip().acc.size(), 2000);
-    assert_eq!(l.state.equipment.len(), 1000);
+    assert_eq!(l.state().equipment.len(), 1000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -390,7 +390,7 @@ async fn a_hub_restarted_from_disk_rejoins_and_a_wiped_hub_recovers_by_snapshot(
     let l = cluster.hub(follower).ledger.lock().expect("lock");
     assert_eq!(l.store.tip().acc.size(), 600);
     assert_eq!(
-        l.state.equipment.len(),
+        l.state().equipment.len(),
         300,
         "the contract state came with the snapshot"
     );

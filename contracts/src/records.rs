@@ -23,12 +23,49 @@ pub type Record = (&'static str, Vec<u8>, Vec<u8>);
 /// Kinds of the records that stand alone (key: no bytes).
 pub const SINGLE_RECORDS: [&str; 3] = ["time", "governance", "floor.recent_refusals"];
 
+/// Kinds whose records are a log, keyed by position.
+const LOG_KINDS: [&str; 2] = ["invoices", "payments"];
+
+/// A stored record that does not fit the state.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// No table of the state has this kind.
+    #[error("no record kind {0:?} in the contract state")]
+    UnknownKind(String),
+    /// Its key or value does not decode as the kind's.
+    #[error("state record {record}: its {what} does not decode")]
+    Decode {
+        /// `kind/key-hex`.
+        record: String,
+        /// Which part.
+        what: String,
+    },
+    /// A log's record would leave a gap before it.
+    #[error("{kind} record {position} leaves a gap in the log")]
+    Gap {
+        /// The log's kind.
+        kind: &'static str,
+        /// The position.
+        position: u64,
+    },
+    /// A record that stands alone is missing.
+    #[error("the state record {kind} is missing")]
+    Missing {
+        /// Its kind.
+        kind: &'static str,
+    },
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    smart_ledger::codec::decode_plain("state record", bytes, bytes.len()).ok()
+}
+
 fn bytes<T: Serialize>(value: &T) -> Vec<u8> {
     encode_plain(value)
 }
 
 fn key_of<K: serde::de::DeserializeOwned>(key: &[u8]) -> Option<K> {
-    smart_ledger::codec::decode_plain("record key", key, key.len()).ok()
+    decode(key)
 }
 
 fn in_table<K: Ord + serde::de::DeserializeOwned, V: Serialize>(
@@ -176,6 +213,113 @@ impl State {
         }
         tables!(self, table, set, log, single);
         out
+    }
+
+    /// Puts one stored record into the state (`None`: it is absent), without
+    /// marking it changed: loading the state from its records, or putting
+    /// records back as they were.
+    pub fn put_record(
+        &mut self,
+        kind: &str,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), RecordError> {
+        let bad = |what: &str| RecordError::Decode {
+            record: smart_ledger::state_tree::record_name(kind, key),
+            what: what.to_string(),
+        };
+        macro_rules! table {
+            ($kind:expr, $t:expr) => {
+                if kind == $kind {
+                    let k = decode(key).ok_or_else(|| bad("key"))?;
+                    let v = match value {
+                        Some(v) => Some(decode(v).ok_or_else(|| bad("value"))?),
+                        None => None,
+                    };
+                    $t.put(k, v);
+                    return Ok(());
+                }
+            };
+        }
+        macro_rules! set {
+            ($kind:expr, $t:expr) => {
+                if kind == $kind {
+                    let k = decode(key).ok_or_else(|| bad("key"))?;
+                    if value.is_some_and(|v| !v.is_empty()) {
+                        return Err(bad("value (a set's records hold no bytes)"));
+                    }
+                    $t.put(k, value.is_some());
+                    return Ok(());
+                }
+            };
+        }
+        macro_rules! log {
+            ($kind:expr, $t:expr) => {
+                if kind == $kind {
+                    let at: u64 = decode(key).ok_or_else(|| bad("key"))?;
+                    let at = usize::try_from(at).map_err(|_| bad("key"))?;
+                    let v = match value {
+                        Some(v) => Some(decode(v).ok_or_else(|| bad("value"))?),
+                        None => None,
+                    };
+                    if !$t.put(at, v) {
+                        return Err(RecordError::Gap {
+                            kind: $kind,
+                            position: at as u64,
+                        });
+                    }
+                    return Ok(());
+                }
+            };
+        }
+        macro_rules! single {
+            ($kind:expr, $v:expr) => {
+                if kind == $kind {
+                    if !key.is_empty() {
+                        return Err(bad("key (this record stands alone: no key)"));
+                    }
+                    let Some(v) = value else {
+                        return Err(RecordError::Missing { kind: $kind });
+                    };
+                    $v = decode(v).ok_or_else(|| bad("value"))?;
+                    return Ok(());
+                }
+            };
+        }
+        tables!(self, table, set, log, single);
+        Err(RecordError::UnknownKind(kind.to_string()))
+    }
+
+    /// The state from its records, in any order (a log's records are put in
+    /// position order). Every record that stands alone must be among them.
+    pub fn from_records<'a>(
+        records: impl IntoIterator<Item = (&'a str, &'a [u8], &'a [u8])>,
+    ) -> Result<State, RecordError> {
+        let mut state = State::default();
+        let mut logs: Vec<(u64, &'a str, &'a [u8], &'a [u8])> = Vec::new();
+        let mut singles = std::collections::BTreeSet::new();
+        for (kind, key, value) in records {
+            if LOG_KINDS.contains(&kind) {
+                let at = decode::<u64>(key).ok_or_else(|| RecordError::Decode {
+                    record: smart_ledger::state_tree::record_name(kind, key),
+                    what: "key".into(),
+                })?;
+                logs.push((at, kind, key, value));
+                continue;
+            }
+            if SINGLE_RECORDS.contains(&kind) {
+                singles.insert(kind.to_string());
+            }
+            state.put_record(kind, key, Some(value))?;
+        }
+        logs.sort_by_key(|(at, kind, _, _)| (*kind, *at));
+        for (_, kind, key, value) in logs {
+            state.put_record(kind, key, Some(value))?;
+        }
+        if let Some(kind) = SINGLE_RECORDS.iter().find(|k| !singles.contains(**k)) {
+            return Err(RecordError::Missing { kind });
+        }
+        Ok(state)
     }
 
     /// The state tree over every record, built from scratch.

@@ -1,7 +1,8 @@
 //! The shop's state as every peer computes it from the ledger: identities,
 //! tokens, equipment, documents, contract versions, jobs, invoices and
 //! payouts. Only ordered maps (`BTreeMap`) so iteration and encoding are
-//! the same everywhere; the state root is blake3 of its canonical bytes.
+//! the same everywhere. The state is stored as records (`crate::records`)
+//! and its root is the state tree's over them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -463,10 +464,6 @@ impl State {
         state
     }
 
-    /// The key of the record a peer stores the state under, beside its
-    /// blocks and in the same write (value: [`State::canonical_bytes`]).
-    pub const RECORD: &'static str = "contract_state";
-
     /// The state from its canonical bytes (a stored record, a snapshot).
     pub fn from_canonical_bytes(bytes: &[u8]) -> Result<State, smart_ledger::codec::DecodeError> {
         smart_ledger::codec::decode_versioned("contract state", bytes, usize::MAX)
@@ -477,9 +474,11 @@ impl State {
         smart_ledger::codec::encode_versioned(self)
     }
 
-    /// The state root: blake3 of the canonical bytes.
+    /// The state root: the root of the state tree over every record
+    /// (`docs/state-tree.md`), built from scratch. Peers that apply blocks
+    /// keep the tree instead ([`crate::rooted::RootedState`]).
     pub fn root(&self) -> Hash {
-        Hash::of(&self.canonical_bytes())
+        self.state_tree().root()
     }
 
     /// The active, registered identity `id`.

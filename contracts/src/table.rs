@@ -124,6 +124,15 @@ impl<K: Ord + Clone, V> Table<K, V> {
     pub fn take_changed(&mut self) -> BTreeSet<K> {
         std::mem::take(&mut self.changed)
     }
+
+    /// Sets or removes a record as it was stored, without marking it changed
+    /// (loading the state from its records, or putting a record back).
+    pub fn put(&mut self, key: K, value: Option<V>) {
+        match value {
+            Some(v) => self.map.insert(key, v),
+            None => self.map.remove(&key),
+        };
+    }
 }
 
 impl<K: Ord + Serialize, V: Serialize> Serialize for Table<K, V> {
@@ -223,6 +232,15 @@ impl<K: Ord + Clone> Set<K> {
     pub fn take_changed(&mut self) -> BTreeSet<K> {
         std::mem::take(&mut self.changed)
     }
+
+    /// Adds or takes out a key as it was stored, without marking it changed.
+    pub fn put(&mut self, key: K, present: bool) {
+        if present {
+            self.set.insert(key);
+        } else {
+            self.set.remove(&key);
+        }
+    }
 }
 
 impl<K: Ord + Serialize> Serialize for Set<K> {
@@ -288,6 +306,21 @@ impl<V> Log<V> {
         let new = self.settled.min(self.items.len())..self.items.len();
         self.settled = self.items.len();
         new
+    }
+
+    /// Sets the record at `position` as it was stored, without marking it
+    /// changed: the next position appends, an earlier one is replaced, and
+    /// `None` cuts the log back to `position` records. Whether it fits (a
+    /// position past the next one leaves a gap and is refused).
+    pub fn put(&mut self, position: usize, value: Option<V>) -> bool {
+        match value {
+            Some(v) if position == self.items.len() => self.items.push(v),
+            Some(v) if position < self.items.len() => self.items[position] = v,
+            Some(_) => return false,
+            None => self.items.truncate(position),
+        }
+        self.settled = self.items.len();
+        true
     }
 }
 

@@ -9,7 +9,7 @@ use crate::block::Block;
 use crate::chain::ChainTip;
 use crate::hash::Hash;
 use crate::id::{self, Signature, SmartId};
-use crate::store::BlockStore;
+use crate::store::{BlockStore, RedbStore};
 
 /// Blocks read and chain-checked before their signatures are verified together.
 const WINDOW_TXS: usize = 8192;
@@ -234,4 +234,49 @@ fn verify_window_signatures(window: &[Block]) -> Result<(), AuditFailure> {
         Some(f) => Err(f),
         None => Ok(()),
     }
+}
+
+/// What the stored contract state holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StateReport {
+    /// Records checked.
+    pub records: u64,
+    /// The root of the state tree over them.
+    pub state_root: Hash,
+    /// The block whose certified state root it equals (0: the genesis state).
+    pub height: u64,
+}
+
+/// Recomputes the state root from every stored state record (each one
+/// re-checked against the hash it was stored under: a damaged one is named)
+/// and compares it with `certified`'s state root, the header of the block
+/// the stored state belongs to (none: the store holds the genesis state).
+pub fn verify_state(
+    store: &RedbStore,
+    certified: Option<&crate::block::BlockHeader>,
+) -> Result<StateReport, AuditFailure> {
+    let height = certified.map_or(0, |h| h.height);
+    let fail = |reason: String| AuditFailure {
+        height,
+        tx: None,
+        reason,
+    };
+    let mut tree = crate::state_tree::StateTree::new();
+    let records = store
+        .visit_state(|kind, key, value| tree.set(kind, key, Some(Hash::of(value))))
+        .map_err(|e| fail(e.to_string()))?;
+    let state_root = tree.root();
+    if let Some(header) = certified
+        && header.state_root != state_root
+    {
+        return Err(fail(format!(
+            "the stored state records ({records}) hash to state root {state_root}, but the block certifies {}: a record was added, removed or replaced",
+            header.state_root
+        )));
+    }
+    Ok(StateReport {
+        records,
+        state_root,
+        height,
+    })
 }

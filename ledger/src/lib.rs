@@ -33,6 +33,7 @@ pub mod id;
 pub mod membership;
 pub mod merkle;
 pub mod proof;
+pub mod state_proof;
 pub mod state_tree;
 pub mod tx;
 

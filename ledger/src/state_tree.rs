@@ -42,6 +42,30 @@ const INNER: u8 = 0x01;
 /// Most kind or key bytes a record address may have.
 pub const MAX_ADDRESS_BYTES: usize = 4096;
 
+/// A change to one record of the contract state: its new value, or its
+/// removal (`None`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordWrite {
+    /// The record's kind (its table).
+    pub kind: &'static str,
+    /// Its key's canonical bytes.
+    pub key: Vec<u8>,
+    /// Its value's canonical bytes, or `None` when it is gone.
+    pub value: Option<Vec<u8>>,
+}
+
+/// A state record's name in messages: `kind/key`, the key as text when it
+/// is a name (most keys are), else in hex.
+pub fn record_name(kind: &str, key: &[u8]) -> String {
+    match crate::codec::decode_plain::<String>("key", key, MAX_ADDRESS_BYTES) {
+        Ok(text) if !text.is_empty() && !text.chars().any(char::is_control) => {
+            format!("{kind}/{text}")
+        }
+        _ if key.is_empty() => kind.to_string(),
+        _ => format!("{kind}/{}", hex::encode(key)),
+    }
+}
+
 /// The path of the record `(kind, key)`.
 pub fn path_of(kind: &str, key: &[u8]) -> Hash {
     Hash::of_parts(&[

@@ -17,6 +17,7 @@ use crate::codec::{self, DecodeError};
 use crate::genesis::{Genesis, GenesisError};
 use crate::hash::Hash;
 use crate::merkle::{self, ProofError, SubtreeSource};
+pub use crate::state_tree::{RecordWrite, record_name};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
@@ -30,6 +31,28 @@ const APP: TableDefinition<&str, &[u8]> = TableDefinition::new("app");
 
 const META_GENESIS: &str = "genesis";
 const META_TIP: &str = "tip";
+/// The stored-state format (see [`STATE_FORMAT`]).
+const META_STATE_FORMAT: &str = "state_format";
+/// The tables of the contract state's records, one per kind: `state/KIND`.
+const STATE_PREFIX: &str = "state/";
+
+/// The stored-state format this build reads and writes: the contract state
+/// as records, one redb table per kind (`state/KIND`, key → sealed value),
+/// and a block's `state_root` the root of the state tree over them
+/// (`docs/state-tree.md`). Format 1 (earlier builds) kept the whole state as
+/// one record and hashed its encoding; a store in it is refused at open.
+pub const STATE_FORMAT: u32 = 2;
+
+/// A record of the contract state as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// Its kind.
+    pub kind: String,
+    /// Its key's canonical bytes.
+    pub key: Vec<u8>,
+    /// Its value's canonical bytes.
+    pub value: Vec<u8>,
+}
 
 /// Where a tx is in the ledger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -118,6 +141,16 @@ pub enum StoreError {
     /// A proof was asked for outside the ledger.
     #[error("proof: {0}")]
     Proof(String),
+    /// The store was written by a build with another stored-state format.
+    #[error(
+        "{path}: this ledger keeps its contract state in format {found}, made by an earlier build; this build reads format {STATE_FORMAT} only (records per kind, state root = state tree root, docs/state-tree.md). Its blocks' state roots mean the old definition, so it cannot be read as it is: keep it with the build that made it (its audit pack verifies offline), and start this build on a new folder"
+    )]
+    OldFormat {
+        /// The database file.
+        path: PathBuf,
+        /// The format found (1: no format mark, the whole state as one record).
+        found: u32,
+    },
 }
 
 /// What the rest of the system needs from a ledger store.
@@ -215,6 +248,37 @@ fn unseal(what: impl Fn() -> String, record: &[u8]) -> Result<&[u8], StoreError>
     Ok(bytes)
 }
 
+/// A state record as stored: `leaf_hash(kind, key, blake3(value)) ‖ value`,
+/// so a flipped byte in its key or its value is found on read.
+fn seal_record(kind: &str, key: &[u8], value: &[u8]) -> Vec<u8> {
+    let digest = crate::state_tree::leaf_hash(kind, key, &Hash::of(value));
+    let mut out = Vec::with_capacity(32 + value.len());
+    out.extend_from_slice(&digest.0);
+    out.extend_from_slice(value);
+    out
+}
+
+fn unseal_record<'a>(kind: &str, key: &[u8], record: &'a [u8]) -> Result<&'a [u8], StoreError> {
+    let corrupt = |reason: &str| StoreError::Corrupt {
+        what: format!("state record {}", record_name(kind, key)),
+        reason: reason.into(),
+    };
+    if record.len() < 32 {
+        return Err(corrupt("record shorter than its hash"));
+    }
+    let (digest, value) = record.split_at(32);
+    if crate::state_tree::leaf_hash(kind, key, &Hash::of(value)).0 != digest {
+        return Err(corrupt(
+            "its key and value do not match the hash they were stored under",
+        ));
+    }
+    Ok(value)
+}
+
+fn state_table(kind: &str) -> String {
+    format!("{STATE_PREFIX}{kind}")
+}
+
 fn merkle_key(level: u32, index: u64) -> u64 {
     (u64::from(level) << 58) | index
 }
@@ -255,6 +319,11 @@ impl RedbStore {
                         .map_err(|e| db_err(path, e))?;
                     meta.insert(META_TIP, seal(&codec::encode_versioned(&tip)).as_slice())
                         .map_err(|e| db_err(path, e))?;
+                    meta.insert(
+                        META_STATE_FORMAT,
+                        seal(&STATE_FORMAT.to_be_bytes()).as_slice(),
+                    )
+                    .map_err(|e| db_err(path, e))?;
                     // Create every table so read transactions find them.
                     txn.open_table(BLOCKS).map_err(|e| db_err(path, e))?;
                     txn.open_table(CERTS).map_err(|e| db_err(path, e))?;
@@ -298,6 +367,7 @@ impl RedbStore {
                 reason: "inconsistent with the genesis or malformed".into(),
             });
         }
+        check_format(&db, path, tip.height)?;
         Ok(RedbStore {
             db,
             path: path.to_path_buf(),
@@ -460,6 +530,17 @@ impl StoreSnapshot {
         copy_table(&self.txn, &db, &tmp, TX_INDEX)?;
         copy_table(&self.txn, &db, &tmp, MERKLE)?;
         copy_table(&self.txn, &db, &tmp, APP)?;
+        let names: Vec<String> = self
+            .txn
+            .list_tables()
+            .map_err(|e| db_err(&self.source, e))?
+            .map(|h| redb::TableHandle::name(&h).to_string())
+            .filter(|n| n.starts_with(STATE_PREFIX))
+            .collect();
+        for name in names {
+            let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
+            copy_table(&self.txn, &db, &tmp, def)?;
+        }
         drop(db);
         std::fs::rename(&tmp, path).map_err(|e| db_err(path, redb::StorageError::Io(e)))
     }
@@ -481,6 +562,44 @@ fn db_err(path: &Path, e: impl Into<redb::Error>) -> StoreError {
         path: path.to_path_buf(),
         source: Box::new(e.into()),
     }
+}
+
+/// Refuses a store in another stored-state format. A store without blocks
+/// (nothing to misread) is marked with this build's format.
+fn check_format(db: &Database, path: &Path, height: u64) -> Result<(), StoreError> {
+    let found = match read_meta(db, path, META_STATE_FORMAT)? {
+        Some(bytes) => {
+            let raw: [u8; 4] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt {
+                    what: "meta state_format".into(),
+                    reason: format!("{} bytes, expected 4", bytes.len()),
+                })?;
+            u32::from_be_bytes(raw)
+        }
+        None if height == 0 => {
+            let txn = db.begin_write().map_err(|e| db_err(path, e))?;
+            {
+                let mut meta = txn.open_table(META).map_err(|e| db_err(path, e))?;
+                meta.insert(
+                    META_STATE_FORMAT,
+                    seal(&STATE_FORMAT.to_be_bytes()).as_slice(),
+                )
+                .map_err(|e| db_err(path, e))?;
+            }
+            txn.commit().map_err(|e| db_err(path, e))?;
+            STATE_FORMAT
+        }
+        None => 1,
+    };
+    if found != STATE_FORMAT {
+        return Err(StoreError::OldFormat {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
+    Ok(())
 }
 
 fn read_meta(db: &Database, path: &Path, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -506,7 +625,7 @@ impl BlockStore for RedbStore {
     }
 
     fn append(&mut self, block: &Block, cert: Option<&BlockCert>) -> Result<(), StoreError> {
-        self.append_with(block, cert, &[])
+        self.append_with(block, cert, &[], &[])
     }
 
     fn save_cert(&mut self, cert: &BlockCert) -> Result<(), StoreError> {
@@ -587,13 +706,15 @@ impl BlockStore for RedbStore {
 
 impl RedbStore {
     /// Appends the next block like [`BlockStore::append`], and writes the
-    /// upper layer's `extra` records in the same transaction, so the block
-    /// and the state it produced are durable together or not at all.
+    /// upper layer's `extra` records and the contract state's changed
+    /// records (`state`) in the same transaction, so the block and the state
+    /// it produced are durable together or not at all.
     pub fn append_with(
         &mut self,
         block: &Block,
         cert: Option<&BlockCert>,
         extra: &[(&str, &[u8])],
+        state: &[RecordWrite],
     ) -> Result<(), StoreError> {
         block.check_structure().map_err(StoreError::Block)?;
         let (tip, completed) = self.tip.check_next(block)?;
@@ -642,6 +763,7 @@ impl RedbStore {
                         .map_err(|e| self.err(e))?;
                 }
             }
+            self.write_state(&txn, state)?;
             let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
             meta.insert(META_TIP, seal(&codec::encode_versioned(&tip)).as_slice())
                 .map_err(|e| self.err(e))?;
@@ -664,6 +786,127 @@ impl RedbStore {
                     .map(|v| TxLocation::from_bytes(v.value())))
             })
             .collect()
+    }
+
+    /// Writes state records in `txn`, grouped by kind (one table per kind).
+    fn write_state(
+        &self,
+        txn: &redb::WriteTransaction,
+        state: &[RecordWrite],
+    ) -> Result<(), StoreError> {
+        let mut kinds: Vec<&'static str> = state.iter().map(|w| w.kind).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        for kind in kinds {
+            let name = state_table(kind);
+            let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
+            let mut table = txn.open_table(def).map_err(|e| self.err(e))?;
+            for w in state.iter().filter(|w| w.kind == kind) {
+                match &w.value {
+                    Some(v) => {
+                        table
+                            .insert(w.key.as_slice(), seal_record(kind, &w.key, v).as_slice())
+                            .map_err(|e| self.err(e))?;
+                    }
+                    None => {
+                        table.remove(w.key.as_slice()).map_err(|e| self.err(e))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the whole contract state with `records` (and writes the
+    /// upper layer's `extra` records) in one transaction: a state installed
+    /// from a snapshot. Durable on return unless deferred.
+    pub fn replace_state(
+        &mut self,
+        records: &[RecordWrite],
+        extra: &[(&str, &[u8])],
+    ) -> Result<(), StoreError> {
+        let txn = self.begin_append()?;
+        {
+            let names: Vec<String> = txn
+                .list_tables()
+                .map_err(|e| self.err(e))?
+                .map(|h| redb::TableHandle::name(&h).to_string())
+                .filter(|n| n.starts_with(STATE_PREFIX))
+                .collect();
+            for name in names {
+                let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
+                txn.delete_table(def).map_err(|e| self.err(e))?;
+            }
+            self.write_state(&txn, records)?;
+            let mut app = txn.open_table(APP).map_err(|e| self.err(e))?;
+            for (key, value) in extra {
+                app.insert(*key, seal(value).as_slice())
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.err(e))
+    }
+
+    /// The stored value of the state record `(kind, key)`, re-checked.
+    pub fn state_record(&self, kind: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let name = state_table(kind);
+        let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
+        let table = match txn.open_table(def) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.err(e)),
+        };
+        let Some(v) = table.get(key).map_err(|e| self.err(e))? else {
+            return Ok(None);
+        };
+        Ok(Some(unseal_record(kind, key, v.value())?.to_vec()))
+    }
+
+    /// Visits every stored state record, kind by kind, each re-checked
+    /// (the first damaged one is named in the error). Returns how many.
+    pub fn visit_state(
+        &self,
+        mut visit: impl FnMut(&str, &[u8], &[u8]),
+    ) -> Result<u64, StoreError> {
+        use redb::ReadableTable;
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let mut names: Vec<String> = txn
+            .list_tables()
+            .map_err(|e| self.err(e))?
+            .map(|h| redb::TableHandle::name(&h).to_string())
+            .filter(|n| n.starts_with(STATE_PREFIX))
+            .collect();
+        names.sort();
+        let mut n = 0u64;
+        for name in names {
+            let kind = &name[STATE_PREFIX.len()..];
+            let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
+            let table = txn.open_table(def).map_err(|e| self.err(e))?;
+            for row in table.iter().map_err(|e| self.err(e))? {
+                let (k, v) = row.map_err(|e| self.err(e))?;
+                let value = unseal_record(kind, k.value(), v.value())?;
+                visit(kind, k.value(), value);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The sealed state record exactly as stored, for tools that inspect the file.
+    pub fn raw_state_record(&self, kind: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let name = state_table(kind);
+        let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
+        let table = match txn.open_table(def) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.err(e)),
+        };
+        Ok(table
+            .get(key)
+            .map_err(|e| self.err(e))?
+            .map(|v| v.value().to_vec()))
     }
 
     /// Writes upper-layer records without a block (durable on return unless deferred).

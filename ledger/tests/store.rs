@@ -333,3 +333,124 @@ fn a_snapshot_is_the_store_as_it_was_when_taken() {
     assert!(snap.write_to(&copy).is_err());
     assert_eq!(store.tip().height, 8);
 }
+
+/// State records are written with their block, read back re-checked,
+/// removed, replaced as a whole, and visited kind by kind; the tree over
+/// them has the root `verify_state` recomputes.
+#[test]
+fn state_records_are_stored_with_their_block_and_verified_against_the_root() {
+    use smart_ledger::state_tree::StateTree;
+    use smart_ledger::store::RecordWrite;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.redb");
+    let n = net();
+    let mut store = RedbStore::open_or_create(&path, &n.genesis).expect("create");
+    let write = |kind: &'static str, key: &str, value: Option<&str>| RecordWrite {
+        kind,
+        key: key.as_bytes().to_vec(),
+        value: value.map(|v| v.as_bytes().to_vec()),
+    };
+    let mut tree = StateTree::new();
+    let apply = |tree: &mut StateTree, writes: &[RecordWrite]| {
+        for w in writes {
+            tree.set(w.kind, &w.key, w.value.as_ref().map(|v| Hash::of(v)));
+        }
+    };
+    let first = [
+        write("jobs", "j1", Some("open")),
+        write("jobs", "j2", Some("open")),
+        write("tokens", "t1", Some("live")),
+    ];
+    apply(&mut tree, &first);
+    let certify = |block: &Block| {
+        let mut c = BlockCert::new(&block.header);
+        for h in &n.hubs[..2] {
+            c.sign(h);
+        }
+        c
+    };
+    let (mut block, _) = n.block_after(store.tip(), n.txs(0, 1));
+    block.header.state_root = tree.root();
+    let cert = certify(&block);
+    store
+        .append_with(&block, Some(&cert), &[], &first)
+        .expect("append");
+    let second = [
+        write("jobs", "j1", Some("closed")),
+        write("jobs", "j2", None),
+    ];
+    apply(&mut tree, &second);
+    let (mut block2, _) = n.block_after(store.tip(), n.txs(1, 1));
+    block2.header.state_root = tree.root();
+    let cert2 = certify(&block2);
+    store
+        .append_with(&block2, Some(&cert2), &[], &second)
+        .expect("append");
+    drop(store);
+
+    let store = RedbStore::open(&path).expect("reopen");
+    assert_eq!(
+        store.state_record("jobs", b"j1").expect("read"),
+        Some(b"closed".to_vec())
+    );
+    assert_eq!(store.state_record("jobs", b"j2").expect("read"), None);
+    assert_eq!(store.state_record("nothing", b"x").expect("read"), None);
+    let mut seen = Vec::new();
+    let count = store
+        .visit_state(|kind, key, value| seen.push((kind.to_string(), key.to_vec(), value.to_vec())))
+        .expect("visit");
+    assert_eq!(count, 2);
+    let report = audit::verify_state(&store, Some(&block2.header)).expect("intact");
+    assert_eq!(report.state_root, tree.root());
+    // Against another block's root: refused, with both roots named.
+    let err = audit::verify_state(&store, Some(&block.header)).expect_err("wrong root");
+    assert!(err.reason.contains("certifies"), "{err}");
+    drop(store);
+
+    // A whole state replaced (a snapshot installed): only its records remain.
+    let mut store = RedbStore::open(&path).expect("reopen");
+    store
+        .replace_state(&[write("jobs", "j9", Some("open"))], &[])
+        .expect("replace");
+    assert_eq!(store.visit_state(|_, _, _| {}).expect("visit"), 1);
+    assert_eq!(store.state_record("tokens", b"t1").expect("read"), None);
+}
+
+/// A store written by an earlier build (no state-format mark: the whole
+/// state was one record and the state root its hash) is refused at open
+/// with a message that says so, never misread.
+#[test]
+fn a_store_in_the_earlier_state_format_is_refused_at_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.redb");
+    let n = net();
+    {
+        let mut store = RedbStore::open_or_create(&path, &n.genesis).expect("create");
+        let (block, cert) = n.block_after(store.tip(), n.txs(0, 2));
+        store.append(&block, Some(&cert)).expect("append");
+    }
+    {
+        // What an earlier build left: no format mark.
+        let db = redb::Database::open(&path).expect("redb");
+        let txn = db.begin_write().expect("write");
+        {
+            let mut meta = txn
+                .open_table(redb::TableDefinition::<&str, &[u8]>::new("meta"))
+                .expect("meta");
+            meta.remove("state_format").expect("remove");
+        }
+        txn.commit().expect("commit");
+    }
+    let err = RedbStore::open(&path).expect_err("refused");
+    assert!(
+        matches!(err, StoreError::OldFormat { found: 1, .. }),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("earlier build") && text.contains("format 2"),
+        "{text}"
+    );
+    let err = RedbStore::open_or_create(&path, &n.genesis).expect_err("refused");
+    assert!(matches!(err, StoreError::OldFormat { .. }), "{err}");
+}

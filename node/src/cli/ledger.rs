@@ -130,6 +130,7 @@ pub(crate) fn run(cmd: LedgerCommand) -> Result<ExitCode> {
 struct VerifyJson<'a> {
     intact: bool,
     report: Option<&'a audit::AuditReport>,
+    state: Option<&'a audit::StateReport>,
     failure: Option<&'a AuditFailure>,
 }
 
@@ -174,26 +175,51 @@ pub(crate) fn verify(data: &Path, json: bool) -> Result<ExitCode> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    // Then the contract state: every stored record against the certified state root.
+    let result = result.and_then(|report| {
+        let header = crate::peer::replica::state_header(&store).map_err(|e| AuditFailure {
+            height: store.tip().height,
+            tx: None,
+            reason: format!("{e:#}"),
+        })?;
+        let state = audit::verify_state(&store, header.as_ref())?;
+        Ok((report, state))
+    });
     if let Err(f) = &result {
         tracing::error!(height = f.height, reason = %f.reason, "ledger verification failed");
     }
-    Ok(report_verify(json, result.as_ref()))
+    Ok(report_verify(
+        json,
+        result.as_ref().map(|(r, s)| (r, Some(s))),
+    ))
 }
 
-fn report_verify(json: bool, result: Result<&audit::AuditReport, &AuditFailure>) -> ExitCode {
+fn report_verify(
+    json: bool,
+    result: Result<(&audit::AuditReport, Option<&audit::StateReport>), &AuditFailure>,
+) -> ExitCode {
     if json {
         let out = VerifyJson {
             intact: result.is_ok(),
-            report: result.ok(),
+            report: result.ok().map(|(r, _)| r),
+            state: result.ok().and_then(|(_, s)| s),
             failure: result.err(),
         };
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
         match result {
-            Ok(r) => println!(
-                "ledger intact: chain {}, {} blocks, {} txs, tip {}, ledger root {}",
-                r.chain_id, r.blocks, r.txs, r.tip_hash, r.ledger_root
-            ),
+            Ok((r, s)) => {
+                println!(
+                    "ledger intact: chain {}, {} blocks, {} txs, tip {}, ledger root {}",
+                    r.chain_id, r.blocks, r.txs, r.tip_hash, r.ledger_root
+                );
+                if let Some(s) = s {
+                    println!(
+                        "state intact: {} records, state root {} (certified at height {})",
+                        s.records, s.state_root, s.height
+                    );
+                }
+            }
             Err(f) => println!("LEDGER DAMAGED: {f}"),
         }
     }

@@ -282,9 +282,7 @@ async fn up_async(opts: UpOptions) -> Result<ExitCode> {
     net.stop_all();
     let store = verify_all(&net)?;
     if let Some(day) = report {
-        let state = smart_consensus::machine::stored_state(&store)
-            .map_err(anyhow::Error::msg)?
-            .context("no contract state")?;
+        let state = smart_consensus::stored::load_state(&store)?;
         crate::cli::contract::print_money(&state, "   ");
         prove_invoice(&store, dir, &day.invoice_tx)?;
         if day.refusals.len() != crate::lab::demo::EXPECTED_REFUSALS

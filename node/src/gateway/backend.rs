@@ -35,7 +35,7 @@ impl smart_gateway::Backend for GatewayBackend {
 
     fn read<R>(&self, f: impl FnOnce(&State, &RedbStore) -> R) -> R {
         let g = lock(&self.replica);
-        f(&g.replica.state, &g.replica.store)
+        f(g.replica.state(), &g.replica.store)
     }
 
     fn tip(&self) -> tokio::sync::watch::Receiver<u64> {

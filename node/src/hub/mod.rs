@@ -263,7 +263,7 @@ async fn refresh_allow_list<T: smart_consensus::Transport>(hub: Hub<T>, handle: 
                 Vec::new()
             } else {
                 seen_height = Some(height);
-                l.state
+                l.state()
                     .identities
                     .iter()
                     .filter(|(_, i)| i.active)

@@ -16,8 +16,6 @@ use smart_ledger::{
     Block, BlockCert, Bytes, Genesis, Keypair, PeerRole, SignedTx, Timestamp, TxBody, TxKind,
 };
 
-use smart_contracts::State;
-
 use crate::peer::folders::find_key;
 
 /// The keys that sign a dev ledger.
@@ -95,20 +93,19 @@ pub(crate) fn sign_txs(
 pub(crate) fn append_block(
     store: &mut RedbStore,
     signers: &DevSigners,
-    state: &mut State,
+    state: &mut smart_contracts::RootedState,
     txs: Vec<SignedTx>,
 ) -> Result<Block> {
     let tip = store.tip().clone();
     let time = Timestamp(tip.time.0.max(1_790_000_000_000) + 1000);
-    let (outcomes, _) = smart_contracts::vm::apply_block(state, &txs, time);
-    let state_bytes = state.canonical_bytes();
-    let state_root = smart_ledger::Hash::of(&state_bytes);
-    let block = tip.next_block(txs, outcomes, state_root, tip.height + 1, time);
+    let (outcomes, _) = smart_contracts::vm::apply_block(state.state_mut(), &txs, time);
+    let writes = state.seal();
+    let block = tip.next_block(txs, outcomes, state.root(), tip.height + 1, time);
     let mut cert = BlockCert::new(&block.header);
     for hub in &signers.hubs {
         cert.sign(hub);
     }
-    store.append_with(&block, Some(&cert), &[(State::RECORD, &state_bytes)])?;
+    store.append_with(&block, Some(&cert), &[], &writes)?;
     Ok(block)
 }
 
@@ -137,7 +134,8 @@ pub(crate) fn generate(
     };
     let signers = DevSigners::load(&root, &genesis)?;
     let mut store = folder.open_store()?;
-    let mut state = crate::peer::replica::tip_state(&store)?;
+    let certified = smart_consensus::stored::tip_header(&store)?;
+    let mut state = smart_consensus::stored::open_state(&mut store, certified.as_ref())?;
     let mut left = txs;
     let stdout = std::io::stdout();
     while left > 0 {

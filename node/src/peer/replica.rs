@@ -8,9 +8,11 @@ use std::path::Path;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
-use smart_contracts::{State, vm};
+use smart_consensus::stored;
+use smart_contracts::{RootedState, State, vm};
+use smart_ledger::state_tree::RecordWrite;
 use smart_ledger::store::{BlockStore, RedbStore};
-use smart_ledger::{Block, BlockCert, Genesis, Hash, SmartId};
+use smart_ledger::{Block, BlockCert, Genesis, SmartId};
 
 use crate::p2p::{self, CertifiedBlock};
 
@@ -24,14 +26,20 @@ pub const SNAPSHOT_GAP: u64 = 4_096;
 /// The contract state stored at the tip of a peer's store (a hub's, a
 /// station's, the gateway's or a development ledger's: the same record).
 pub fn tip_state(store: &RedbStore) -> Result<State> {
-    Ok(match store.app_record(State::RECORD)? {
-        Some(b) => State::from_canonical_bytes(&b)?,
-        None if store.tip().height == 0 => State::from_genesis(store.genesis()),
-        None => {
-            anyhow::bail!(
-                "this store has blocks but no contract state; it was not made by this version"
-            )
-        }
+    Ok(stored::load_state(store)?)
+}
+
+/// The header of the block the stored contract state belongs to: the
+/// installed snapshot's while the blocks behind it are filled in, else the
+/// tip's (none at height 0).
+pub fn state_header(store: &RedbStore) -> Result<Option<smart_ledger::BlockHeader>> {
+    let base: Option<SnapshotBase> = match store.app_record(RECORD_BASE)? {
+        Some(b) => smart_ledger::codec::decode_plain("snapshot base", &b, 1 << 20)?,
+        None => None,
+    };
+    Ok(match base {
+        Some(b) => Some(b.header),
+        None => stored::tip_header(store)?,
     })
 }
 
@@ -108,13 +116,17 @@ pub enum ReplicaError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] smart_ledger::store::StoreError),
+    /// The stored state could not be put back after a refused block.
+    #[error(transparent)]
+    Stored(#[from] stored::StoredStateError),
 }
 
 /// A node's copy of the ledger and the contract state.
 #[derive(Debug)]
 pub struct Replica {
     pub(crate) store: RedbStore,
-    pub(crate) state: State,
+    /// The contract state with its state tree.
+    state: RootedState,
     /// The hub set after the state's height (it certifies the next block).
     pub(crate) hubs: BTreeSet<SmartId>,
     /// Set while the state comes from a snapshot ahead of the stored blocks.
@@ -138,25 +150,33 @@ pub(crate) struct SnapshotBase {
 impl Replica {
     /// Opens (or creates) the replica in a peer folder.
     pub fn open(dir: &Path, genesis: &Genesis) -> Result<Replica> {
-        let store = RedbStore::open_or_create(&dir.join(RedbStore::FILE_NAME), genesis)?;
-        let state = match store.app_record(State::RECORD)? {
-            Some(b) => State::from_canonical_bytes(&b)?,
-            None => State::from_genesis(genesis),
-        };
+        let mut store = RedbStore::open_or_create(&dir.join(RedbStore::FILE_NAME), genesis)?;
         let hubs = match store.app_record(RECORD_HUBS)? {
             Some(b) => smart_ledger::codec::decode_plain("hub set", &b, 1 << 20)?,
             None => genesis.hubs().into_iter().collect(),
         };
-        let base = match store.app_record(RECORD_BASE)? {
+        let base: Option<SnapshotBase> = match store.app_record(RECORD_BASE)? {
             Some(b) => smart_ledger::codec::decode_plain("snapshot base", &b, 1 << 20)?,
             None => None,
         };
+        let certified = state_header(&store)?;
+        let state = stored::open_state(&mut store, certified.as_ref())?;
         Ok(Replica {
             store,
             state,
             hubs,
             base,
         })
+    }
+
+    /// The contract state after [`Replica::state_height`].
+    pub fn state(&self) -> &State {
+        self.state.state()
+    }
+
+    /// The contract state with its state tree.
+    pub fn rooted(&self) -> &RootedState {
+        &self.state
     }
 
     /// Tip height of the stored chain.
@@ -193,11 +213,6 @@ impl Replica {
         snap.cert
             .check_final(&snap.header, &hub_list)
             .map_err(|e| refused(format!("not certified by the hub set this node knows: {e}")))?;
-        if Hash::of(&snap.state.0) != snap.header.state_root {
-            return Err(refused(
-                "its state does not hash to the certified state root".into(),
-            ));
-        }
         let state: State = smart_ledger::codec::decode_versioned(
             "contract state",
             &snap.state.0,
@@ -208,15 +223,23 @@ impl Replica {
             return Err(refused("not in canonical form".into()));
         }
         let hubs: BTreeSet<SmartId> = state.hubs.keys().copied().collect();
+        let state = RootedState::new(state);
+        if state.root() != snap.header.state_root {
+            return Err(refused(
+                "its records' state tree root is not the certified state root".into(),
+            ));
+        }
         let base = Some(SnapshotBase {
             header: snap.header.clone(),
             chain_hubs: self.hubs.clone(),
         });
-        self.store.put_app_records(&[
-            (State::RECORD, &snap.state.0),
-            (RECORD_HUBS, &smart_ledger::codec::encode_plain(&hubs)),
-            (RECORD_BASE, &smart_ledger::codec::encode_plain(&base)),
-        ])?;
+        self.store.replace_state(
+            &state.all_writes(),
+            &[
+                (RECORD_HUBS, &smart_ledger::codec::encode_plain(&hubs)),
+                (RECORD_BASE, &smart_ledger::codec::encode_plain(&base)),
+            ],
+        )?;
         self.state = state;
         self.hubs = hubs;
         self.base = base;
@@ -248,6 +271,7 @@ impl Replica {
                 &cb.block,
                 Some(&cb.cert),
                 &[(RECORD_BASE, &smart_ledger::codec::encode_plain(&next))],
+                &[],
             )?;
             self.base = next;
             return Ok(());
@@ -256,16 +280,15 @@ impl Replica {
         if *header != base.header {
             return Err(ReplicaError::NotTheSnapshot { height });
         }
-        let state_bytes = self.state.canonical_bytes();
         let none: Option<SnapshotBase> = None;
         self.store.append_with(
             &cb.block,
             Some(&cb.cert),
             &[
-                (State::RECORD, &state_bytes),
                 (RECORD_HUBS, &smart_ledger::codec::encode_plain(&chain_hubs)),
                 (RECORD_BASE, &smart_ledger::codec::encode_plain(&none)),
             ],
+            &[],
         )?;
         self.hubs = chain_hubs;
         self.base = None;
@@ -286,7 +309,7 @@ impl Replica {
         Ok(p2p::StateSnapshot {
             header: block.header,
             cert,
-            state: smart_ledger::Bytes(self.state.canonical_bytes()),
+            state: smart_ledger::Bytes(self.state.state().canonical_bytes()),
         })
     }
 
@@ -310,18 +333,18 @@ impl Replica {
             .map_err(|source| ReplicaError::Certificate { height, source })?;
         check_signatures(&cb.block)?;
         // Re-run the VM: same outcomes, same state root, or the block is refused.
-        let before = self.state.clone();
-        let (outcomes, _) = vm::apply_block(&mut self.state, &cb.block.txs, header.leader_time);
-        let state_bytes = self.state.canonical_bytes();
+        let (outcomes, _) =
+            vm::apply_block(self.state.state_mut(), &cb.block.txs, header.leader_time);
+        let writes = self.state.seal();
         let refused = if outcomes != cb.block.outcomes {
             Some(ReplicaError::Outcomes { height })
-        } else if Hash::of(&state_bytes) != header.state_root {
+        } else if self.state.root() != header.state_root {
             Some(ReplicaError::StateRoot { height })
         } else {
             None
         };
         if let Some(e) = refused {
-            self.state = before;
+            self.undo(&writes)?;
             return Err(e);
         }
         let hubs = smart_ledger::membership::hub_set_after(&cb.block, self.hubs.clone());
@@ -329,13 +352,42 @@ impl Replica {
         if let Err(e) = self.store.append_with(
             &cb.block,
             Some(&cb.cert),
-            &[(State::RECORD, &state_bytes), (RECORD_HUBS, &hub_bytes)],
+            &[(RECORD_HUBS, &hub_bytes)],
+            &writes,
         ) {
-            self.state = before;
+            self.undo(&writes)?;
             return Err(e.into());
         }
         self.hubs = hubs;
         Ok(())
+    }
+
+    /// Puts the records a refused block changed back to their stored values
+    /// (O(changes)); if the store cannot say, reloads the whole stored state.
+    fn undo(&mut self, writes: &[RecordWrite]) -> Result<(), ReplicaError> {
+        let old: Result<Vec<RecordWrite>, _> = writes
+            .iter()
+            .map(|w| {
+                Ok::<_, smart_ledger::store::StoreError>(RecordWrite {
+                    kind: w.kind,
+                    key: w.key.clone(),
+                    value: self.store.state_record(w.kind, &w.key)?,
+                })
+            })
+            .collect();
+        match old.map(|old| self.state.restore(&old)) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "putting records back failed; reloading the stored state");
+                self.state = stored::open_state(&mut self.store, None)?;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "putting records back failed; reloading the stored state");
+                self.state = stored::open_state(&mut self.store, None)?;
+                Ok(())
+            }
+        }
     }
 }
 
@@ -405,7 +457,7 @@ mod tests {
         first_tx: u64,
     ) -> Block {
         let txs = devgen::sign_txs(genesis, signers, first_tx, 8).expect("sign");
-        let mut state = replica.state.clone();
+        let mut state = replica.state().clone();
         let tip = replica.store.tip().clone();
         let time = smart_ledger::Timestamp(1_790_000_001_000 + tip.height);
         let (outcomes, _) = vm::apply_block(&mut state, &txs, time);
@@ -458,6 +510,7 @@ mod tests {
         let (_tmp, genesis, signers, mut replica) = setup();
         let block = next_block(&genesis, &signers, &replica);
         let hubs: Vec<&Keypair> = signers.hubs.iter().collect();
+        let root_before = replica.rooted().root();
 
         // Too few hub signatures: one of three.
         let err = replica
@@ -487,10 +540,20 @@ mod tests {
 
         // A block whose state root the VM here does not reproduce.
         let mut wrong_root = block.clone();
-        wrong_root.header.state_root = Hash::of(b"another state");
+        wrong_root.header.state_root = smart_ledger::Hash::of(b"another state");
         assert!(replica.apply(&certified(&wrong_root, &hubs)).is_err());
 
         assert_eq!(replica.height(), 0, "a refused block was stored");
+        assert_eq!(
+            replica.rooted().root(),
+            root_before,
+            "a refused block changed the state"
+        );
+        assert_eq!(
+            replica.state().root(),
+            root_before,
+            "the kept tree is the state's"
+        );
 
         // The honest block with a majority (two of three) is applied.
         replica
@@ -510,7 +573,9 @@ mod tests {
         // Refused, and nothing changes: a state that is not the certified one,
         // a certificate short of a majority, one by keys that are not hubs.
         let mut wrong_state = snap.clone();
-        wrong_state.state.0.push(0);
+        let mut other = State::from_canonical_bytes(&snap.state.0).expect("state");
+        other.time = smart_ledger::Timestamp(other.time.0 + 1);
+        wrong_state.state = smart_ledger::Bytes(other.canonical_bytes());
         let err = fresh
             .install_snapshot(&wrong_state)
             .expect_err("wrong state")
@@ -536,7 +601,7 @@ mod tests {
         // The certified snapshot: the state at 6 at once, the chain still at 0.
         fresh.install_snapshot(&snap).expect("install");
         assert_eq!((fresh.height(), fresh.state_height()), (0, 6));
-        assert_eq!(fresh.state.root(), source.state.root());
+        assert_eq!(fresh.rooted().root(), source.rooted().root());
         assert!(
             fresh.snapshot().is_err(),
             "a node filling in serves no snapshot"
@@ -575,7 +640,7 @@ mod tests {
                 cert: next[0].1.clone(),
             })
             .expect("after the snapshot");
-        assert_eq!(fresh.state.root(), source.state.root());
+        assert_eq!(fresh.rooted().root(), source.rooted().root());
         let report = smart_ledger::audit::verify_ledger(&fresh.store, |_, _| {}).expect("verify");
         assert_eq!(report.blocks, 7);
     }

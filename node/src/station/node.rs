@@ -29,7 +29,7 @@ impl Station {
     pub(crate) fn open(dir: &Path, genesis: &Genesis) -> Result<Station> {
         let replica = Replica::open(dir, genesis)?;
         let outbox = crate::peer::outbox::Outbox::open(dir)?;
-        let provisional = replica.state.clone();
+        let provisional = replica.state().clone();
         let mut s = Station {
             replica,
             outbox,
@@ -58,7 +58,7 @@ impl Station {
 
     /// Rebuilds the provisional state: confirmed state + pending actions not yet in the ledger.
     fn refresh(&mut self) {
-        let mut state = self.replica.state.clone();
+        let mut state = self.replica.state().clone();
         if let Ok(pending) = self.outbox.pending() {
             for (_, p) in pending {
                 if matches!(self.replica.store.locate_tx(&p.hash), Ok(Some(_))) {

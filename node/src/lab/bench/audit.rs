@@ -75,7 +75,7 @@ fn build(dir: &std::path::Path, job_txs: usize) -> Result<(RedbStore, Hash)> {
     let (genesis, signers) =
         super::bench_network_of("audit bench", vec![("admin".into(), actor_key("admin"))])?;
     let mut store = RedbStore::open_or_create(&dir.join("ledger.redb"), &genesis)?;
-    let mut state = smart_contracts::State::from_genesis(&genesis);
+    let mut state = smart_consensus::stored::open_state(&mut store, None)?;
     let mut s = Signer {
         chain: genesis.chain_id(),
         nonce: 0,
@@ -260,7 +260,7 @@ fn build(dir: &std::path::Path, job_txs: usize) -> Result<(RedbStore, Hash)> {
     }
     let last = append_block(&mut store, &signers, &mut state, txs)?;
     ensure!(
-        state.invoices.len() == 1,
+        state.state().invoices.len() == 1,
         "the bench job did not reach its invoice: {:?}",
         last.outcomes
     );

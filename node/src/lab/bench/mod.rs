@@ -170,7 +170,7 @@ pub(crate) fn ledger(json: bool, txs: usize, runs: usize) -> Result<ExitCode> {
         let blocks: Vec<Vec<SignedTx>> =
             signed.chunks(BLOCK_TXS).map(<[SignedTx]>::to_vec).collect();
         let n_blocks = blocks.len();
-        let mut state = crate::peer::replica::tip_state(&store)?;
+        let mut state = smart_consensus::stored::open_state(&mut store, None)?;
         let t = Instant::now();
         for b in blocks {
             devgen::append_block(&mut store, &signers, &mut state, b)?;
