@@ -23,6 +23,9 @@ pub type Record = (&'static str, Vec<u8>, Vec<u8>);
 /// Kinds of the records that stand alone (key: no bytes).
 pub const SINGLE_RECORDS: [&str; 3] = ["time", "governance", "floor.recent_refusals"];
 
+/// Reads a record's canonical bytes as JSON.
+type ToJson = fn(&[u8]) -> Option<serde_json::Value>;
+
 /// Kinds whose records are a log, keyed by position.
 const LOG_KINDS: [&str; 2] = ["invoices", "payments"];
 
@@ -320,6 +323,109 @@ impl State {
             return Err(RecordError::Missing { kind });
         }
         Ok(state)
+    }
+
+    /// Every record kind of the state.
+    pub fn kinds() -> Vec<&'static str> {
+        let mut out = Vec::new();
+        macro_rules! each {
+            ($kind:expr, $t:expr) => {
+                let _ = &$t;
+                out.push($kind);
+            };
+        }
+        let state = State::default();
+        tables!(state, each, each, each, each);
+        out
+    }
+
+    /// A record's key and value as JSON, for people reading a proof.
+    pub fn record_json(
+        kind: &str,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(serde_json::Value, Option<serde_json::Value>), RecordError> {
+        let bad = |what: &str| RecordError::Decode {
+            record: smart_ledger::state_tree::record_name(kind, key),
+            what: what.to_string(),
+        };
+        fn json<T: serde::de::DeserializeOwned + Serialize>(
+            bytes: &[u8],
+        ) -> Option<serde_json::Value> {
+            serde_json::to_value(decode::<T>(bytes)?).ok()
+        }
+        fn typed<K, V>(_: &std::collections::BTreeMap<K, V>) -> (ToJson, ToJson)
+        where
+            K: serde::de::DeserializeOwned + Serialize,
+            V: serde::de::DeserializeOwned + Serialize,
+        {
+            (json::<K>, json::<V>)
+        }
+        fn typed_set<K>(_: &std::collections::BTreeSet<K>) -> fn(&[u8]) -> Option<serde_json::Value>
+        where
+            K: serde::de::DeserializeOwned + Serialize,
+        {
+            json::<K>
+        }
+        fn typed_log<V>(_: &[V]) -> fn(&[u8]) -> Option<serde_json::Value>
+        where
+            V: serde::de::DeserializeOwned + Serialize,
+        {
+            json::<V>
+        }
+        fn typed_single<V>(_: &V) -> fn(&[u8]) -> Option<serde_json::Value>
+        where
+            V: serde::de::DeserializeOwned + Serialize,
+        {
+            json::<V>
+        }
+        let state = State::default();
+        macro_rules! table {
+            ($kind:expr, $t:expr) => {
+                if kind == $kind {
+                    let (k, v) = typed(&$t);
+                    let key = k(key).ok_or_else(|| bad("key"))?;
+                    let value = match value {
+                        Some(b) => Some(v(b).ok_or_else(|| bad("value"))?),
+                        None => None,
+                    };
+                    return Ok((key, value));
+                }
+            };
+        }
+        macro_rules! set {
+            ($kind:expr, $t:expr) => {
+                if kind == $kind {
+                    let key = typed_set(&$t)(key).ok_or_else(|| bad("key"))?;
+                    return Ok((key, value.map(|_| serde_json::Value::Bool(true))));
+                }
+            };
+        }
+        macro_rules! log {
+            ($kind:expr, $t:expr) => {
+                if kind == $kind {
+                    let key = json::<u64>(key).ok_or_else(|| bad("key"))?;
+                    let value = match value {
+                        Some(b) => Some(typed_log(&$t)(b).ok_or_else(|| bad("value"))?),
+                        None => None,
+                    };
+                    return Ok((key, value));
+                }
+            };
+        }
+        macro_rules! single {
+            ($kind:expr, $v:expr) => {
+                if kind == $kind {
+                    let value = match value {
+                        Some(b) => Some(typed_single(&$v)(b).ok_or_else(|| bad("value"))?),
+                        None => None,
+                    };
+                    return Ok((serde_json::Value::Null, value));
+                }
+            };
+        }
+        tables!(state, table, set, log, single);
+        Err(RecordError::UnknownKind(kind.to_string()))
     }
 
     /// The state tree over every record, built from scratch.

@@ -62,6 +62,11 @@ pub fn record_name(kind: &str, key: &[u8]) -> String {
             format!("{kind}/{text}")
         }
         _ if key.is_empty() => kind.to_string(),
+        _ if let Ok(id) =
+            crate::codec::decode_plain::<crate::id::SmartId>("key", key, MAX_ADDRESS_BYTES) =>
+        {
+            format!("{kind}/{id}")
+        }
         _ => format!("{kind}/{}", hex::encode(key)),
     }
 }

@@ -193,6 +193,12 @@ fn demo_runs_end_to_end() {
         "{text}"
     );
     assert!(text.contains("with outcome Accepted"), "{text}");
+    // State proofs of the job and tech-7's token at the invoice's height.
+    assert!(
+        text.contains("jobs/job-4471 in the state certified at height"),
+        "{text}"
+    );
+    assert!(text.contains("tokens/"), "{text}");
     // The station shift at station-1's kiosk: the Guardian releases the parts.
     assert!(
         text.contains("release of shift-1's parts — every floor step done"),

@@ -8,6 +8,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 use smart_ledger::audit::{self, AuditFailure};
 use smart_ledger::proof::TxProof;
+use smart_ledger::state_proof::StateProofFile;
 use smart_ledger::store::{BlockStore, RedbStore};
 use smart_ledger::{Block, Hash, Outcome, SignedTx};
 
@@ -334,6 +335,13 @@ pub(crate) fn run_proof(cmd: ProofCommand) -> Result<ExitCode> {
     let text =
         std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     let expected = chain.as_deref().map(Hash::from_hex).transpose()?;
+    let format = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["format"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    if format.starts_with("smart-state-proof/") {
+        return verify_state_proof(&text, expected.as_ref(), json);
+    }
     let result = serde_json::from_str::<TxProof>(&text)
         .map_err(|e| format!("not a SMART tx proof: {e}"))
         .and_then(|p| p.verify(expected.as_ref()).map_err(|e| e.to_string()));
@@ -358,6 +366,60 @@ pub(crate) fn run_proof(cmd: ProofCommand) -> Result<ExitCode> {
                     println!(
                         "  and that ledger extends the earlier ledger of {size} txs with root {root}"
                     );
+                }
+            }
+            Err(e) => println!("PROOF REFUSED: {e}"),
+        }
+    }
+    Ok(if result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Checks a state proof file (see `smart state prove`).
+fn verify_state_proof(text: &str, expected: Option<&Hash>, json: bool) -> Result<ExitCode> {
+    let result = serde_json::from_str::<StateProofFile>(text)
+        .map_err(|e| format!("not a SMART state proof: {e}"))
+        .and_then(|p| p.verify(expected).map_err(|e| e.to_string()));
+    let readable = result.as_ref().ok().map(|p| {
+        smart_contracts::State::record_json(
+            &p.kind,
+            &p.key.0,
+            p.value.as_ref().map(|v| v.0.as_slice()),
+        )
+    });
+    if json {
+        let out = match (&result, &readable) {
+            (Ok(p), Some(Ok((key, value)))) => {
+                serde_json::json!({"verified": true, "proven": p, "key": key, "value": value})
+            }
+            (Ok(p), _) => serde_json::json!({"verified": true, "proven": p}),
+            (Err(e), _) => serde_json::json!({"verified": false, "error": e}),
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        match &result {
+            Ok(p) => {
+                let name = smart_ledger::state_tree::record_name(&p.kind, &p.key.0);
+                match &p.value {
+                    Some(_) => println!(
+                        "proof verified: state record {name} existed in the state certified at height {} of chain {}",
+                        p.height, p.chain_id
+                    ),
+                    None => println!(
+                        "proof verified: state record {name} did not exist in the state certified at height {} of chain {}",
+                        p.height, p.chain_id
+                    ),
+                }
+                println!(
+                    "  state root {}, certified by a majority of {} hubs",
+                    p.state_root,
+                    p.hubs.len()
+                );
+                if let Some(Ok((_, Some(value)))) = &readable {
+                    println!("  value: {value}");
                 }
             }
             Err(e) => println!("PROOF REFUSED: {e}"),

@@ -12,6 +12,7 @@ pub mod maintenance;
 mod out;
 mod run;
 mod runtime;
+pub mod state;
 pub mod station;
 pub mod submit;
 pub mod testnet;
@@ -66,9 +67,12 @@ enum Command {
     /// Inspect, verify and prove the ledger of a peer.
     #[command(subcommand)]
     Ledger(LedgerCommand),
-    /// Offline proof checks.
+    /// Offline proof checks (tx proofs and state proofs).
     #[command(subcommand)]
     Proof(ProofCommand),
+    /// Prove records of the contract state.
+    #[command(subcommand)]
+    State(self::state::StateCommand),
     /// AuditCentral: a job's offline audit pack.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -260,6 +264,7 @@ pub fn main() -> ExitCode {
         } => crate::peer::init::init(&dir, hubs, nodes, &chain_name),
         Command::Ledger(cmd) => crate::cli::ledger::run(cmd),
         Command::Proof(cmd) => crate::cli::ledger::run_proof(cmd),
+        Command::State(cmd) => crate::cli::state::run(cmd),
         Command::Audit(cmd) => crate::cli::audit::run(cmd),
         Command::Bench(cmd) => crate::cli::bench::run(cmd),
         Command::Contract(cmd) => crate::cli::contract::run(cmd),

@@ -285,6 +285,7 @@ async fn up_async(opts: UpOptions) -> Result<ExitCode> {
         let state = smart_consensus::stored::load_state(&store)?;
         crate::cli::contract::print_money(&state, "   ");
         prove_invoice(&store, dir, &day.invoice_tx)?;
+        prove_records(&store, dir, &day.job, &day.invoice_tx)?;
         if day.refusals.len() != crate::lab::demo::EXPECTED_REFUSALS
             || !state.invoices.iter().any(|i| i.job == day.job)
         {
@@ -478,6 +479,54 @@ fn prove_invoice(store: &RedbStore, dir: &Path, invoice_tx: &smart_ledger::Hash)
         proven.ledger_root.short(),
         proof_file.display()
     );
+    Ok(())
+}
+
+/// State proofs at the height the invoice was accepted: the job's record
+/// and tech-7's operator token, each checked offline.
+fn prove_records(
+    store: &RedbStore,
+    dir: &Path,
+    job: &str,
+    invoice_tx: &smart_ledger::Hash,
+) -> Result<()> {
+    println!("\n== state proofs at the invoice's height, checked offline");
+    use smart_ledger::store::BlockStore;
+    let height = store
+        .locate_tx(invoice_tx)?
+        .context("the invoice is not in the ledger")?
+        .height;
+    let certified = crate::peer::proofs::CertifiedState::at(store, Some(height))?;
+    let state = certified.state.state();
+    let tech = state
+        .identities
+        .iter()
+        .find(|(_, i)| i.name == "tech-7")
+        .map(|(id, _)| *id)
+        .context("no tech-7 in the state")?;
+    let token = state
+        .holder_tokens
+        .get(&tech)
+        .and_then(|t| t.iter().next().cloned())
+        .context("tech-7 holds no token")?;
+    for (kind, id, file) in [
+        ("jobs", job.to_string(), "job-proof.json"),
+        ("tokens", token, "token-proof.json"),
+    ] {
+        let proof = certified.prove(kind, &certified.key_of(kind, &id))?;
+        let path = dir.join(file);
+        std::fs::write(&path, serde_json::to_string_pretty(&proof)?)?;
+        let proven = proof.verify(Some(&store.genesis().chain_id()))?;
+        if proven.value.is_none() {
+            bail!("{kind}/{id} is not in the state at height {height}");
+        }
+        println!(
+            "   {kind}/{id} in the state certified at height {} (state root {}); written to {}",
+            proven.height,
+            proven.state_root.short(),
+            path.display()
+        );
+    }
     Ok(())
 }
 

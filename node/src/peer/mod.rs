@@ -10,5 +10,6 @@ pub mod network;
 pub mod options;
 pub mod outbox;
 pub(crate) mod progress;
+pub mod proofs;
 pub mod replica;
 pub mod shutdown;
