@@ -1,6 +1,9 @@
-//! Crash safety: a child process appends blocks and prints each height once
-//! it is durable; it is SIGKILLed at random moments 20 times. After each
-//! kill every printed height is in the reopened store and verify passes.
+//! Crash safety: a child process appends blocks of real job histories
+//! (jobs, steps, documents, tokens, calibrations through the VM) and prints
+//! each height once it is durable; it is SIGKILLed at random moments 20
+//! times. After each kill every printed height is in the reopened store, the
+//! stored state records hash to the state root the tip's header certifies,
+//! and verify passes.
 
 mod common;
 
@@ -25,6 +28,17 @@ fn sigkill_at_random_moments_loses_no_durable_block() {
     let net = init_network(tmp.path(), 1);
     let hub = net.join("business-hub");
     let mut rng = 0x5EED_CAFE_F00Du64;
+    // The shop set up (people, contract, equipment) and a few jobs, whole.
+    run_ok(&[
+        "ledger",
+        "generate",
+        "--data",
+        s(&hub),
+        "--jobs",
+        "3",
+        "--block-size",
+        "16",
+    ]);
     let mut max_seen = 0u64;
     for round in 0..20 {
         let mut child = smart()
@@ -33,14 +47,16 @@ fn sigkill_at_random_moments_loses_no_durable_block() {
                 "generate",
                 "--data",
                 s(&hub),
-                "--txs",
+                "--jobs",
                 "100000000",
                 "--block-size",
-                "32",
+                "16",
                 "--print-durable",
             ])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(tmp.path().join("generator.err")).expect("stderr file"),
+            ))
             .spawn()
             .expect("spawn generator");
         let stdout = child.stdout.take().expect("stdout");
@@ -59,6 +75,11 @@ fn sigkill_at_random_moments_loses_no_durable_block() {
         child.kill().expect("SIGKILL");
         child.wait().expect("reap");
         let printed = reader.join().expect("reader");
+        let errors = std::fs::read_to_string(tmp.path().join("generator.err")).unwrap_or_default();
+        assert!(
+            !errors.contains("Error"),
+            "round {round}: the generator stopped on its own: {errors}"
+        );
 
         let store = RedbStore::open(&hub.join(RedbStore::FILE_NAME)).expect("reopen after crash");
         let tip = store.tip().height;
@@ -77,9 +98,15 @@ fn sigkill_at_random_moments_loses_no_durable_block() {
             "round {round}: tip went back from {max_seen} to {tip}"
         );
         max_seen = tip;
+        // The stored records hash to the root the tip's header certifies.
+        let header = store.block(tip).expect("read").expect("tip block").header;
+        let state =
+            smart_ledger::audit::verify_state(&store, Some(&header)).expect("state after crash");
+        assert_eq!(state.state_root, header.state_root);
         drop(store);
         let (code, json) = verify_json(&hub);
         assert_eq!(code, 0, "round {round}: verify after crash: {json}");
+        assert_eq!(json["state"]["height"], tip, "round {round}: {json}");
     }
     assert!(
         max_seen > 20,

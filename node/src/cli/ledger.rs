@@ -53,16 +53,20 @@ pub enum LedgerCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// DEVELOPMENT ONLY: append blocks of signed filler txs (real keys, real
-    /// store, certified by the hub keys found beside the peer folder) until
-    /// consensus exists to make a real ledger.
+    /// DEVELOPMENT ONLY: append blocks certified by the hub keys found beside
+    /// the peer folder: `--jobs N` years of real shop history through the VM
+    /// (jobs, steps, documents, tokens, calibrations, refusals, invoices and
+    /// payouts), or `--txs N` signed filler txs.
     Generate {
         /// The peer's data folder (made by `smart init`).
         #[arg(long)]
         data: PathBuf,
-        /// Number of txs to append.
+        /// Number of filler txs to append.
+        #[arg(long, required_unless_present = "jobs", conflicts_with = "jobs")]
+        txs: Option<u64>,
+        /// Number of shop jobs to append, opening to invoice (fifty a ledger day).
         #[arg(long)]
-        txs: u64,
+        jobs: Option<u64>,
         /// Txs per block.
         #[arg(long, default_value_t = 256)]
         block_size: usize,
@@ -117,11 +121,30 @@ pub(crate) fn run(cmd: LedgerCommand) -> Result<ExitCode> {
         LedgerCommand::Generate {
             data,
             txs,
+            jobs,
             block_size,
             keys,
             print_durable,
         } => {
-            crate::lab::devgen::generate(&data, txs, block_size, keys.as_deref(), print_durable)?;
+            match (jobs, txs) {
+                (Some(jobs), _) => crate::lab::history::generate(
+                    &data,
+                    keys.as_deref(),
+                    crate::lab::history::HistoryOptions {
+                        jobs,
+                        block_size,
+                        print_durable,
+                    },
+                )?,
+                (None, Some(txs)) => crate::lab::devgen::generate(
+                    &data,
+                    txs,
+                    block_size,
+                    keys.as_deref(),
+                    print_durable,
+                )?,
+                (None, None) => bail!("give --jobs N or --txs N"),
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

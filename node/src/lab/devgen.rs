@@ -96,8 +96,19 @@ pub(crate) fn append_block(
     state: &mut smart_contracts::RootedState,
     txs: Vec<SignedTx>,
 ) -> Result<Block> {
+    let time = Timestamp(store.tip().time.0.max(1_790_000_000_000) + 1000);
+    append_block_at(store, signers, state, txs, time)
+}
+
+/// [`append_block`] at the ledger time `time` (never before the tip's).
+pub(crate) fn append_block_at(
+    store: &mut RedbStore,
+    signers: &DevSigners,
+    state: &mut smart_contracts::RootedState,
+    txs: Vec<SignedTx>,
+    time: Timestamp,
+) -> Result<Block> {
     let tip = store.tip().clone();
-    let time = Timestamp(tip.time.0.max(1_790_000_000_000) + 1000);
     let (outcomes, _) = smart_contracts::vm::apply_block(state.state_mut(), &txs, time);
     let writes = state.seal();
     let block = tip.next_block(txs, outcomes, state.root(), tip.height + 1, time);

@@ -6,4 +6,5 @@ pub mod bench;
 pub mod chaos;
 pub mod demo;
 pub mod devgen;
+pub mod history;
 pub mod localnet;

@@ -36,7 +36,8 @@ use smart_ledger::{Bytes, Hash, Keypair, Outcome, SignedTx, Timestamp, TxBody, T
 
 use crate::p2p::client::Client;
 
-const PO_CONTRACT: &str = include_str!("../../../../contracts/examples/smart-client-po.yaml");
+pub(crate) const PO_CONTRACT: &str =
+    include_str!("../../../../contracts/examples/smart-client-po.yaml");
 
 /// The refusals a job day must meet, one per rule it exercises.
 pub(crate) const EXPECTED_REFUSALS: usize = 6;

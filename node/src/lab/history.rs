@@ -1,0 +1,433 @@
+//! DEVELOPMENT ONLY: years of shop history in a real ledger, to measure at
+//! the size a shop reaches (`smart ledger generate --jobs N`).
+//!
+//! Every tx is a real shop action signed by a person of the init folder (or
+//! a technician or client the generator registers, with keys derived from
+//! their names), run through the contract VM and certified by the folder's
+//! hub keys: the PO contract proposed and approved by every governance
+//! role, technicians' tokens issued and re-issued before they expire,
+//! equipment registered and calibrated, and jobs from opening to invoice
+//! and payout with their documents and measurements, some refused (a soak
+//! temperature out of tolerance, a client approving before the report) and
+//! done again. Fifty jobs a ledger day, one furnace: the jobs run one after
+//! another. A tx whose outcome is not the one the shop expects stops the
+//! generator with the refusal.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use smart_contracts::RootedState;
+use smart_contracts::action::Action;
+use smart_contracts::model::DocumentType;
+use smart_contracts::state::TokenKind;
+use smart_ledger::store::{BlockStore, RedbStore};
+use smart_ledger::{Hash, Keypair, Outcome, Role, SignedTx, SmartId, Timestamp, TxBody};
+
+use crate::lab::devgen::{DevSigners, append_block_at};
+
+/// The contract every generated job runs under.
+const CONTRACT: &str = "po-4471-heat-treat";
+/// Ledger time between jobs: fifty a day.
+const JOB_EVERY_MS: u64 = 86_400_000 / 50;
+/// Tokens are issued for this long and re-issued every [`RENEW_EVERY_JOBS`].
+const TOKEN_LIFE_MS: u64 = 90 * 86_400_000;
+const RENEW_EVERY_JOBS: u64 = 60 * 50;
+/// Equipment is calibrated for this long, every [`CALIBRATE_EVERY_JOBS`].
+const CALIBRATION_LIFE_MS: u64 = 60 * 86_400_000;
+const CALIBRATE_EVERY_JOBS: u64 = 30 * 50;
+const TECHNICIANS: u64 = 6;
+const CLIENTS: u64 = 10;
+const EQUIPMENT: [(&str, &str); 3] = [
+    ("furnace-3", "Box furnace, AMS 2750 class 2"),
+    ("quench-tank-1", "Oil quench tank"),
+    ("rockwell-2", "Rockwell hardness tester"),
+];
+const TECH_TOKENS: [(TokenKind, &str); 5] = [
+    (TokenKind::Access, "receiving"),
+    (TokenKind::Training, "furnace-operation"),
+    (TokenKind::Safety, "furnace-3"),
+    (TokenKind::Certified, "heat-treat-operator"),
+    (TokenKind::Certified, "hardness-testing"),
+];
+
+/// What to generate.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HistoryOptions {
+    /// Jobs to run, opening to invoice.
+    pub jobs: u64,
+    /// Most txs per block.
+    pub block_size: usize,
+    /// Print `durable HEIGHT` after each block is on disk.
+    pub print_durable: bool,
+}
+
+/// The shop as the generator drives it.
+struct Shop<'a> {
+    store: &'a mut RedbStore,
+    signers: &'a DevSigners,
+    state: RootedState,
+    people: BTreeMap<String, Keypair>,
+    chain_id: Hash,
+    nonce: u64,
+    time: Timestamp,
+    /// Txs of the next block, each with whether the shop expects it accepted.
+    pending: Vec<(SignedTx, bool)>,
+    block_size: usize,
+    print_durable: bool,
+    refused: u64,
+}
+
+impl Shop<'_> {
+    fn id(&self, who: &str) -> Result<SmartId> {
+        Ok(self.key(who)?.id())
+    }
+
+    fn key(&self, who: &str) -> Result<&Keypair> {
+        self.people
+            .get(who)
+            .with_context(|| format!("no key for {who}"))
+    }
+
+    /// Signs `action` by `who` for the next block.
+    fn act(&mut self, who: &str, action: Action, accepted: bool) -> Result<()> {
+        self.nonce += 1;
+        let body = TxBody {
+            chain_id: self.chain_id,
+            author: self.id(who)?,
+            kind: action.kind(),
+            payload: smart_ledger::Bytes(action.encode()),
+            author_time: self.time,
+            location: Some("station-1".into()),
+            contract: None,
+            nonce: self.nonce,
+        };
+        let tx = SignedTx::sign(body, self.key(who)?)?;
+        self.pending.push((tx, accepted));
+        if self.pending.len() >= self.block_size {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Certifies and appends the pending txs as one block; every outcome
+    /// must be the one the shop expects.
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let (txs, expected): (Vec<SignedTx>, Vec<bool>) =
+            std::mem::take(&mut self.pending).into_iter().unzip();
+        let block = append_block_at(self.store, self.signers, &mut self.state, txs, self.time)?;
+        for ((tx, outcome), accepted) in block.txs.iter().zip(&block.outcomes).zip(expected) {
+            match (outcome, accepted) {
+                (Outcome::Accepted, true) => {}
+                (Outcome::Refused { .. }, false) => self.refused += 1,
+                (outcome, _) => bail!(
+                    "block {}: {:?} by {} came out {outcome:?}, not as the shop expected",
+                    block.header.height,
+                    smart_contracts::action::Action::decode(&tx.body().payload.0).ok(),
+                    tx.author().short()
+                ),
+            }
+        }
+        if self.print_durable {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "durable {}", block.header.height)?;
+            out.flush()?;
+        }
+        Ok(())
+    }
+
+    /// People, the contract, equipment and shop documents (once per ledger).
+    fn set_up(&mut self) -> Result<()> {
+        let mut newcomers: Vec<(String, Role)> = (1..=TECHNICIANS)
+            .map(|i| (format!("tech-{i}"), Role::Technician))
+            .collect();
+        newcomers.extend((1..=CLIENTS).map(|i| (format!("client-{i}"), Role::Client)));
+        for (name, role) in newcomers {
+            let id = self.id(&name)?;
+            self.act(
+                "admin",
+                Action::RegisterIdentity {
+                    id,
+                    name: name.clone(),
+                    roles: vec![role],
+                    organisation: (role == Role::Client).then(|| format!("{name} aero")),
+                },
+                true,
+            )?;
+        }
+        self.act(
+            "admin",
+            Action::ProposeContract {
+                yaml: crate::lab::demo::PO_CONTRACT.into(),
+            },
+            true,
+        )?;
+        for (who, role) in [
+            ("admin", Role::Admin),
+            ("compliance", Role::Compliance),
+            ("qa", Role::Qa),
+            ("project-manager", Role::ProjectManager),
+        ] {
+            self.act(
+                who,
+                Action::ApproveContract {
+                    id: CONTRACT.into(),
+                    version: 1,
+                    role,
+                },
+                true,
+            )?;
+        }
+        let due = Timestamp(self.time.0 + CALIBRATION_LIFE_MS);
+        for (id, description) in EQUIPMENT {
+            self.act(
+                "admin",
+                Action::RegisterEquipment {
+                    id: id.into(),
+                    description: description.into(),
+                    calibration_due: due,
+                },
+                true,
+            )?;
+        }
+        for (doc_type, title) in [
+            (DocumentType::SafetyDoc, "Furnace 3 JSA and SDS"),
+            (DocumentType::Procedure, "WI-HT-012 rev D"),
+            (DocumentType::EnvironmentalLog, "Furnace atmosphere log"),
+        ] {
+            self.act(
+                "compliance",
+                Action::FileDocument {
+                    hash: Hash::of(title.as_bytes()),
+                    doc_type,
+                    job: None,
+                    title: title.into(),
+                },
+                true,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Every technician's tokens and the QA inspector's (named by the
+    /// height of the block they go into, so a run that resumes after a crash
+    /// issues new ones).
+    fn issue_tokens(&mut self) -> Result<()> {
+        let block = self.store.tip().height + 1;
+        let expires = Timestamp(self.time.0 + TOKEN_LIFE_MS);
+        let mut grants: Vec<(String, TokenKind, &str)> = Vec::new();
+        for t in 1..=TECHNICIANS {
+            for (kind, scope) in TECH_TOKENS {
+                grants.push((format!("tech-{t}"), kind, scope));
+            }
+        }
+        grants.push(("qa".into(), TokenKind::Certified, "qa-inspector"));
+        for (holder, kind, scope) in grants {
+            let holder_id = self.id(&holder)?;
+            self.act(
+                "compliance",
+                Action::IssueToken {
+                    token: format!("{holder}-{scope}-{block}"),
+                    holder: holder_id,
+                    kind,
+                    scope: scope.into(),
+                    expires,
+                },
+                true,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn calibrate(&mut self) -> Result<()> {
+        let due = Timestamp(self.time.0 + CALIBRATION_LIFE_MS);
+        for (id, _) in EQUIPMENT {
+            self.act(
+                "admin",
+                Action::Calibrate {
+                    id: id.into(),
+                    calibration_due: due,
+                },
+                true,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Job `n`, opening to invoice.
+    fn job(&mut self, n: u64) -> Result<()> {
+        let job = format!("job-{n:07}");
+        let tech = format!("tech-{}", n % TECHNICIANS + 1);
+        let client = format!("client-{}", n % CLIENTS + 1);
+        let client_id = self.id(&client)?;
+        self.act(
+            "project-manager",
+            Action::OpenJob {
+                job: job.clone(),
+                contract: CONTRACT.into(),
+                client: client_id,
+                parts: vec![format!("P-{}", 1000 + n % 400)],
+            },
+            true,
+        )?;
+        for (doc_type, title) in [
+            (DocumentType::ClientPo, "PO"),
+            (DocumentType::MaterialCert, "Material certification"),
+        ] {
+            self.act(
+                &client,
+                Action::FileDocument {
+                    hash: Hash::of(format!("{job} {title}").as_bytes()),
+                    doc_type,
+                    job: Some(job.clone()),
+                    title: format!("{title} for {job}"),
+                },
+                true,
+            )?;
+        }
+        let step = |s: &str, values: &[(&str, i64)]| Action::CompleteStep {
+            job: job.clone(),
+            step: s.into(),
+            station: Some("station-1".into()),
+            measurements: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        };
+        let v = (n % 7) as i64;
+        self.act(&tech, step("receive-parts", &[("part_count", 120)]), true)?;
+        self.act(&tech, step("pre-check", &[]), true)?;
+        let harden = |soak: i64| {
+            step(
+                "harden",
+                &[
+                    ("soak_temp", soak),
+                    ("soak_time", 60 + v),
+                    ("quench_delay", 6 + v),
+                ],
+            )
+        };
+        if n % 23 == 7 {
+            // A soak temperature out of tolerance: refused, then done right.
+            self.act(&tech, harden(870), false)?;
+        }
+        self.act(&tech, harden(842 + v), true)?;
+        self.act(
+            &tech,
+            step(
+                "temper",
+                &[("temper_temp", 537 + v), ("temper_time", 120 + v)],
+            ),
+            true,
+        )?;
+        self.act(
+            &tech,
+            step(
+                "hardness-test",
+                &[("hardness_min", 37), ("hardness_max", 38 + v % 2)],
+            ),
+            true,
+        )?;
+        self.act("qa", step("qa-signoff", &[]), true)?;
+        if n % 31 == 11 {
+            // The client approves before the report exists: refused.
+            self.act(&client, step("client-approval", &[]), false)?;
+        }
+        self.act("qa", step("report", &[]), true)?;
+        self.act(&client, step("client-approval", &[]), true)?;
+        self.act("project-manager", step("invoice", &[]), true)?;
+        Ok(())
+    }
+}
+
+/// A person's development key, derived from their name.
+fn derived_key(name: &str) -> Keypair {
+    Keypair::from_seed(Hash::of(format!("smart/dev-history/{name}").as_bytes()).0)
+}
+
+/// Appends `opts.jobs` jobs of shop history to the ledger in `data`.
+pub(crate) fn generate(data: &Path, keys: Option<&Path>, opts: HistoryOptions) -> Result<()> {
+    if opts.block_size == 0 || opts.block_size > smart_ledger::codec::MAX_BLOCK_TXS {
+        bail!(
+            "--block-size must be between 1 and {}",
+            smart_ledger::codec::MAX_BLOCK_TXS
+        );
+    }
+    let folder = crate::peer::folders::PeerFolder::new(data);
+    let genesis = folder.genesis()?;
+    let root = match keys {
+        Some(k) => k.to_path_buf(),
+        None => data
+            .canonicalize()?
+            .parent()
+            .context("--data has no parent folder; give --keys")?
+            .to_path_buf(),
+    };
+    let signers = DevSigners::load(&root, &genesis)?;
+    let mut people: BTreeMap<String, Keypair> = genesis
+        .members
+        .iter()
+        .zip(&signers.authors)
+        .map(|(m, k)| (m.name.clone(), k.clone()))
+        .collect();
+    for name in (1..=TECHNICIANS)
+        .map(|i| format!("tech-{i}"))
+        .chain((1..=CLIENTS).map(|i| format!("client-{i}")))
+    {
+        people.insert(name.clone(), derived_key(&name));
+    }
+    let mut store = folder.open_store()?;
+    let certified = smart_consensus::stored::tip_header(&store)?;
+    let state = smart_consensus::stored::open_state(&mut store, certified.as_ref())?;
+    let fresh = !state.state().contracts.contains_key(CONTRACT);
+    let first_job = state.state().jobs.len() as u64;
+    let start = Timestamp(store.tip().time.0.max(1_790_000_000_000) + 1000);
+    let nonce = store.tip().acc.size() + 1_000_000;
+    let mut shop = Shop {
+        store: &mut store,
+        signers: &signers,
+        state,
+        people,
+        chain_id: genesis.chain_id(),
+        nonce,
+        time: start,
+        pending: Vec::new(),
+        block_size: opts.block_size,
+        print_durable: opts.print_durable,
+        refused: 0,
+    };
+    if fresh {
+        shop.set_up()?;
+    }
+    let begun = std::time::Instant::now();
+    for n in first_job..first_job + opts.jobs {
+        if (n - first_job).is_multiple_of(RENEW_EVERY_JOBS) {
+            shop.issue_tokens()?;
+        }
+        if n.is_multiple_of(CALIBRATE_EVERY_JOBS) && n > 0 {
+            shop.calibrate()?;
+        }
+        shop.job(n)?;
+        shop.time = Timestamp(shop.time.0 + JOB_EVERY_MS);
+        let done = n - first_job + 1;
+        if done.is_multiple_of(10_000) {
+            eprintln!(
+                "DEV history: {done} jobs, height {}, {:.0} jobs/s",
+                shop.store.tip().height,
+                done as f64 / begun.elapsed().as_secs_f64()
+            );
+        }
+    }
+    shop.flush()?;
+    let refused = shop.refused;
+    let tip = store.tip();
+    eprintln!(
+        "DEV history: {} jobs appended ({refused} refusals, each done again), {} blocks, {} txs, tip {}",
+        opts.jobs,
+        tip.height,
+        tip.acc.size(),
+        tip.hash
+    );
+    Ok(())
+}
