@@ -115,6 +115,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// What a block costs as history grows: a real ledger of each size of
+    /// shop history (one process per size), blocks of real actions applied
+    /// (VM, state root, durable write), state proofs built and verified.
+    State {
+        /// Jobs in the ledger, one size or several (e.g. 1000,100000,1000000).
+        #[arg(long, value_delimiter = ',', default_value = "1000,20000")]
+        jobs: Vec<u64>,
+        /// Print JSON only.
+        #[arg(long)]
+        json: bool,
+    },
     /// Contract VM apply throughput on the SmartClientPO example (one core).
     Vm {
         /// Jobs per run (each is a full PO history).
@@ -131,6 +142,7 @@ pub(crate) fn run(cmd: BenchCommand) -> anyhow::Result<std::process::ExitCode> {
     match cmd {
         BenchCommand::Ledger { json, txs, runs } => crate::lab::bench::ledger(json, txs, runs),
         BenchCommand::Vm { jobs, runs } => crate::lab::bench::vm(jobs, runs),
+        BenchCommand::State { jobs, json } => crate::lab::bench::state::state(&jobs, json),
         BenchCommand::Station { jobs, runs } => crate::lab::bench::station(jobs, runs),
         BenchCommand::Audit { txs, runs } => crate::lab::bench::audit(txs, runs),
         BenchCommand::All {

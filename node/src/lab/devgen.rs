@@ -108,16 +108,54 @@ pub(crate) fn append_block_at(
     txs: Vec<SignedTx>,
     time: Timestamp,
 ) -> Result<Block> {
+    Ok(append_block_timed(store, signers, state, txs, time)?.0)
+}
+
+/// Where a block's apply time went: the VM, the state root (the write set
+/// into the state tree), and the durable write of block, certificate and
+/// changed records.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct BlockTiming {
+    pub vm: std::time::Duration,
+    pub root: std::time::Duration,
+    pub write: std::time::Duration,
+    pub txs: usize,
+}
+
+/// [`append_block_at`], timing each part.
+pub(crate) fn append_block_timed(
+    store: &mut RedbStore,
+    signers: &DevSigners,
+    state: &mut smart_contracts::RootedState,
+    txs: Vec<SignedTx>,
+    time: Timestamp,
+) -> Result<(Block, BlockTiming)> {
     let tip = store.tip().clone();
+    let count = txs.len();
+    let t = std::time::Instant::now();
     let (outcomes, _) = smart_contracts::vm::apply_block(state.state_mut(), &txs, time);
+    let vm = t.elapsed();
+    let t = std::time::Instant::now();
     let writes = state.seal();
-    let block = tip.next_block(txs, outcomes, state.root(), tip.height + 1, time);
+    let root = state.root();
+    let root_time = t.elapsed();
+    let block = tip.next_block(txs, outcomes, root, tip.height + 1, time);
     let mut cert = BlockCert::new(&block.header);
     for hub in &signers.hubs {
         cert.sign(hub);
     }
+    let t = std::time::Instant::now();
     store.append_with(&block, Some(&cert), &[], &writes)?;
-    Ok(block)
+    let write = t.elapsed();
+    Ok((
+        block,
+        BlockTiming {
+            vm,
+            root: root_time,
+            write,
+            txs: count,
+        },
+    ))
 }
 
 pub(crate) fn generate(

@@ -25,7 +25,7 @@ use smart_contracts::state::TokenKind;
 use smart_ledger::store::{BlockStore, RedbStore};
 use smart_ledger::{Hash, Keypair, Outcome, Role, SignedTx, SmartId, Timestamp, TxBody};
 
-use crate::lab::devgen::{DevSigners, append_block_at};
+use crate::lab::devgen::{BlockTiming, DevSigners, append_block_timed};
 
 /// The contract every generated job runs under.
 const CONTRACT: &str = "po-4471-heat-treat";
@@ -77,6 +77,7 @@ struct Shop<'a> {
     block_size: usize,
     print_durable: bool,
     refused: u64,
+    timings: Vec<BlockTiming>,
 }
 
 impl Shop<'_> {
@@ -119,7 +120,9 @@ impl Shop<'_> {
         }
         let (txs, expected): (Vec<SignedTx>, Vec<bool>) =
             std::mem::take(&mut self.pending).into_iter().unzip();
-        let block = append_block_at(self.store, self.signers, &mut self.state, txs, self.time)?;
+        let (block, timing) =
+            append_block_timed(self.store, self.signers, &mut self.state, txs, self.time)?;
+        self.timings.push(timing);
         for ((tx, outcome), accepted) in block.txs.iter().zip(&block.outcomes).zip(expected) {
             match (outcome, accepted) {
                 (Outcome::Accepted, true) => {}
@@ -346,8 +349,34 @@ fn derived_key(name: &str) -> Keypair {
     Keypair::from_seed(Hash::of(format!("smart/dev-history/{name}").as_bytes()).0)
 }
 
+/// What a run of the generator did.
+#[derive(Debug)]
+pub(crate) struct HistoryRun {
+    /// Each block's apply time.
+    pub timings: Vec<BlockTiming>,
+    /// Txs refused as the shop expected.
+    pub refused: u64,
+}
+
 /// Appends `opts.jobs` jobs of shop history to the ledger in `data`.
 pub(crate) fn generate(data: &Path, keys: Option<&Path>, opts: HistoryOptions) -> Result<()> {
+    let run = run(data, keys, opts)?;
+    let folder = crate::peer::folders::PeerFolder::new(data);
+    let store = folder.open_existing_store()?;
+    let tip = store.tip();
+    eprintln!(
+        "DEV history: {} jobs appended ({} refusals, each done again), {} blocks, {} txs, tip {}",
+        opts.jobs,
+        run.refused,
+        tip.height,
+        tip.acc.size(),
+        tip.hash
+    );
+    Ok(())
+}
+
+/// [`generate`], returning what it did.
+pub(crate) fn run(data: &Path, keys: Option<&Path>, opts: HistoryOptions) -> Result<HistoryRun> {
     if opts.block_size == 0 || opts.block_size > smart_ledger::codec::MAX_BLOCK_TXS {
         bail!(
             "--block-size must be between 1 and {}",
@@ -396,6 +425,7 @@ pub(crate) fn generate(data: &Path, keys: Option<&Path>, opts: HistoryOptions) -
         block_size: opts.block_size,
         print_durable: opts.print_durable,
         refused: 0,
+        timings: Vec::new(),
     };
     if fresh {
         shop.set_up()?;
@@ -420,14 +450,8 @@ pub(crate) fn generate(data: &Path, keys: Option<&Path>, opts: HistoryOptions) -
         }
     }
     shop.flush()?;
-    let refused = shop.refused;
-    let tip = store.tip();
-    eprintln!(
-        "DEV history: {} jobs appended ({refused} refusals, each done again), {} blocks, {} txs, tip {}",
-        opts.jobs,
-        tip.height,
-        tip.acc.size(),
-        tip.hash
-    );
-    Ok(())
+    Ok(HistoryRun {
+        timings: shop.timings,
+        refused: shop.refused,
+    })
 }

@@ -16,6 +16,7 @@ mod all;
 mod audit;
 mod gateway;
 mod gossip;
+pub(crate) mod state;
 mod station;
 pub(crate) use all::all;
 pub(crate) use audit::audit;
