@@ -18,7 +18,10 @@ use crate::peer::replica::{Replica, ReplicaError};
 pub struct Station {
     pub(crate) replica: Replica,
     pub(crate) outbox: crate::peer::outbox::Outbox,
-    pub(crate) provisional: State,
+    /// The provisional state while the outbox holds actions the local
+    /// ledger does not have yet; `None`: it is the replica's state (no copy
+    /// of the whole state is made while nothing is pending).
+    provisional: Option<State>,
     /// Certified state snapshots installed since start.
     pub(crate) snapshots_installed: u64,
 }
@@ -29,11 +32,10 @@ impl Station {
     pub(crate) fn open(dir: &Path, genesis: &Genesis) -> Result<Station> {
         let replica = Replica::open(dir, genesis)?;
         let outbox = crate::peer::outbox::Outbox::open(dir)?;
-        let provisional = replica.state().clone();
         let mut s = Station {
             replica,
             outbox,
-            provisional,
+            provisional: None,
             snapshots_installed: 0,
         };
         s.refresh();
@@ -42,7 +44,9 @@ impl Station {
 
     /// The state local decisions use: the ledger's, with the outbox applied.
     pub(crate) fn provisional(&self) -> &State {
-        &self.provisional
+        self.provisional
+            .as_ref()
+            .unwrap_or_else(|| self.replica.state())
     }
 
     /// Outbox entries waiting for the hubs, and offline decisions overturned.
@@ -56,20 +60,28 @@ impl Station {
         )
     }
 
-    /// Rebuilds the provisional state: confirmed state + pending actions not yet in the ledger.
+    /// Rebuilds the provisional state: confirmed state + pending actions
+    /// not yet in the ledger (a copy of the state only when there are some).
     fn refresh(&mut self) {
-        let mut state = self.replica.state().clone();
-        if let Ok(pending) = self.outbox.pending() {
-            for (_, p) in pending {
-                if matches!(self.replica.store.locate_tx(&p.hash), Ok(Some(_))) {
-                    continue;
-                }
-                if let Ok(tx) = smart_ledger::SignedTx::decode(&p.tx.0) {
-                    let _ = vm::apply(&mut state, &vm::TxInput::of(&tx, p.decided_at));
-                }
+        let waiting: Vec<(smart_ledger::SignedTx, smart_ledger::Timestamp)> = self
+            .outbox
+            .pending()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, p)| !matches!(self.replica.store.locate_tx(&p.hash), Ok(Some(_))))
+            .filter_map(|(_, p)| {
+                smart_ledger::SignedTx::decode(&p.tx.0)
+                    .ok()
+                    .map(|tx| (tx, p.decided_at))
+            })
+            .collect();
+        self.provisional = (!waiting.is_empty()).then(|| {
+            let mut state = self.replica.state().clone();
+            for (tx, at) in &waiting {
+                let _ = vm::apply(&mut state, &vm::TxInput::of(tx, *at));
             }
-        }
-        self.provisional = state;
+            state
+        });
     }
 
     /// Judges a submitted tx on the provisional state and keeps it in the outbox.
@@ -97,7 +109,7 @@ impl Station {
                 verdict: TxVerdict::Duplicate { height: loc.height },
             };
         }
-        if let Err(e) = tx.check_admission(chain_id, |a| self.provisional.knows(a)) {
+        if let Err(e) = tx.check_admission(chain_id, |a| self.provisional().knows(a)) {
             return TxReceipt {
                 tx: hash,
                 verdict: TxVerdict::Rejected {
@@ -107,7 +119,11 @@ impl Station {
         }
         // The station's own clock: offline decisions are re-judged by the ledger on handoff.
         let now = smart_ledger::Timestamp(smart_ledger::clock::now_ms());
-        let applied = vm::apply(&mut self.provisional, &vm::TxInput::of(&tx, now));
+        let replica = &self.replica;
+        let provisional = self
+            .provisional
+            .get_or_insert_with(|| replica.state().clone());
+        let applied = vm::apply(provisional, &vm::TxInput::of(&tx, now));
         let pending = crate::peer::outbox::Pending {
             tx: bytes,
             hash,

@@ -234,7 +234,7 @@ impl Probe {
             peers,
             alerts,
             station_decisions: st
-                .provisional
+                .provisional()
                 .floor
                 .decisions
                 .iter()
