@@ -7,8 +7,10 @@ use smart_ledger::merkle::{self, MemoryTree};
 use smart_ledger::store::{BlockStore, StoreError};
 use smart_ledger::{BlockCert, SignedTx, SmartId};
 
-use crate::pack::{AuditPack, PACK_FORMAT, PackBlock, PackTx};
+use crate::pack::{AuditPack, PACK_FORMAT, PackBlock, PackStateProof, PackTx};
 use crate::scope::{Relevance, relevance};
+use smart_contracts::action::Action;
+use smart_contracts::{RootedState, State, vm};
 
 /// Why a pack could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -37,10 +39,22 @@ pub fn export<S: BlockStore>(store: &S, job: &str) -> Result<AuditPack, ExportEr
     let mut blocks: Vec<PackBlock> = Vec::new();
     let mut last_job_block = None;
     let mut job_leaves = Vec::new();
+    // The whole state, replayed block by block with its tree, for the state
+    // proofs of what the job's steps relied on.
+    let mut rooted = RootedState::new(State::from_genesis(&genesis));
+    let mut state_proofs = Vec::new();
     for height in 1..=store.tip().height {
         let block = store
             .block(height)?
             .ok_or_else(|| ExportError::Corrupt(format!("block {height} missing below the tip")))?;
+        vm::apply_block(rooted.state_mut(), &block.txs, block.header.leader_time);
+        rooted.seal();
+        if rooted.root() != block.header.state_root {
+            return Err(ExportError::Corrupt(format!(
+                "block {height}: the replayed state's root differs from the certified one"
+            )));
+        }
+        state_proofs.extend(relied_on_proofs(&rooted, &block, job)?);
         let chosen: Vec<(usize, Relevance)> = block
             .txs
             .iter()
@@ -93,6 +107,8 @@ pub fn export<S: BlockStore>(store: &S, job: &str) -> Result<AuditPack, ExportEr
         return Err(ExportError::NoSuchJob(job.to_string()));
     };
     blocks.truncate(last + 1);
+    let anchor_height = blocks[last].header.height;
+    state_proofs.retain(|p| p.height <= anchor_height);
     let anchor_size = blocks[last].header.ledger_size;
     let ledger_paths = job_leaves
         .iter()
@@ -104,5 +120,45 @@ pub fn export<S: BlockStore>(store: &S, job: &str) -> Result<AuditPack, ExportEr
         job: job.to_string(),
         blocks,
         ledger_paths,
+        state_proofs,
     })
+}
+
+/// Proofs of the records each accepted step of `job` in `block` relied on,
+/// in the state after the block.
+fn relied_on_proofs(
+    rooted: &RootedState,
+    block: &smart_ledger::Block,
+    job: &str,
+) -> Result<Vec<PackStateProof>, ExportError> {
+    let mut out = Vec::new();
+    for (tx, outcome) in block.txs.iter().zip(&block.outcomes) {
+        if *outcome != smart_ledger::Outcome::Accepted || relevance(tx, job) != Relevance::Job {
+            continue;
+        }
+        let Ok(Action::CompleteStep { job: j, step, .. }) = Action::decode(&tx.body().payload.0)
+        else {
+            continue;
+        };
+        if j != job {
+            continue;
+        }
+        for (kind, key) in vm::relied_on(rooted.state(), job, &step, &tx.author()) {
+            let proof = rooted.prove(kind, &key).ok_or_else(|| {
+                ExportError::Corrupt(format!(
+                    "block {}: {kind} could not be proven",
+                    block.header.height
+                ))
+            })?;
+            out.push(PackStateProof {
+                height: block.header.height,
+                step: step.clone(),
+                kind: kind.to_string(),
+                value: rooted.state().record(kind, &key).map(smart_ledger::Bytes),
+                key: smart_ledger::Bytes(key),
+                proof,
+            });
+        }
+    }
+    Ok(out)
 }

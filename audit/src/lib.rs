@@ -38,5 +38,5 @@ pub mod verify;
 #[cfg(feature = "store")]
 pub mod export;
 
-pub use pack::{AuditPack, MAX_PACK_BYTES, PACK_FORMAT, PackBlock, PackTx};
+pub use pack::{AuditPack, MAX_PACK_BYTES, PACK_FORMAT, PackBlock, PackStateProof, PackTx};
 pub use verify::{AuditError, AuditReport, verify_pack};

@@ -6,7 +6,7 @@ use smart_ledger::codec::{self, DecodeError};
 use smart_ledger::{BlockCert, BlockHeader, Genesis, Hash, Outcome, SignedTx};
 
 /// Format tag of audit packs.
-pub const PACK_FORMAT: &str = "smart-audit-pack/1";
+pub const PACK_FORMAT: &str = "smart-audit-pack/2";
 
 /// Largest pack a verifier reads (a job with its context is far smaller).
 pub const MAX_PACK_BYTES: usize = 512 * 1024 * 1024;
@@ -36,6 +36,26 @@ pub struct PackBlock {
     pub txs: Vec<PackTx>,
 }
 
+/// A state record an accepted step of the job relied on (the token that
+/// let its performer do it, a document on file, a piece of equipment and
+/// its calibration), proven in the state certified by the pack block at
+/// `height` (the step's block).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackStateProof {
+    /// The pack block whose state root the proof leads to.
+    pub height: u64,
+    /// The step.
+    pub step: String,
+    /// The record's kind.
+    pub kind: String,
+    /// Its key's canonical bytes.
+    pub key: smart_ledger::Bytes,
+    /// Its value's canonical bytes (none: it did not exist).
+    pub value: Option<smart_ledger::Bytes>,
+    /// Its path in the state tree.
+    pub proof: smart_ledger::state_tree::StateProof,
+}
+
 /// An audit pack of one job.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditPack {
@@ -50,6 +70,9 @@ pub struct AuditPack {
     /// For each tx of the job, in ledger order: its RFC 9162 path in the
     /// ledger-wide tree at the anchor's ledger size.
     pub ledger_paths: Vec<Vec<Hash>>,
+    /// The records the job's accepted steps relied on, proven in the state
+    /// at each step's block, in ledger order.
+    pub state_proofs: Vec<PackStateProof>,
 }
 
 impl AuditPack {

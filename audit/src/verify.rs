@@ -107,6 +107,20 @@ pub struct DocumentSeen {
     pub of_job: bool,
 }
 
+/// A record an accepted step relied on, proven in the certified state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReliedOn {
+    /// The step.
+    pub step: String,
+    /// The block that accepted it, whose state root the proof leads to.
+    pub height: u64,
+    /// The record, `kind/key`.
+    pub record: String,
+    /// Its value as JSON (a token's holder, scope, expiry and revocation;
+    /// equipment with its calibration due date; a document type on file).
+    pub value: Option<serde_json::Value>,
+}
+
 /// What a verified pack establishes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AuditReport {
@@ -146,6 +160,9 @@ pub struct AuditReport {
     pub paid_cents: u64,
     /// The hub set from the genesis and after each change: (first height, hubs).
     pub hub_sets: Vec<(u64, Vec<SmartId>)>,
+    /// What each accepted step relied on, proven in the certified state at
+    /// its block (tokens, documents on file, equipment).
+    pub relied_on: Vec<ReliedOn>,
     /// The pack's last header: height, ledger size and root (compare them
     /// with a root recorded earlier).
     pub anchor_height: u64,
@@ -206,6 +223,17 @@ pub fn verify(pack: &AuditPack, expected_chain: &Hash) -> Result<AuditReport, Au
     let mut context_txs = 0usize;
     let mut activations: BTreeMap<(String, u32), u64> = BTreeMap::new();
     let mut last_height = 0u64;
+    let mut relied_on: Vec<ReliedOn> = Vec::new();
+    if let Some(p) = pack
+        .state_proofs
+        .iter()
+        .find(|p| !pack.blocks.iter().any(|b| b.header.height == p.height))
+    {
+        return Err(AuditError::Pack(format!(
+            "a state proof at height {}, which is not a block of the pack",
+            p.height
+        )));
+    }
     let Some(anchor) = pack.blocks.last().map(|b| &b.header) else {
         return Err(AuditError::Pack("the pack holds no block".into()));
     };
@@ -271,6 +299,7 @@ pub fn verify(pack: &AuditPack, expected_chain: &Hash) -> Result<AuditReport, Au
         })?;
         let mut last_position = None;
         let mut changes = Vec::new();
+        let mut accepted_steps: Vec<(String, SmartId)> = Vec::new();
         for t in &b.txs {
             let position = t.position;
             let tx_err = |reason: String| AuditError::Tx {
@@ -323,6 +352,14 @@ pub fn verify(pack: &AuditPack, expected_chain: &Hash) -> Result<AuditReport, Au
                     replayed,
                 });
             }
+            if relevant == Relevance::Job
+                && *recorded == Outcome::Accepted
+                && let Ok(smart_contracts::action::Action::CompleteStep { job: j, step, .. }) =
+                    smart_contracts::action::Action::decode(&tx.body().payload.0)
+                && j == job
+            {
+                accepted_steps.push((step, tx.author()));
+            }
             if relevant == Relevance::Job {
                 job_txs.push(JobTx {
                     height,
@@ -346,6 +383,7 @@ pub fn verify(pack: &AuditPack, expected_chain: &Hash) -> Result<AuditReport, Au
                 changes.push(change);
             }
         }
+        relied_on.extend(check_state_proofs(pack, b, &state, &accepted_steps)?);
         // Hub-set changes take effect from the next block.
         if !changes.is_empty() {
             for c in &changes {
@@ -407,7 +445,76 @@ pub fn verify(pack: &AuditPack, expected_chain: &Hash) -> Result<AuditReport, Au
         signatures: pending.len(),
         activations,
         hub_sets,
+        relied_on,
     })
+}
+
+/// The state proofs at block `b`: each leads to its certified state root
+/// with the value it claims, which is the value the pack's own replay has;
+/// and every record an accepted step of the block relied on has one.
+fn check_state_proofs(
+    pack: &AuditPack,
+    b: &crate::pack::PackBlock,
+    state: &State,
+    accepted_steps: &[(String, SmartId)],
+) -> Result<Vec<ReliedOn>, AuditError> {
+    let height = b.header.height;
+    let fail = |reason: String| AuditError::Block { height, reason };
+    let here: Vec<&crate::pack::PackStateProof> = pack
+        .state_proofs
+        .iter()
+        .filter(|p| p.height == height)
+        .collect();
+    let mut out = Vec::new();
+    for p in &here {
+        let name = smart_ledger::state_tree::record_name(&p.kind, &p.key.0);
+        let proven = p
+            .proof
+            .verify(&b.header.state_root, &p.kind, &p.key.0)
+            .map_err(|e| fail(format!("state proof of {name}: {e}")))?;
+        let claimed = p.value.as_ref().map(|v| Hash::of(&v.0));
+        match proven {
+            smart_ledger::state_tree::Proven::Value(h) if Some(h) == claimed => {}
+            smart_ledger::state_tree::Proven::Absent if claimed.is_none() => {}
+            _ => {
+                return Err(fail(format!(
+                    "state proof of {name}: the value is not the one in the certified state"
+                )));
+            }
+        }
+        let replayed = state.record(&p.kind, &p.key.0);
+        if replayed.as_deref() != p.value.as_ref().map(|v| v.0.as_slice()) {
+            return Err(fail(format!(
+                "state proof of {name}: the certified state and the pack's replay disagree"
+            )));
+        }
+        let (record, value) =
+            match State::record_json(&p.kind, &p.key.0, p.value.as_ref().map(|v| v.0.as_slice())) {
+                Ok((serde_json::Value::String(k), v)) => (format!("{}/{k}", p.kind), v),
+                Ok((k, v)) => (format!("{}/{k}", p.kind), v),
+                Err(_) => (name, None),
+            };
+        out.push(ReliedOn {
+            step: p.step.clone(),
+            height,
+            record,
+            value,
+        });
+    }
+    for (step, actor) in accepted_steps {
+        for (kind, key) in vm::relied_on(state, &pack.job, step, actor) {
+            if !here
+                .iter()
+                .any(|p| p.step == *step && p.kind == kind && p.key.0 == key)
+            {
+                return Err(fail(format!(
+                    "step {step} relied on {} and the pack proves no value for it",
+                    smart_ledger::state_tree::record_name(kind, &key)
+                )));
+            }
+        }
+    }
+    Ok(out)
 }
 
 struct ReportParts<'a> {
@@ -419,6 +526,7 @@ struct ReportParts<'a> {
     signatures: usize,
     activations: BTreeMap<(String, u32), u64>,
     hub_sets: Vec<(u64, Vec<SmartId>)>,
+    relied_on: Vec<ReliedOn>,
 }
 
 fn report(p: ReportParts<'_>) -> Result<AuditReport, AuditError> {
@@ -512,6 +620,7 @@ fn report(p: ReportParts<'_>) -> Result<AuditReport, AuditError> {
             .map(|i| i.amount_cents)
             .sum(),
         hub_sets: p.hub_sets,
+        relied_on: p.relied_on,
         anchor_height: anchor.height,
         anchor_ledger_size: anchor.ledger_size,
         anchor_ledger_root: anchor.ledger_root,

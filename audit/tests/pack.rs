@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use smart_audit::export::export;
+use smart_audit::verify::verify;
 use smart_audit::{AuditError, AuditPack, verify_pack};
 use smart_contracts::action::Action;
 use smart_contracts::simulate::actor_key;
@@ -274,6 +275,31 @@ fn a_pack_verifies_offline_and_re_runs_the_job() {
     assert_eq!(report.context_txs, 11);
     // The last block of the pack is job-1's invoice, not job-2's.
     assert_eq!(report.anchor_height, l.store.tip().height - 1);
+    // The accepted soak relied on the technician's token, proven in the
+    // certified state at the soak's block.
+    assert_eq!(report.relied_on.len(), 1, "{:#?}", report.relied_on);
+    let token = &report.relied_on[0];
+    assert_eq!(token.step, "soak");
+    assert!(token.record.starts_with("tokens/"), "{token:?}");
+    assert_eq!(
+        token.value.as_ref().map(|v| v["scope"].clone()),
+        Some(serde_json::json!("heat-treat-operator"))
+    );
+
+    // A state proof dropped, or its value changed, is refused.
+    let mut dropped = pack.clone();
+    dropped.state_proofs.clear();
+    let err = verify(&dropped, &l.chain).expect_err("no proof of the token");
+    assert!(err.to_string().contains("proves no value"), "{err}");
+    let mut changed = pack.clone();
+    if let Some(v) = changed.state_proofs[0].value.as_mut() {
+        v.0[2] ^= 1;
+    }
+    let err = verify(&changed, &l.chain).expect_err("a changed value");
+    assert!(err.to_string().contains("state proof"), "{err}");
+    let mut moved = pack.clone();
+    moved.state_proofs[0].height = 999;
+    assert!(verify(&moved, &l.chain).is_err());
 
     // Another chain's auditor refuses it.
     let err = verify_pack(&bytes, &Hash::of(b"another chain")).expect_err("wrong chain");

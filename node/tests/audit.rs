@@ -266,6 +266,22 @@ async fn an_audit_pack_from_a_running_hub_verifies_offline_with_the_pinned_versi
             && t["outcome"]["Refused"].is_object()),
         "{r}"
     );
+    // The accepted harden relied on the operator's certification and the
+    // furnace's calibration, proven in the certified state at its block.
+    let relied = r["relied_on"].as_array().expect("relied on");
+    let harden: Vec<&serde_json::Value> = relied.iter().filter(|x| x["step"] == "harden").collect();
+    assert!(
+        harden
+            .iter()
+            .any(|x| x["value"]["scope"] == "heat-treat-operator"),
+        "{r}"
+    );
+    assert!(
+        harden
+            .iter()
+            .any(|x| x["record"] == "equipment/furnace-3" && x["value"]["calibration_due"].is_u64()),
+        "{r}"
+    );
 
     // One flipped byte, or another chain id: refused, exit 1.
     let mut bytes = std::fs::read(&copy).expect("read");

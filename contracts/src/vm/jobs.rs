@@ -347,3 +347,57 @@ fn doc_name(d: DocumentType) -> String {
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| format!("{d:?}"))
 }
+
+/// The state records an accepted step of `job_id` relied on, read from the
+/// state after its block: for each token the step requires, the token of
+/// `actor` that satisfied it; each required document type on file (the
+/// job's own, else shop-wide); each required piece of equipment (its
+/// calibration). Addresses as `(kind, key)` for state proofs.
+pub fn relied_on(
+    state: &State,
+    job_id: &str,
+    step_id: &str,
+    actor: &SmartId,
+) -> Vec<(&'static str, Vec<u8>)> {
+    use smart_ledger::codec::encode_plain as enc;
+    let Some(job) = state.jobs.get(job_id) else {
+        return Vec::new();
+    };
+    let Some(step) = state
+        .contracts
+        .get(&job.contract)
+        .and_then(|versions| versions.get(&job.version))
+        .and_then(|v| v.contract.steps.iter().find(|s| s.id == step_id))
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for t in &step.requires.tokens {
+        let Some((kind, scope)) = parse_token_requirement(t) else {
+            continue;
+        };
+        let held = state.holder_tokens.get(actor).into_iter().flatten();
+        let live = held.filter(|id| {
+            state
+                .tokens
+                .get(*id)
+                .is_some_and(|t| t.kind == kind && t.scope == scope && t.revoked.is_none())
+        });
+        if let Some(id) = live.max_by_key(|id| state.tokens.get(*id).map(|t| t.expires)) {
+            out.push(("tokens", enc(id)));
+        }
+    }
+    for d in &step.requires.documents {
+        let own = (Some(job_id.to_string()), *d);
+        let key = if state.documents_on_file.contains(&own) {
+            own
+        } else {
+            (None, *d)
+        };
+        out.push(("documents_on_file", enc(&key)));
+    }
+    for e in &step.requires.equipment {
+        out.push(("equipment", enc(e)));
+    }
+    out
+}

@@ -42,6 +42,7 @@ use crate::state::State;
 use actor::Actor;
 
 pub use identity::justified_by;
+pub use jobs::relied_on;
 pub use tx::{Applied, Fired, TxInput};
 
 /// Kinds recorded as evidence without rules of their own.

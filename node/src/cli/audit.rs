@@ -176,6 +176,20 @@ fn print_report(r: &AuditReport, took_ms: f64) {
         cents(r.invoiced_cents),
         cents(r.paid_cents)
     );
+    if !r.relied_on.is_empty() {
+        println!("  what the steps relied on, proven in the certified state at each step's block:");
+    }
+    for x in &r.relied_on {
+        let value = x
+            .value
+            .as_ref()
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "absent".into());
+        println!(
+            "    {} (block {}): {} = {value}",
+            x.step, x.height, x.record
+        );
+    }
     for (from, hubs) in &r.hub_sets {
         let names: Vec<String> = hubs.iter().map(|h| h.short()).collect();
         println!("  hub set from block {from}: {}", names.join(" "));
