@@ -3,6 +3,15 @@
 use clap::Subcommand;
 use std::path::PathBuf;
 
+/// The txs of `smart bench commit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// Alert txs with a 256-byte payload (no state change).
+    Alert,
+    /// Shop jobs: documents, steps with measurements, invoices, payouts.
+    Jobs,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Signing, verification, durable append, full verify and proofs.
@@ -18,7 +27,19 @@ pub enum BenchCommand {
         runs: usize,
     },
     /// Committed tx/s and latency through real hub processes over libp2p.
+    /// `--workload alert` sends Alert txs (they leave the state unchanged);
+    /// `--workload jobs` runs shop jobs against hubs whose state already
+    /// holds `--jobs-in-state` jobs of history.
     Commit {
+        /// What the txs are.
+        #[arg(long, value_enum, default_value_t = Workload::Alert)]
+        workload: Workload,
+        /// Jobs of history in the hubs' state before the jobs workload.
+        #[arg(long, default_value_t = 1_000)]
+        jobs_in_state: u64,
+        /// Jobs the jobs workload runs, opening to invoice (about 12 txs each).
+        #[arg(long, default_value_t = 2_000)]
+        jobs: usize,
         /// Hub processes.
         #[arg(long, default_value_t = 3)]
         hubs: usize,
@@ -152,12 +173,32 @@ pub(crate) fn run(cmd: BenchCommand) -> anyhow::Result<std::process::ExitCode> {
             out,
         } => crate::lab::bench::all(quick, chaos_runs, json, out.as_deref()),
         BenchCommand::Commit {
+            workload: Workload::Jobs,
+            jobs_in_state,
+            jobs,
+            hubs,
+            clients,
+            per_request,
+            json,
+            ..
+        } => crate::cli::runtime::runtime().and_then(|rt| {
+            rt.block_on(crate::lab::bench::commit_jobs::commit_jobs(
+                hubs,
+                clients,
+                per_request,
+                jobs_in_state,
+                jobs,
+                json,
+            ))
+        }),
+        BenchCommand::Commit {
             hubs,
             clients,
             txs,
             per_request,
             offered,
             json,
+            ..
         } => crate::cli::runtime::runtime().and_then(|rt| {
             rt.block_on(crate::lab::bench::commit(
                 hubs,

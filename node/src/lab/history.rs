@@ -220,132 +220,194 @@ impl Shop<'_> {
     /// height of the block they go into, so a run that resumes after a crash
     /// issues new ones).
     fn issue_tokens(&mut self) -> Result<()> {
-        let block = self.store.tip().height + 1;
+        let tag = (self.store.tip().height + 1).to_string();
         let expires = Timestamp(self.time.0 + TOKEN_LIFE_MS);
-        let mut grants: Vec<(String, TokenKind, &str)> = Vec::new();
-        for t in 1..=TECHNICIANS {
-            for (kind, scope) in TECH_TOKENS {
-                grants.push((format!("tech-{t}"), kind, scope));
-            }
-        }
-        grants.push(("qa".into(), TokenKind::Certified, "qa-inspector"));
-        for (holder, kind, scope) in grants {
-            let holder_id = self.id(&holder)?;
-            self.act(
-                "compliance",
-                Action::IssueToken {
-                    token: format!("{holder}-{scope}-{block}"),
-                    holder: holder_id,
-                    kind,
-                    scope: scope.into(),
-                    expires,
-                },
-                true,
-            )?;
+        for (who, action) in token_actions(&tag, expires, |n| self.id(n))? {
+            self.act(&who, action, true)?;
         }
         Ok(())
     }
 
     fn calibrate(&mut self) -> Result<()> {
-        let due = Timestamp(self.time.0 + CALIBRATION_LIFE_MS);
-        for (id, _) in EQUIPMENT {
-            self.act(
-                "admin",
-                Action::Calibrate {
-                    id: id.into(),
-                    calibration_due: due,
-                },
-                true,
-            )?;
+        for (who, action) in calibration_actions(Timestamp(self.time.0 + CALIBRATION_LIFE_MS)) {
+            self.act(&who, action, true)?;
         }
         Ok(())
     }
 
     /// Job `n`, opening to invoice.
     fn job(&mut self, n: u64) -> Result<()> {
-        let job = format!("job-{n:07}");
-        let tech = format!("tech-{}", n % TECHNICIANS + 1);
-        let client = format!("client-{}", n % CLIENTS + 1);
-        let client_id = self.id(&client)?;
-        self.act(
-            "project-manager",
-            Action::OpenJob {
-                job: job.clone(),
-                contract: CONTRACT.into(),
-                client: client_id,
-                parts: vec![format!("P-{}", 1000 + n % 400)],
-            },
-            true,
-        )?;
-        for (doc_type, title) in [
-            (DocumentType::ClientPo, "PO"),
-            (DocumentType::MaterialCert, "Material certification"),
-        ] {
-            self.act(
-                &client,
-                Action::FileDocument {
-                    hash: Hash::of(format!("{job} {title}").as_bytes()),
-                    doc_type,
-                    job: Some(job.clone()),
-                    title: format!("{title} for {job}"),
-                },
-                true,
-            )?;
+        let clients = CLIENTS;
+        for (who, action, accepted) in
+            job_actions(n, &format!("job-{n:07}"), |name| self.id(name), clients)?
+        {
+            self.act(&who, action, accepted)?;
         }
-        let step = |s: &str, values: &[(&str, i64)]| Action::CompleteStep {
-            job: job.clone(),
-            step: s.into(),
-            station: Some("station-1".into()),
-            measurements: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-        };
-        let v = (n % 7) as i64;
-        self.act(&tech, step("receive-parts", &[("part_count", 120)]), true)?;
-        self.act(&tech, step("pre-check", &[]), true)?;
-        let harden = |soak: i64| {
-            step(
-                "harden",
-                &[
-                    ("soak_temp", soak),
-                    ("soak_time", 60 + v),
-                    ("quench_delay", 6 + v),
-                ],
-            )
-        };
-        if n % 23 == 7 {
-            // A soak temperature out of tolerance: refused, then done right.
-            self.act(&tech, harden(870), false)?;
-        }
-        self.act(&tech, harden(842 + v), true)?;
-        self.act(
-            &tech,
-            step(
-                "temper",
-                &[("temper_temp", 537 + v), ("temper_time", 120 + v)],
-            ),
-            true,
-        )?;
-        self.act(
-            &tech,
-            step(
-                "hardness-test",
-                &[("hardness_min", 37), ("hardness_max", 38 + v % 2)],
-            ),
-            true,
-        )?;
-        self.act("qa", step("qa-signoff", &[]), true)?;
-        if n % 31 == 11 {
-            // The client approves before the report exists: refused.
-            self.act(&client, step("client-approval", &[]), false)?;
-        }
-        self.act("qa", step("report", &[]), true)?;
-        self.act(&client, step("client-approval", &[]), true)?;
-        self.act("project-manager", step("invoice", &[]), true)?;
         Ok(())
     }
 }
 
+/// Compliance issuing every technician's tokens and the QA inspector's,
+/// ids ending in `tag`, valid until `expires`.
+pub(crate) fn token_actions(
+    tag: &str,
+    expires: Timestamp,
+    id: impl Fn(&str) -> Result<SmartId>,
+) -> Result<Vec<(String, Action)>> {
+    let mut grants: Vec<(String, TokenKind, &str)> = Vec::new();
+    for t in 1..=TECHNICIANS {
+        for (kind, scope) in TECH_TOKENS {
+            grants.push((format!("tech-{t}"), kind, scope));
+        }
+    }
+    grants.push(("qa".into(), TokenKind::Certified, "qa-inspector"));
+    grants
+        .into_iter()
+        .map(|(holder, kind, scope)| {
+            Ok((
+                "compliance".to_string(),
+                Action::IssueToken {
+                    token: format!("{holder}-{scope}-{tag}"),
+                    holder: id(&holder)?,
+                    kind,
+                    scope: scope.into(),
+                    expires,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The admin recording every piece of equipment calibrated until `due`.
+pub(crate) fn calibration_actions(due: Timestamp) -> Vec<(String, Action)> {
+    EQUIPMENT
+        .iter()
+        .map(|(id, _)| {
+            (
+                "admin".to_string(),
+                Action::Calibrate {
+                    id: (*id).into(),
+                    calibration_due: due,
+                },
+            )
+        })
+        .collect()
+}
+
+/// The actions of job `n` (id `job`), opening to invoice, in order: who
+/// signs each, the action, and whether the shop expects it accepted (some
+/// jobs have a soak temperature out of tolerance, or a client approving
+/// before the report: refused, then done right).
+pub(crate) fn job_actions(
+    n: u64,
+    job: &str,
+    id: impl Fn(&str) -> Result<SmartId>,
+    clients: u64,
+) -> Result<Vec<(String, Action, bool)>> {
+    let tech = format!("tech-{}", n % TECHNICIANS + 1);
+    let client = format!("client-{}", n % clients.max(1) + 1);
+    let mut out: Vec<(String, Action, bool)> = Vec::with_capacity(14);
+    out.push((
+        "project-manager".into(),
+        Action::OpenJob {
+            job: job.to_string(),
+            contract: CONTRACT.into(),
+            client: id(&client)?,
+            parts: vec![format!("P-{}", 1000 + n % 400)],
+        },
+        true,
+    ));
+    for (doc_type, title) in [
+        (DocumentType::ClientPo, "PO"),
+        (DocumentType::MaterialCert, "Material certification"),
+    ] {
+        out.push((
+            client.clone(),
+            Action::FileDocument {
+                hash: Hash::of(format!("{job} {title}").as_bytes()),
+                doc_type,
+                job: Some(job.to_string()),
+                title: format!("{title} for {job}"),
+            },
+            true,
+        ));
+    }
+    let step = |s: &str, values: &[(&str, i64)]| Action::CompleteStep {
+        job: job.to_string(),
+        step: s.into(),
+        station: Some("station-1".into()),
+        measurements: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+    };
+    let v = (n % 7) as i64;
+    out.push((
+        tech.clone(),
+        step("receive-parts", &[("part_count", 120)]),
+        true,
+    ));
+    out.push((tech.clone(), step("pre-check", &[]), true));
+    let harden = |soak: i64| {
+        step(
+            "harden",
+            &[
+                ("soak_temp", soak),
+                ("soak_time", 60 + v),
+                ("quench_delay", 6 + v),
+            ],
+        )
+    };
+    if n % 23 == 7 {
+        out.push((tech.clone(), harden(870), false));
+    }
+    out.push((tech.clone(), harden(842 + v), true));
+    out.push((
+        tech.clone(),
+        step(
+            "temper",
+            &[("temper_temp", 537 + v), ("temper_time", 120 + v)],
+        ),
+        true,
+    ));
+    out.push((
+        tech.clone(),
+        step(
+            "hardness-test",
+            &[("hardness_min", 37), ("hardness_max", 38 + v % 2)],
+        ),
+        true,
+    ));
+    out.push(("qa".into(), step("qa-signoff", &[]), true));
+    if n % 31 == 11 {
+        out.push((client.clone(), step("client-approval", &[]), false));
+    }
+    out.push(("qa".into(), step("report", &[]), true));
+    out.push((client.clone(), step("client-approval", &[]), true));
+    out.push(("project-manager".into(), step("invoice", &[]), true));
+    Ok(out)
+}
+
+/// Everyone who signs in the generated shop: the genesis members (keys
+/// from the init folder) and the technicians and clients it registers.
+pub(crate) fn shop_people(
+    genesis: &smart_ledger::Genesis,
+    signers: &DevSigners,
+) -> BTreeMap<String, Keypair> {
+    let mut people: BTreeMap<String, Keypair> = genesis
+        .members
+        .iter()
+        .zip(&signers.authors)
+        .map(|(m, k)| (m.name.clone(), k.clone()))
+        .collect();
+    for name in (1..=TECHNICIANS)
+        .map(|i| format!("tech-{i}"))
+        .chain((1..=CLIENTS).map(|i| format!("client-{i}")))
+    {
+        people.insert(name.clone(), derived_key(&name));
+    }
+    people
+}
+
 /// A person's development key, derived from their name.
-fn derived_key(name: &str) -> Keypair {
+pub(crate) fn derived_key(name: &str) -> Keypair {
     Keypair::from_seed(Hash::of(format!("smart/dev-history/{name}").as_bytes()).0)
 }
 
@@ -394,18 +456,7 @@ pub(crate) fn run(data: &Path, keys: Option<&Path>, opts: HistoryOptions) -> Res
             .to_path_buf(),
     };
     let signers = DevSigners::load(&root, &genesis)?;
-    let mut people: BTreeMap<String, Keypair> = genesis
-        .members
-        .iter()
-        .zip(&signers.authors)
-        .map(|(m, k)| (m.name.clone(), k.clone()))
-        .collect();
-    for name in (1..=TECHNICIANS)
-        .map(|i| format!("tech-{i}"))
-        .chain((1..=CLIENTS).map(|i| format!("client-{i}")))
-    {
-        people.insert(name.clone(), derived_key(&name));
-    }
+    let people = shop_people(&genesis, &signers);
     let mut store = folder.open_store()?;
     let certified = smart_consensus::stored::tip_header(&store)?;
     let state = smart_consensus::stored::open_state(&mut store, certified.as_ref())?;

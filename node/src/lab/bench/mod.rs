@@ -14,6 +14,7 @@ use crate::lab::devgen::{self, DevSigners};
 
 mod all;
 mod audit;
+pub(crate) mod commit_jobs;
 mod gateway;
 mod gossip;
 pub(crate) mod state;
