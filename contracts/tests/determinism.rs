@@ -472,3 +472,97 @@ fn the_state_loads_back_from_its_records_and_a_rooted_state_undoes_an_event() {
         assert_eq!(loaded.root(), rooted.root());
     }
 }
+
+/// Generated histories applied with the state kept in a real store, as a
+/// peer keeps it: after each event only the write set's records are
+/// written (with a block); reopened, the stored records give the kept
+/// tree's root, the root of a tree built from scratch over the final
+/// state, and the same state.
+#[test]
+fn the_state_kept_in_a_store_has_the_root_of_its_records_built_from_scratch() {
+    use smart_contracts::RootedState;
+    use smart_ledger::store::{BlockStore, RedbStore};
+    use smart_ledger::{ChainTip, Genesis, GenesisMember, GenesisPeer, Keypair, PeerRole};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let admin = Keypair::from_seed([3; 32]);
+    let hub = Keypair::from_seed([4; 32]);
+    let genesis = Genesis {
+        chain_name: "records-in-a-store".into(),
+        created: Timestamp(1),
+        peers: vec![GenesisPeer {
+            name: "hub".into(),
+            id: hub.id(),
+            role: PeerRole::Hub,
+        }],
+        members: vec![GenesisMember {
+            name: "admin".into(),
+            id: admin.id(),
+            roles: vec![Role::Admin],
+        }],
+    };
+    for (h, history) in histories().iter().skip(300).take(40).enumerate() {
+        let path = dir.path().join(format!("ledger-{h}.redb"));
+        let mut store = RedbStore::open_or_create(&path, &genesis).expect("store");
+        let mut shop = common::Shop::new();
+        install_active(
+            &mut shop.state,
+            &smart_contracts::parse_contract("po", PO).expect("valid"),
+            PO,
+        );
+        let mut rooted = RootedState::new(shop.state.clone());
+        store
+            .replace_state(&rooted.all_writes(), &[])
+            .expect("first records");
+        let mut time = base_time();
+        for e in history {
+            time = Timestamp(time.0 + u64::from(e.after_minutes) * 60_000);
+            let payload = e.action.encode();
+            apply(
+                rooted.state_mut(),
+                &TxInput {
+                    author: id(&e.by),
+                    kind: e.action.kind(),
+                    payload: &payload,
+                    time,
+                    tx_hash: smart_ledger::Hash::ZERO,
+                },
+            );
+            let writes = rooted.seal();
+            let tip: ChainTip = store.tip().clone();
+            let block = tip.next_block(vec![], vec![], rooted.root(), tip.height + 1, time);
+            store
+                .append_with(&block, None, &[], &writes)
+                .expect("append");
+        }
+        drop(store);
+        let store = RedbStore::open(&path).expect("reopen");
+        let mut records: Vec<(String, Vec<u8>, Vec<u8>)> = Vec::new();
+        store
+            .visit_state(|k, key, v| records.push((k.to_string(), key.to_vec(), v.to_vec())))
+            .expect("visit");
+        let mut tree = smart_ledger::state_tree::StateTree::new();
+        for (k, key, v) in &records {
+            tree.set(k, key, Some(Hash::of(v)));
+        }
+        let tip_root = store
+            .block(store.tip().height)
+            .expect("read")
+            .map(|b| b.header.state_root);
+        assert_eq!(tree.root(), rooted.root(), "history {h}: stored records");
+        assert_eq!(
+            rooted.root(),
+            rooted.state().root(),
+            "history {h}: from scratch"
+        );
+        if let Some(r) = tip_root {
+            assert_eq!(r, rooted.root(), "history {h}: the tip's header");
+        }
+        let loaded = State::from_records(
+            records
+                .iter()
+                .map(|(k, key, v)| (k.as_str(), key.as_slice(), v.as_slice())),
+        )
+        .expect("load");
+        assert_eq!(loaded.canonical_bytes(), rooted.state().canonical_bytes());
+    }
+}
