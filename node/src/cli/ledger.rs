@@ -134,6 +134,7 @@ pub(crate) fn run(cmd: LedgerCommand) -> Result<ExitCode> {
                         jobs,
                         block_size,
                         print_durable,
+                        deferred: false,
                     },
                 )?,
                 (None, Some(txs)) => crate::lab::devgen::generate(

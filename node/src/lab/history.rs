@@ -61,6 +61,10 @@ pub(crate) struct HistoryOptions {
     pub block_size: usize,
     /// Print `durable HEIGHT` after each block is on disk.
     pub print_durable: bool,
+    /// Commit blocks without their own fsync and flush once at the end, as
+    /// a hub does (its Raft log is the write-ahead log); `print_durable`
+    /// then prints nothing until the end.
+    pub deferred: bool,
 }
 
 /// The shop as the generator drives it.
@@ -458,6 +462,7 @@ pub(crate) fn run(data: &Path, keys: Option<&Path>, opts: HistoryOptions) -> Res
     let signers = DevSigners::load(&root, &genesis)?;
     let people = shop_people(&genesis, &signers);
     let mut store = folder.open_store()?;
+    store.set_deferred_durability(opts.deferred);
     let certified = smart_consensus::stored::tip_header(&store)?;
     let state = smart_consensus::stored::open_state(&mut store, certified.as_ref())?;
     let fresh = !state.state().contracts.contains_key(CONTRACT);
@@ -501,8 +506,10 @@ pub(crate) fn run(data: &Path, keys: Option<&Path>, opts: HistoryOptions) -> Res
         }
     }
     shop.flush()?;
-    Ok(HistoryRun {
+    let run = HistoryRun {
         timings: shop.timings,
         refused: shop.refused,
-    })
+    };
+    store.flush()?;
+    Ok(run)
 }

@@ -65,13 +65,14 @@ pub(crate) async fn commit_jobs(
             jobs: jobs_in_state.max(1),
             block_size: 256,
             print_durable: false,
+            deferred: false,
         },
     )?;
-    let records_in_state = {
+    let (records_in_state, ledger_time) = {
         let store = crate::peer::folders::PeerFolder::new(&first).open_existing_store()?;
         let mut n = 0u64;
         store.visit_state(|_, _, _| n += 1)?;
-        n
+        (n, smart_ledger::store::BlockStore::tip(&store).time)
     };
     let ledger = first.join(smart_ledger::store::RedbStore::FILE_NAME);
     for i in 1..hubs {
@@ -83,7 +84,19 @@ pub(crate) async fn commit_jobs(
         .with_context(|| format!("copying the ledger to {}", other.display()))?;
     }
     net.start_all()?;
-    let result = drive(&net, &dir, &genesis, clients, per_request, jobs, json).await;
+    let result = drive(
+        &net,
+        &dir,
+        &genesis,
+        Workday {
+            clients,
+            per_request,
+            jobs,
+            ledger_time,
+        },
+        json,
+    )
+    .await;
     net.stop_all();
     let (txs, as_expected, elapsed, lat) = result?;
     let report = JobsCommitBench {
@@ -106,15 +119,29 @@ pub(crate) async fn commit_jobs(
 
 type Driven = (usize, usize, f64, Vec<std::time::Duration>);
 
+/// The load: who submits, how, how much, and the ledger time the history
+/// reached (a long history runs ahead of the wall clock: fifty jobs a
+/// ledger day).
+struct Workday {
+    clients: usize,
+    per_request: usize,
+    jobs: usize,
+    ledger_time: Timestamp,
+}
+
 async fn drive(
     net: &smart_testnet::Network,
     dir: &std::path::Path,
     genesis: &smart_ledger::Genesis,
-    clients: usize,
-    per_request: usize,
-    jobs: usize,
+    day: Workday,
     json: bool,
 ) -> Result<Driven> {
+    let Workday {
+        clients,
+        per_request,
+        jobs,
+        ledger_time,
+    } = day;
     net.wait_leader(std::time::Duration::from_secs(60)).await?;
     let signers = crate::lab::devgen::DevSigners::load(dir, genesis)?;
     let people = history::shop_people(genesis, &signers);
@@ -129,11 +156,12 @@ async fn drive(
     };
     let mut nonce = 5_000_000_000u64;
     let now = smart_ledger::clock::now_ms();
-    // The history's tokens and calibrations ran out in its ledger time:
-    // renewed now, as a shop would before the day's work.
+    // The history's tokens and calibrations may have run out: renewed from
+    // the ledger's time, as a shop would before the day's work.
+    let from = now.max(ledger_time.0);
     let day = 86_400_000;
-    let mut upkeep = history::token_actions("bench", Timestamp(now + 90 * day), id)?;
-    upkeep.extend(history::calibration_actions(Timestamp(now + 60 * day)));
+    let mut upkeep = history::token_actions("bench", Timestamp(from + 90 * day), id)?;
+    upkeep.extend(history::calibration_actions(Timestamp(from + 60 * day)));
     let mut renewals = Vec::new();
     for (who, action) in upkeep {
         nonce += 1;

@@ -5,7 +5,9 @@
 //! peer opens it (records loaded, state tree built, root checked against
 //! the certified header), then more jobs applied in blocks of real actions,
 //! each block timed in its parts: the VM, the state root (the write set
-//! into the tree) and the durable write. Then state proofs of stored
+//! into the tree) and the write (with an fsync per block as a station
+//! writes; without, as a hub writes, its Raft log being the write-ahead
+//! log). Then state proofs of stored
 //! records, built from the kept tree and verified: the path alone, and the
 //! whole file (hub signatures included).
 
@@ -17,12 +19,14 @@ use serde::Serialize;
 use smart_ledger::store::BlockStore;
 
 use super::{Figure, figure};
+use crate::lab::devgen::BlockTiming;
 use crate::lab::history::{self, HistoryOptions};
 
 /// Txs per block while measuring (about five jobs' worth of actions).
 const MEASURE_BLOCK_TXS: usize = 64;
-/// Jobs applied while measuring.
-const MEASURE_JOBS: u64 = 400;
+/// Jobs applied while measuring (half with an fsync per block as a
+/// station writes, half as a hub writes).
+const MEASURE_JOBS: u64 = 800;
 /// State proofs built and verified.
 const PROOFS: usize = 4_000;
 
@@ -42,6 +46,11 @@ struct SizeReport {
     write_per_block_ms: Figure,
     /// Real actions applied per second of VM + root + write, one core.
     actions_per_s: f64,
+    /// The same blocks as a hub writes them: no fsync per block (the Raft
+    /// log is the write-ahead log).
+    hub_per_block_ms: Figure,
+    hub_write_per_block_ms: Figure,
+    hub_actions_per_s: f64,
     proofs_built_per_s: f64,
     proofs_verified_per_s: f64,
     proof_files_verified_per_s: f64,
@@ -114,6 +123,26 @@ pub(crate) fn state(sizes: &[u64], json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Applies [`MEASURE_JOBS`] / 2 more jobs in blocks of [`MEASURE_BLOCK_TXS`]
+/// real actions; each whole block's timing. `deferred`: as a hub writes.
+fn timed_blocks(hub: &std::path::Path, deferred: bool) -> Result<Vec<BlockTiming>> {
+    let run = history::run(
+        hub,
+        None,
+        HistoryOptions {
+            jobs: MEASURE_JOBS / 2,
+            block_size: MEASURE_BLOCK_TXS,
+            print_durable: false,
+            deferred,
+        },
+    )?;
+    Ok(run
+        .timings
+        .into_iter()
+        .filter(|t| t.txs == MEASURE_BLOCK_TXS)
+        .collect())
+}
+
 fn one_size(jobs: u64) -> Result<SizeReport> {
     let tmp = super::tempdir()?;
     let report = measure(&tmp, jobs);
@@ -133,6 +162,7 @@ fn measure(tmp: &std::path::Path, jobs: u64) -> Result<SizeReport> {
             jobs,
             block_size: 256,
             print_durable: false,
+            deferred: true,
         },
     )?;
     let generate_s = t.elapsed().as_secs_f64();
@@ -147,24 +177,12 @@ fn measure(tmp: &std::path::Path, jobs: u64) -> Result<SizeReport> {
     };
     let open_s = t.elapsed().as_secs_f64();
 
-    let run = history::run(
-        &hub,
-        None,
-        HistoryOptions {
-            jobs: MEASURE_JOBS,
-            block_size: MEASURE_BLOCK_TXS,
-            print_durable: false,
-        },
-    )?;
-    // Whole blocks only (the last one may be short).
-    let timings: Vec<_> = run
-        .timings
-        .iter()
-        .filter(|t| t.txs == MEASURE_BLOCK_TXS)
-        .collect();
-    let total: Duration = timings.iter().map(|t| t.vm + t.root + t.write).sum();
-    let actions: usize = timings.iter().map(|t| t.txs).sum();
-
+    let station = timed_blocks(&hub, false)?;
+    let hub_blocks = timed_blocks(&hub, true)?;
+    let total: Duration = station.iter().map(|t| t.vm + t.root + t.write).sum();
+    let actions: usize = station.iter().map(|t| t.txs).sum();
+    let hub_total: Duration = hub_blocks.iter().map(|t| t.vm + t.root + t.write).sum();
+    let hub_actions: usize = hub_blocks.iter().map(|t| t.txs).sum();
     let store = crate::peer::folders::PeerFolder::new(&hub).open_existing_store()?;
     let certified = crate::peer::proofs::CertifiedState::at(&store, None)?;
     let state = certified.state.state();
@@ -216,8 +234,10 @@ fn measure(tmp: &std::path::Path, jobs: u64) -> Result<SizeReport> {
     let proof_files_verified_per_s = files.len() as f64 / t.elapsed().as_secs_f64().max(1e-9);
     let proof_bytes = serde_json::to_vec(&files[0])?.len();
 
-    let pick = |f: fn(&crate::lab::devgen::BlockTiming) -> Duration| {
-        figure(timings.iter().map(|t| ms(f(t))).collect(), "ms")
+    let pick =
+        |f: fn(&BlockTiming) -> Duration| figure(station.iter().map(|t| ms(f(t))).collect(), "ms");
+    let pick_hub = |f: fn(&BlockTiming) -> Duration| {
+        figure(hub_blocks.iter().map(|t| ms(f(t))).collect(), "ms")
     };
     Ok(SizeReport {
         jobs,
@@ -232,6 +252,9 @@ fn measure(tmp: &std::path::Path, jobs: u64) -> Result<SizeReport> {
         root_per_block_ms: pick(|t| t.root),
         write_per_block_ms: pick(|t| t.write),
         actions_per_s: actions as f64 / total.as_secs_f64().max(1e-9),
+        hub_per_block_ms: pick_hub(|t| t.vm + t.root + t.write),
+        hub_write_per_block_ms: pick_hub(|t| t.write),
+        hub_actions_per_s: hub_actions as f64 / hub_total.as_secs_f64().max(1e-9),
         proofs_built_per_s,
         proofs_verified_per_s,
         proof_files_verified_per_s,
