@@ -325,6 +325,53 @@ impl State {
         Ok(state)
     }
 
+    /// The address of the record whose state-tree path is `path`, if one
+    /// is (hashes every address, encodes no value: for the rare proof of
+    /// absence that ends on another record).
+    pub fn address_at_path(&self, path: &smart_ledger::Hash) -> Option<RecordKey> {
+        use smart_ledger::state_tree::path_of;
+        macro_rules! table {
+            ($kind:expr, $t:expr) => {
+                for k in $t.keys() {
+                    let key = bytes(k);
+                    if path_of($kind, &key) == *path {
+                        return Some(($kind, key));
+                    }
+                }
+            };
+        }
+        macro_rules! set {
+            ($kind:expr, $t:expr) => {
+                for k in $t.iter() {
+                    let key = bytes(k);
+                    if path_of($kind, &key) == *path {
+                        return Some(($kind, key));
+                    }
+                }
+            };
+        }
+        macro_rules! log {
+            ($kind:expr, $t:expr) => {
+                for i in 0..$t.len() {
+                    let key = bytes(&(i as u64));
+                    if path_of($kind, &key) == *path {
+                        return Some(($kind, key));
+                    }
+                }
+            };
+        }
+        macro_rules! single {
+            ($kind:expr, $v:expr) => {
+                let _ = &$v;
+                if path_of($kind, &[]) == *path {
+                    return Some(($kind, Vec::new()));
+                }
+            };
+        }
+        tables!(self, table, set, log, single);
+        None
+    }
+
     /// Every record kind of the state.
     pub fn kinds() -> Vec<&'static str> {
         let mut out = Vec::new();

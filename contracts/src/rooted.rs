@@ -77,11 +77,9 @@ impl RootedState {
     pub fn prove(&self, kind: &str, key: &[u8]) -> Option<StateProof> {
         let value = self.state.record(kind, key).map(|v| Hash::of(&v));
         self.tree.prove(kind, key, value, |path| {
-            self.state
-                .records()
-                .into_iter()
-                .find(|(k, key, _)| smart_ledger::state_tree::path_of(k, key) == *path)
-                .map(|(k, key, v)| (k.to_string(), key, Hash::of(&v)))
+            let (k, key) = self.state.address_at_path(path)?;
+            let v = self.state.record(k, &key)?;
+            Some((k.to_string(), key, Hash::of(&v)))
         })
     }
 

@@ -470,6 +470,23 @@ fn the_state_loads_back_from_its_records_and_a_rooted_state_undoes_an_event() {
             "a part of the state is not in its records"
         );
         assert_eq!(loaded.root(), rooted.root());
+        // Every record proves its value, and absent ones their absence
+        // (many such paths end on another record).
+        for (kind, key, value) in records.iter().take(50) {
+            let proof = rooted.prove(kind, key).expect("present");
+            assert_eq!(
+                proof.verify(&rooted.root(), kind, key),
+                Ok(smart_ledger::state_tree::Proven::Value(Hash::of(value)))
+            );
+        }
+        for i in 0..50u32 {
+            let key = smart_ledger::codec::encode_plain(&format!("no-such-job-{i}"));
+            let proof = rooted.prove("jobs", &key).expect("absent");
+            assert_eq!(
+                proof.verify(&rooted.root(), "jobs", &key),
+                Ok(smart_ledger::state_tree::Proven::Absent)
+            );
+        }
     }
 }
 
