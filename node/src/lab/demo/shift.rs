@@ -138,17 +138,24 @@ pub(crate) async fn station_shift(ready: &mut Ready, dir: &Path) -> Result<Shift
         &format!("PO 4471 ({job})"),
     )
     .await?;
-    shop.document(
-        "compliance",
-        DocumentType::MaterialCert,
-        Some(&job),
-        &format!("Mill cert heat 88127 ({job})"),
-    )
-    .await?;
-    kiosk_until(addr, "the job at the station", |v| {
+    let filed = shop
+        .document(
+            "compliance",
+            DocumentType::MaterialCert,
+            Some(&job),
+            &format!("Mill cert heat 88127 ({job})"),
+        )
+        .await?;
+    let filed_at = match filed.verdict {
+        smart_consensus::TxVerdict::Included { height, .. } => height,
+        _ => 0,
+    };
+    // The job and both its documents at the station before anyone acts.
+    kiosk_until(addr, "the job and its documents at the station", |v| {
         v["open_jobs"]
             .as_array()
             .is_some_and(|j| j.iter().any(|x| x.as_str() == Some(job.as_str())))
+            && v["height"].as_u64().is_some_and(|h| h >= filed_at)
     })
     .await?;
     let mut report = ShiftReport {

@@ -619,6 +619,7 @@ impl Kiosk {
         let job = bench.session.job.as_ref().and_then(|j| state.jobs.get(j));
         View {
             station: self.cfg.name.clone(),
+            height: st.replica.state_height(),
             operator: bench.session.operator.map(|o| state.name_of(&o)),
             job: bench.session.job.clone(),
             contract: job.map(|j| format!("{} v{}", j.contract, j.version)),
@@ -679,6 +680,9 @@ fn outcome_of(v: TxVerdict) -> Result<Outcome, NotRecorded> {
 pub struct View {
     /// The station.
     pub station: String,
+    /// The ledger height its state is at.
+    #[serde(default)]
+    pub height: u64,
     /// The operator badged in.
     pub operator: Option<String>,
     /// The job on the bench.
