@@ -158,13 +158,13 @@ pub(crate) fn append_block_timed(
     ))
 }
 
-pub(crate) fn generate(
+/// A development ledger's genesis, the signers of its init folder (`keys`,
+/// default: the parent of `data`) and its store; `block_size` checked.
+pub(crate) fn open_dev(
     data: &Path,
-    txs: u64,
-    block_size: usize,
     keys: Option<&Path>,
-    print_durable: bool,
-) -> Result<()> {
+    block_size: usize,
+) -> Result<(Genesis, DevSigners, RedbStore)> {
     if block_size == 0 || block_size > smart_ledger::codec::MAX_BLOCK_TXS {
         bail!(
             "--block-size must be between 1 and {}",
@@ -182,7 +182,18 @@ pub(crate) fn generate(
             .to_path_buf(),
     };
     let signers = DevSigners::load(&root, &genesis)?;
-    let mut store = folder.open_store()?;
+    let store = folder.open_store()?;
+    Ok((genesis, signers, store))
+}
+
+pub(crate) fn generate(
+    data: &Path,
+    txs: u64,
+    block_size: usize,
+    keys: Option<&Path>,
+    print_durable: bool,
+) -> Result<()> {
+    let (genesis, signers, mut store) = open_dev(data, keys, block_size)?;
     let certified = smart_consensus::stored::tip_header(&store)?;
     let mut state = smart_consensus::stored::open_state(&mut store, certified.as_ref())?;
     let mut left = txs;

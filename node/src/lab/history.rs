@@ -443,25 +443,8 @@ pub(crate) fn generate(data: &Path, keys: Option<&Path>, opts: HistoryOptions) -
 
 /// [`generate`], returning what it did.
 pub(crate) fn run(data: &Path, keys: Option<&Path>, opts: HistoryOptions) -> Result<HistoryRun> {
-    if opts.block_size == 0 || opts.block_size > smart_ledger::codec::MAX_BLOCK_TXS {
-        bail!(
-            "--block-size must be between 1 and {}",
-            smart_ledger::codec::MAX_BLOCK_TXS
-        );
-    }
-    let folder = crate::peer::folders::PeerFolder::new(data);
-    let genesis = folder.genesis()?;
-    let root = match keys {
-        Some(k) => k.to_path_buf(),
-        None => data
-            .canonicalize()?
-            .parent()
-            .context("--data has no parent folder; give --keys")?
-            .to_path_buf(),
-    };
-    let signers = DevSigners::load(&root, &genesis)?;
+    let (genesis, signers, mut store) = crate::lab::devgen::open_dev(data, keys, opts.block_size)?;
     let people = shop_people(&genesis, &signers);
-    let mut store = folder.open_store()?;
     store.set_deferred_durability(opts.deferred);
     let certified = smart_consensus::stored::tip_header(&store)?;
     let state = smart_consensus::stored::open_state(&mut store, certified.as_ref())?;
