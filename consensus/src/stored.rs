@@ -39,19 +39,27 @@ pub enum StoredStateError {
 /// The contract state stored at the tip (the genesis state in a store with
 /// no blocks and no records). Reads only.
 pub fn load_state(store: &RedbStore) -> Result<State, StoredStateError> {
+    Ok(load(store)?.0)
+}
+
+/// The stored state, and whether the store held no record of it.
+fn load(store: &RedbStore) -> Result<(State, bool), StoredStateError> {
     let mut records: Vec<(String, Vec<u8>, Vec<u8>)> = Vec::new();
     store.visit_state(|kind, key, value| {
         records.push((kind.to_string(), key.to_vec(), value.to_vec()));
     })?;
     if records.is_empty() {
         return match store.tip().height {
-            0 => Ok(State::from_genesis(store.genesis())),
+            0 => Ok((State::from_genesis(store.genesis()), true)),
             height => Err(StoredStateError::NoState { height }),
         };
     }
-    Ok(State::from_records(records.iter().map(|(k, key, v)| {
-        (k.as_str(), key.as_slice(), v.as_slice())
-    }))?)
+    let state = State::from_records(
+        records
+            .iter()
+            .map(|(k, key, v)| (k.as_str(), key.as_slice(), v.as_slice())),
+    )?;
+    Ok((state, false))
 }
 
 /// The stored state with its tree, for a peer that applies blocks. A store
@@ -61,8 +69,8 @@ pub fn open_state(
     store: &mut RedbStore,
     certified: Option<&BlockHeader>,
 ) -> Result<RootedState, StoredStateError> {
-    let empty = store.visit_state(|_, _, _| {})? == 0;
-    let rooted = RootedState::new(load_state(store)?);
+    let (state, empty) = load(store)?;
+    let rooted = RootedState::new(state);
     if empty {
         store.replace_state(&rooted.all_writes(), &[])?;
     }

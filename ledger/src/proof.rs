@@ -106,6 +106,34 @@ pub struct ProvenTx {
 #[error("proof does not verify: {0}")]
 pub struct ProofFailure(pub String);
 
+/// The chain a proof file is for: its format is the one expected
+/// (`(found, expected)`), its genesis hashes to the chain id it claims, and
+/// to the chain id the auditor trusts (`expected`), when given.
+pub(crate) fn check_chain(
+    (found, format): (&str, &str),
+    genesis: &Genesis,
+    claimed: &Hash,
+    expected: Option<&Hash>,
+) -> Result<Hash, ProofFailure> {
+    if found != format {
+        return Err(ProofFailure(format!("unknown format {found:?}")));
+    }
+    let chain_id = genesis.chain_id();
+    if chain_id != *claimed {
+        return Err(ProofFailure(format!(
+            "genesis hashes to {chain_id}, the proof claims chain {claimed}"
+        )));
+    }
+    if let Some(expected) = expected
+        && *expected != chain_id
+    {
+        return Err(ProofFailure(format!(
+            "proof is for chain {chain_id}, expected {expected}"
+        )));
+    }
+    Ok(chain_id)
+}
+
 impl TxProof {
     /// Builds the proof of tx `hash` from a store, against the store's tip
     /// (whose certificate must be stored), with a consistency proof from
@@ -190,23 +218,12 @@ impl TxProof {
     /// chain id the auditor trusts.
     pub fn verify(&self, expected_chain: Option<&Hash>) -> Result<ProvenTx, ProofFailure> {
         let fail = |s: String| Err(ProofFailure(s));
-        if self.format != TX_PROOF_FORMAT {
-            return fail(format!("unknown format {:?}", self.format));
-        }
-        let chain_id = self.genesis.chain_id();
-        if chain_id != self.chain_id {
-            return fail(format!(
-                "genesis hashes to {chain_id}, the proof claims chain {}",
-                self.chain_id
-            ));
-        }
-        if let Some(expected) = expected_chain
-            && *expected != chain_id
-        {
-            return fail(format!(
-                "proof is for chain {chain_id}, expected {expected}"
-            ));
-        }
+        let chain_id = check_chain(
+            (&self.format, TX_PROOF_FORMAT),
+            &self.genesis,
+            &self.chain_id,
+            expected_chain,
+        )?;
         let hubs = self.genesis.hubs();
         let tx = &self.tx;
         if tx.body().chain_id != chain_id {

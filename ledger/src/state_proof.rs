@@ -193,23 +193,12 @@ impl StateProofFile {
     /// chain id the auditor trusts.
     pub fn verify(&self, expected_chain: Option<&Hash>) -> Result<ProvenRecord, ProofFailure> {
         let fail = |s: String| Err(ProofFailure(s));
-        if self.format != STATE_PROOF_FORMAT {
-            return fail(format!("unknown format {:?}", self.format));
-        }
-        let chain_id = self.genesis.chain_id();
-        if chain_id != self.chain_id {
-            return fail(format!(
-                "genesis hashes to {chain_id}, the proof claims chain {}",
-                self.chain_id
-            ));
-        }
-        if let Some(expected) = expected_chain
-            && *expected != chain_id
-        {
-            return fail(format!(
-                "proof is for chain {chain_id}, expected {expected}"
-            ));
-        }
+        let chain_id = crate::proof::check_chain(
+            (&self.format, STATE_PROOF_FORMAT),
+            &self.genesis,
+            &self.chain_id,
+            expected_chain,
+        )?;
         // The hub set at the height: the genesis set, then each change
         // (certified by the set before it) from the block after it on.
         let mut set: BTreeSet<SmartId> = self.genesis.hubs().into_iter().collect();

@@ -15,6 +15,26 @@ fn find_all(haystack: &[u8], needle: &[u8]) -> Vec<usize> {
         .collect()
 }
 
+/// Where `record` lies in the file at `db_path` as the store reads it: redb
+/// is copy-on-write, so stale copies of a page can remain; the live copy is
+/// the one whose change (byte `at` flipped) `read` sees.
+fn live_copy(
+    db_path: &std::path::Path,
+    original: &[u8],
+    record: &[u8],
+    at: usize,
+    read: impl Fn() -> Option<Vec<u8>>,
+) -> Option<usize> {
+    find_all(original, record).into_iter().find(|&start| {
+        let mut file = original.to_vec();
+        file[start + at] ^= 0xff;
+        std::fs::write(db_path, &file).expect("write");
+        let seen = read();
+        std::fs::write(db_path, original).expect("restore");
+        seen.as_deref() != Some(record)
+    })
+}
+
 #[test]
 fn every_byte_of_a_stored_block_is_covered_by_verify() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -43,18 +63,7 @@ fn every_byte_of_a_stored_block_is_covered_by_verify() {
     let record = read_record().expect("block 2 record");
     let original = std::fs::read(&db_path).expect("read file");
 
-    // redb is copy-on-write: stale copies of a page can remain in the file.
-    // The live copy is the one whose change the store sees.
-    let live = find_all(&original, &record)
-        .into_iter()
-        .find(|&at| {
-            let mut file = original.clone();
-            file[at + 40] ^= 0xff;
-            std::fs::write(&db_path, &file).expect("write");
-            let seen = read_record();
-            std::fs::write(&db_path, &original).expect("restore");
-            seen.as_deref() != Some(record.as_slice())
-        })
+    let live = live_copy(&db_path, &original, &record, 40, read_record)
         .expect("the block record is stored verbatim in the file");
 
     let mut failures = Vec::new();
@@ -161,15 +170,7 @@ fn a_flipped_byte_in_any_stored_state_record_is_named_by_verify() {
     for (i, (kind, key)) in records.iter().enumerate() {
         let raw = read_raw(kind, key).expect("stored record");
         let at = i * 7 % raw.len();
-        // redb is copy-on-write: flip the copy whose change the store sees.
-        let live = find_all(&original, &raw).into_iter().find(|&start| {
-            let mut file = original.clone();
-            file[start + at] ^= 0x01;
-            std::fs::write(&db_path, &file).expect("write");
-            let seen = read_raw(kind, key);
-            std::fs::write(&db_path, &original).expect("restore");
-            seen.as_deref() != Some(raw.as_slice())
-        });
+        let live = live_copy(&db_path, &original, &raw, at, || read_raw(kind, key));
         let Some(live) = live else {
             failures.push(format!("{kind}: not found verbatim in the file"));
             continue;

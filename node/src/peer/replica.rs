@@ -375,19 +375,14 @@ impl Replica {
                 })
             })
             .collect();
-        match old.map(|old| self.state.restore(&old)) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "putting records back failed; reloading the stored state");
-                self.state = stored::open_state(&mut self.store, None)?;
-                Ok(())
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "putting records back failed; reloading the stored state");
-                self.state = stored::open_state(&mut self.store, None)?;
-                Ok(())
-            }
+        let restored = old
+            .map_err(|e| e.to_string())
+            .and_then(|old| self.state.restore(&old).map_err(|e| e.to_string()));
+        if let Err(e) = restored {
+            tracing::warn!(error = %e, "putting records back failed; reloading the stored state");
+            self.state = stored::open_state(&mut self.store, None)?;
         }
+        Ok(())
     }
 }
 

@@ -18,6 +18,12 @@ use crate::genesis::{Genesis, GenesisError};
 use crate::hash::Hash;
 use crate::merkle::{self, ProofError, SubtreeSource};
 pub use crate::state_tree::{RecordWrite, record_name};
+pub use snapshot::StoreSnapshot;
+pub use state::STATE_FORMAT;
+use state::{META_STATE_FORMAT, check_format};
+
+mod snapshot;
+mod state;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
@@ -31,28 +37,6 @@ const APP: TableDefinition<&str, &[u8]> = TableDefinition::new("app");
 
 const META_GENESIS: &str = "genesis";
 const META_TIP: &str = "tip";
-/// The stored-state format (see [`STATE_FORMAT`]).
-const META_STATE_FORMAT: &str = "state_format";
-/// The tables of the contract state's records, one per kind: `state/KIND`.
-const STATE_PREFIX: &str = "state/";
-
-/// The stored-state format this build reads and writes: the contract state
-/// as records, one redb table per kind (`state/KIND`, key → sealed value),
-/// and a block's `state_root` the root of the state tree over them
-/// (`docs/state-tree.md`). Format 1 (earlier builds) kept the whole state as
-/// one record and hashed its encoding; a store in it is refused at open.
-pub const STATE_FORMAT: u32 = 2;
-
-/// A record of the contract state as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredRecord {
-    /// Its kind.
-    pub kind: String,
-    /// Its key's canonical bytes.
-    pub key: Vec<u8>,
-    /// Its value's canonical bytes.
-    pub value: Vec<u8>,
-}
 
 /// Where a tx is in the ledger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -248,37 +232,6 @@ fn unseal(what: impl Fn() -> String, record: &[u8]) -> Result<&[u8], StoreError>
     Ok(bytes)
 }
 
-/// A state record as stored: `leaf_hash(kind, key, blake3(value)) ‖ value`,
-/// so a flipped byte in its key or its value is found on read.
-fn seal_record(kind: &str, key: &[u8], value: &[u8]) -> Vec<u8> {
-    let digest = crate::state_tree::leaf_hash(kind, key, &Hash::of(value));
-    let mut out = Vec::with_capacity(32 + value.len());
-    out.extend_from_slice(&digest.0);
-    out.extend_from_slice(value);
-    out
-}
-
-fn unseal_record<'a>(kind: &str, key: &[u8], record: &'a [u8]) -> Result<&'a [u8], StoreError> {
-    let corrupt = |reason: &str| StoreError::Corrupt {
-        what: format!("state record {}", record_name(kind, key)),
-        reason: reason.into(),
-    };
-    if record.len() < 32 {
-        return Err(corrupt("record shorter than its hash"));
-    }
-    let (digest, value) = record.split_at(32);
-    if crate::state_tree::leaf_hash(kind, key, &Hash::of(value)).0 != digest {
-        return Err(corrupt(
-            "its key and value do not match the hash they were stored under",
-        ));
-    }
-    Ok(value)
-}
-
-fn state_table(kind: &str) -> String {
-    format!("{STATE_PREFIX}{kind}")
-}
-
 fn merkle_key(level: u32, index: u64) -> u64 {
     (u64::from(level) << 58) | index
 }
@@ -435,171 +388,11 @@ impl RedbStore {
     }
 }
 
-/// A consistent, frozen view of a store (one read transaction): writes that
-/// commit after it was taken are not in it. Taking one is quick and can be
-/// done under the lock that guards the store; copying it out
-/// ([`StoreSnapshot::write_to`]) then needs no lock.
-pub struct StoreSnapshot {
-    txn: redb::ReadTransaction,
-    source: PathBuf,
-    height: u64,
-}
-
-impl std::fmt::Debug for StoreSnapshot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "StoreSnapshot({} at height {})",
-            self.source.display(),
-            self.height
-        )
-    }
-}
-
-/// Entries copied per write transaction of a backup.
-const COPY_CHUNK: usize = 50_000;
-
-fn copy_table<K, V>(
-    from: &redb::ReadTransaction,
-    to: &Database,
-    path: &Path,
-    def: TableDefinition<K, V>,
-) -> Result<u64, StoreError>
-where
-    K: redb::Key + 'static,
-    V: redb::Value + 'static,
-{
-    use redb::ReadableTable;
-    let table = match from.open_table(def) {
-        Ok(t) => t,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
-        Err(e) => return Err(db_err(path, e)),
-    };
-    let mut rows = table.iter().map_err(|e| db_err(path, e))?;
-    let mut copied = 0u64;
-    loop {
-        let w = to.begin_write().map_err(|e| db_err(path, e))?;
-        let mut n = 0;
-        {
-            let mut out = w.open_table(def).map_err(|e| db_err(path, e))?;
-            for row in rows.by_ref() {
-                let (k, v) = row.map_err(|e| db_err(path, e))?;
-                out.insert(k.value(), v.value())
-                    .map_err(|e| db_err(path, e))?;
-                n += 1;
-                if n == COPY_CHUNK {
-                    break;
-                }
-            }
-        }
-        w.commit().map_err(|e| db_err(path, e))?;
-        copied += n as u64;
-        if n < COPY_CHUNK {
-            return Ok(copied);
-        }
-    }
-}
-
-impl StoreSnapshot {
-    /// The tip height of the snapshot.
-    pub fn height(&self) -> u64 {
-        self.height
-    }
-
-    /// Writes the snapshot as a new store file at `path` (which must not
-    /// exist): a `ledger.redb` another peer folder can use as it is. Written
-    /// to `path.partial` and renamed, so `path` is never half a backup.
-    pub fn write_to(&self, path: &Path) -> Result<(), StoreError> {
-        if path.exists() {
-            return Err(db_err(
-                path,
-                redb::StorageError::Io(std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    "the backup file already exists",
-                )),
-            ));
-        }
-        let mut name = path.file_name().unwrap_or_default().to_os_string();
-        name.push(format!(".partial-{}", std::process::id()));
-        let tmp = path.with_file_name(name);
-        let _ = std::fs::remove_file(&tmp);
-        let db = Database::create(&tmp).map_err(|e| db_err(&tmp, e))?;
-        copy_table(&self.txn, &db, &tmp, META)?;
-        copy_table(&self.txn, &db, &tmp, BLOCKS)?;
-        copy_table(&self.txn, &db, &tmp, CERTS)?;
-        copy_table(&self.txn, &db, &tmp, TX_INDEX)?;
-        copy_table(&self.txn, &db, &tmp, MERKLE)?;
-        copy_table(&self.txn, &db, &tmp, APP)?;
-        let names: Vec<String> = self
-            .txn
-            .list_tables()
-            .map_err(|e| db_err(&self.source, e))?
-            .map(|h| redb::TableHandle::name(&h).to_string())
-            .filter(|n| n.starts_with(STATE_PREFIX))
-            .collect();
-        for name in names {
-            let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
-            copy_table(&self.txn, &db, &tmp, def)?;
-        }
-        drop(db);
-        std::fs::rename(&tmp, path).map_err(|e| db_err(path, redb::StorageError::Io(e)))
-    }
-}
-
-impl RedbStore {
-    /// A consistent view of the whole store as it is now (see [`StoreSnapshot`]).
-    pub fn snapshot(&self) -> Result<StoreSnapshot, StoreError> {
-        Ok(StoreSnapshot {
-            txn: self.db.begin_read().map_err(|e| db_err(&self.path, e))?,
-            source: self.path.clone(),
-            height: self.tip.height,
-        })
-    }
-}
-
 fn db_err(path: &Path, e: impl Into<redb::Error>) -> StoreError {
     StoreError::Db {
         path: path.to_path_buf(),
         source: Box::new(e.into()),
     }
-}
-
-/// Refuses a store in another stored-state format. A store without blocks
-/// (nothing to misread) is marked with this build's format.
-fn check_format(db: &Database, path: &Path, height: u64) -> Result<(), StoreError> {
-    let found = match read_meta(db, path, META_STATE_FORMAT)? {
-        Some(bytes) => {
-            let raw: [u8; 4] = bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| StoreError::Corrupt {
-                    what: "meta state_format".into(),
-                    reason: format!("{} bytes, expected 4", bytes.len()),
-                })?;
-            u32::from_be_bytes(raw)
-        }
-        None if height == 0 => {
-            let txn = db.begin_write().map_err(|e| db_err(path, e))?;
-            {
-                let mut meta = txn.open_table(META).map_err(|e| db_err(path, e))?;
-                meta.insert(
-                    META_STATE_FORMAT,
-                    seal(&STATE_FORMAT.to_be_bytes()).as_slice(),
-                )
-                .map_err(|e| db_err(path, e))?;
-            }
-            txn.commit().map_err(|e| db_err(path, e))?;
-            STATE_FORMAT
-        }
-        None => 1,
-    };
-    if found != STATE_FORMAT {
-        return Err(StoreError::OldFormat {
-            path: path.to_path_buf(),
-            found,
-        });
-    }
-    Ok(())
 }
 
 fn read_meta(db: &Database, path: &Path, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -786,127 +579,6 @@ impl RedbStore {
                     .map(|v| TxLocation::from_bytes(v.value())))
             })
             .collect()
-    }
-
-    /// Writes state records in `txn`, grouped by kind (one table per kind).
-    fn write_state(
-        &self,
-        txn: &redb::WriteTransaction,
-        state: &[RecordWrite],
-    ) -> Result<(), StoreError> {
-        let mut kinds: Vec<&'static str> = state.iter().map(|w| w.kind).collect();
-        kinds.sort_unstable();
-        kinds.dedup();
-        for kind in kinds {
-            let name = state_table(kind);
-            let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
-            let mut table = txn.open_table(def).map_err(|e| self.err(e))?;
-            for w in state.iter().filter(|w| w.kind == kind) {
-                match &w.value {
-                    Some(v) => {
-                        table
-                            .insert(w.key.as_slice(), seal_record(kind, &w.key, v).as_slice())
-                            .map_err(|e| self.err(e))?;
-                    }
-                    None => {
-                        table.remove(w.key.as_slice()).map_err(|e| self.err(e))?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Replaces the whole contract state with `records` (and writes the
-    /// upper layer's `extra` records) in one transaction: a state installed
-    /// from a snapshot. Durable on return unless deferred.
-    pub fn replace_state(
-        &mut self,
-        records: &[RecordWrite],
-        extra: &[(&str, &[u8])],
-    ) -> Result<(), StoreError> {
-        let txn = self.begin_append()?;
-        {
-            let names: Vec<String> = txn
-                .list_tables()
-                .map_err(|e| self.err(e))?
-                .map(|h| redb::TableHandle::name(&h).to_string())
-                .filter(|n| n.starts_with(STATE_PREFIX))
-                .collect();
-            for name in names {
-                let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
-                txn.delete_table(def).map_err(|e| self.err(e))?;
-            }
-            self.write_state(&txn, records)?;
-            let mut app = txn.open_table(APP).map_err(|e| self.err(e))?;
-            for (key, value) in extra {
-                app.insert(*key, seal(value).as_slice())
-                    .map_err(|e| self.err(e))?;
-            }
-        }
-        txn.commit().map_err(|e| self.err(e))
-    }
-
-    /// The stored value of the state record `(kind, key)`, re-checked.
-    pub fn state_record(&self, kind: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let name = state_table(kind);
-        let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
-        let table = match txn.open_table(def) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(self.err(e)),
-        };
-        let Some(v) = table.get(key).map_err(|e| self.err(e))? else {
-            return Ok(None);
-        };
-        Ok(Some(unseal_record(kind, key, v.value())?.to_vec()))
-    }
-
-    /// Visits every stored state record, kind by kind, each re-checked
-    /// (the first damaged one is named in the error). Returns how many.
-    pub fn visit_state(
-        &self,
-        mut visit: impl FnMut(&str, &[u8], &[u8]),
-    ) -> Result<u64, StoreError> {
-        use redb::ReadableTable;
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let mut names: Vec<String> = txn
-            .list_tables()
-            .map_err(|e| self.err(e))?
-            .map(|h| redb::TableHandle::name(&h).to_string())
-            .filter(|n| n.starts_with(STATE_PREFIX))
-            .collect();
-        names.sort();
-        let mut n = 0u64;
-        for name in names {
-            let kind = &name[STATE_PREFIX.len()..];
-            let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
-            let table = txn.open_table(def).map_err(|e| self.err(e))?;
-            for row in table.iter().map_err(|e| self.err(e))? {
-                let (k, v) = row.map_err(|e| self.err(e))?;
-                let value = unseal_record(kind, k.value(), v.value())?;
-                visit(kind, k.value(), value);
-                n += 1;
-            }
-        }
-        Ok(n)
-    }
-
-    /// The sealed state record exactly as stored, for tools that inspect the file.
-    pub fn raw_state_record(&self, kind: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let name = state_table(kind);
-        let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(&name);
-        let table = match txn.open_table(def) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(self.err(e)),
-        };
-        Ok(table
-            .get(key)
-            .map_err(|e| self.err(e))?
-            .map(|v| v.value().to_vec()))
     }
 
     /// Writes upper-layer records without a block (durable on return unless deferred).
