@@ -156,11 +156,7 @@ pub const REMIND_DAYS: u64 = 30;
 pub fn reminders(state: &crate::state::State, holder: &SmartId, now: Timestamp) -> Vec<String> {
     let until = now.0.saturating_add(REMIND_DAYS * 86_400_000);
     state
-        .holder_tokens
-        .get(holder)
-        .into_iter()
-        .flatten()
-        .filter_map(|id| state.tokens.get(id).map(|t| (id, t)))
+        .tokens_of(holder)
         .filter(|(_, t)| t.revoked.is_none() && t.expires.0 > now.0 && t.expires.0 <= until)
         .map(|(id, t)| {
             format!(

@@ -6,6 +6,7 @@
 //! - [`error`]: what can be wrong with a contract ([`ErrorKind`], [`ContractError`]).
 //! - [`validate`]: semantic checks (references, cycles, roles, tokens, limits, money).
 //! - [`state`]: identities, tokens, equipment, documents, contract versions, jobs, money.
+//! - [`holdings`]: who holds which token, indexed for a check in O(log n).
 //! - [`transcript`]: a person's recorded training, experience, examinations and vision tests.
 //! - [`education`]: the certification framework that assesses a transcript.
 //! - [`action`]: what a tx payload says, per tx kind.
@@ -20,6 +21,7 @@
 pub mod action;
 pub mod education;
 pub mod error;
+pub mod holdings;
 pub mod model;
 pub mod parse;
 pub mod records;

@@ -96,7 +96,7 @@ macro_rules! tables {
     ($state:expr, $table:ident, $set:ident, $log:ident, $single:ident) => {
         $table!("identities", $state.identities);
         $table!("tokens", $state.tokens);
-        $table!("holder_tokens", $state.holder_tokens);
+        $set!("holdings", $state.holdings);
         $table!("equipment", $state.equipment);
         $table!("documents", $state.documents);
         $set!("documents_on_file", $state.documents_on_file);
@@ -128,32 +128,40 @@ impl State {
     /// Every record of the state, table by table, each in key order.
     pub fn records(&self) -> Vec<Record> {
         let mut out: Vec<Record> = Vec::new();
+        self.visit_records(|kind, key, value| out.push((kind, key.to_vec(), value.to_vec())));
+        out
+    }
+
+    /// Calls `visit` with every record of the state, table by table, each
+    /// in key order, without holding them all at once.
+    pub fn visit_records(&self, mut visit: impl FnMut(&'static str, &[u8], &[u8])) {
         macro_rules! table {
             ($kind:expr, $t:expr) => {
-                out.extend($t.iter().map(|(k, v)| ($kind, bytes(k), bytes(v))));
+                for (k, v) in $t.iter() {
+                    visit($kind, &bytes(k), &bytes(v));
+                }
             };
         }
         macro_rules! set {
             ($kind:expr, $t:expr) => {
-                out.extend($t.iter().map(|k| ($kind, bytes(k), Vec::new())));
+                for k in $t.iter() {
+                    visit($kind, &bytes(k), &[]);
+                }
             };
         }
         macro_rules! log {
             ($kind:expr, $t:expr) => {
-                out.extend(
-                    $t.iter()
-                        .enumerate()
-                        .map(|(i, v)| ($kind, bytes(&(i as u64)), bytes(v))),
-                );
+                for (i, v) in $t.iter().enumerate() {
+                    visit($kind, &bytes(&(i as u64)), &bytes(v));
+                }
             };
         }
         macro_rules! single {
             ($kind:expr, $v:expr) => {
-                out.push(($kind, Vec::new(), bytes(&$v)));
+                visit($kind, &[], &bytes(&$v));
             };
         }
         tables!(self, table, set, log, single);
-        out
     }
 
     /// The value of the record at `(kind, key)`, if it exists.
@@ -477,19 +485,26 @@ impl State {
 
     /// The state tree over every record, built from scratch.
     pub fn state_tree(&self) -> smart_ledger::state_tree::StateTree {
-        let mut tree = smart_ledger::state_tree::StateTree::new();
-        for (kind, key, value) in self.records() {
-            tree.set(kind, &key, Some(smart_ledger::Hash::of(&value)));
-        }
-        tree
+        let mut tree = smart_ledger::state_tree::TreeLoader::new();
+        self.visit_records(|kind, key, value| tree.add(kind, key, &smart_ledger::Hash::of(value)));
+        tree.finish()
     }
 
     /// Brings `tree` up to date with the records changed since the last
     /// write set was taken (O(changes · log n)); takes that write set.
     pub fn update_tree(&mut self, tree: &mut smart_ledger::state_tree::StateTree) {
-        for (kind, key) in self.take_write_set() {
-            let value = self.record(kind, &key).map(|v| smart_ledger::Hash::of(&v));
-            tree.set(kind, &key, value);
-        }
+        tree.apply_writes(&self.take_writes());
+    }
+
+    /// The records changed since the write set was last taken, each with
+    /// its value now (`None`: gone); takes that write set.
+    pub fn take_writes(&mut self) -> Vec<smart_ledger::state_tree::RecordWrite> {
+        self.take_write_set()
+            .into_iter()
+            .map(|(kind, key)| {
+                let value = self.record(kind, &key);
+                smart_ledger::state_tree::RecordWrite { kind, key, value }
+            })
+            .collect()
     }
 }

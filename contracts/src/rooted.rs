@@ -48,16 +48,9 @@ impl RootedState {
     /// Brings the tree up to date with what changed since the last seal and
     /// returns those records' writes (new value or removal), for the store.
     pub fn seal(&mut self) -> Vec<RecordWrite> {
-        self.state
-            .take_write_set()
-            .into_iter()
-            .map(|(kind, key)| {
-                let value = self.state.record(kind, &key);
-                self.tree
-                    .set(kind, &key, value.as_ref().map(|v| Hash::of(v)));
-                RecordWrite { kind, key, value }
-            })
-            .collect()
+        let writes = self.state.take_writes();
+        self.tree.apply_writes(&writes);
+        writes
     }
 
     /// Puts records back as they were (`old`: their stored values), in the
@@ -65,9 +58,8 @@ impl RootedState {
     pub fn restore(&mut self, old: &[RecordWrite]) -> Result<(), RecordError> {
         for w in old {
             self.state.put_record(w.kind, &w.key, w.value.as_deref())?;
-            self.tree
-                .set(w.kind, &w.key, w.value.as_ref().map(|v| Hash::of(v)));
         }
+        self.tree.apply_writes(old);
         self.state.take_write_set();
         Ok(())
     }

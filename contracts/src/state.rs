@@ -103,6 +103,35 @@ pub struct Token {
     pub revoked: Option<(Timestamp, String)>,
 }
 
+/// One token in its holder's index (`State::holdings`). Ordered by holder,
+/// kind, scope, then the latest expiry first, then token id.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Holding {
+    /// Who holds the token.
+    pub holder: SmartId,
+    /// Its kind.
+    pub kind: TokenKind,
+    /// What it covers.
+    pub scope: String,
+    /// When it stops being valid (reversed: the latest first).
+    pub expires: std::cmp::Reverse<Timestamp>,
+    /// The token's id in `State::tokens`.
+    pub token: String,
+}
+
+impl Holding {
+    /// The holding of token `id`.
+    pub fn of(id: &str, token: &Token) -> Holding {
+        Holding {
+            holder: token.holder,
+            kind: token.kind,
+            scope: token.scope.clone(),
+            expires: std::cmp::Reverse(token.expires),
+            token: id.to_string(),
+        }
+    }
+}
+
 /// A piece of equipment (furnace, UT set, plating tank).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Equipment {
@@ -378,8 +407,9 @@ pub struct State {
     pub identities: Table<SmartId, Identity>,
     /// Tokens by id.
     pub tokens: Table<String, Token>,
-    /// Token ids by holder (an index of `tokens`).
-    pub holder_tokens: Table<SmartId, BTreeSet<String>>,
+    /// Who holds which token (an index of `tokens`, one record per token;
+    /// see [`crate::holdings`]).
+    pub holdings: Set<Holding>,
     /// Equipment by id.
     pub equipment: Table<String, Equipment>,
     /// Documents by content hash.
@@ -520,13 +550,8 @@ impl State {
         if let Some(i) = self.identities.get(actor) {
             s.identities.insert(*actor, i.clone());
         }
-        if let Some(ids) = self.holder_tokens.get(actor) {
-            s.holder_tokens.insert(*actor, ids.clone());
-            for t in ids {
-                if let Some(token) = self.tokens.get(t) {
-                    s.tokens.insert(t.clone(), token.clone());
-                }
-            }
+        for (id, token) in self.tokens_of(actor) {
+            s.add_token(id.to_string(), token.clone());
         }
         // Shop-wide entries sort first (`None`); the job's are one run from
         // its smallest document type (`ClientPo`, the first variant).

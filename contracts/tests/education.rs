@@ -120,7 +120,7 @@ fn a_complete_transcript_issues_the_certification_and_the_vision_test_keeps_it()
     assert_eq!(token.revoked, None);
     assert!(alerts(&applied).iter().any(|a| a.contains("renewed")));
     assert_eq!(
-        s.state.holder_tokens[&id("tech")].len(),
+        s.state.tokens_of(&id("tech")).count(),
         1,
         "one token, renewed"
     );
@@ -270,7 +270,7 @@ fn a_token_peopleops_revoked_stays_revoked_and_a_rotation_keeps_the_transcript()
         },
     );
     assert_eq!(
-        s.state.holder_tokens[&new].len(),
+        s.state.tokens_of(&new).count(),
         1,
         "the same token, renewed"
     );

@@ -261,11 +261,11 @@ pub fn verify_state(
         tx: None,
         reason,
     };
-    let mut tree = crate::state_tree::StateTree::new();
+    let mut tree = crate::state_tree::TreeLoader::new();
     let records = store
-        .visit_state(|kind, key, value| tree.set(kind, key, Some(Hash::of(value))))
+        .visit_state(|kind, key, value| tree.add(kind, key, &Hash::of(value)))
         .map_err(|e| fail(e.to_string()))?;
-    let state_root = tree.root();
+    let state_root = tree.finish().root();
     if let Some(header) = certified
         && header.state_root != state_root
     {

@@ -109,6 +109,9 @@ fn bit(path: &Hash, depth: usize) -> bool {
     (path.0[depth / 8] >> (7 - depth % 8)) & 1 == 1
 }
 
+/// One change to a leaf: its path and its new leaf hash (`None`: removed).
+type Change = (Hash, Option<Hash>);
+
 /// A node of the tree.
 #[derive(Clone, Debug, Default)]
 enum Node {
@@ -148,62 +151,63 @@ impl Node {
         }))
     }
 
-    /// Puts the leaf `(path, hash)` into the subtree at `depth`.
-    fn insert(self, path: Hash, hash: Hash, depth: usize) -> Node {
+    /// The subtree at `depth` over `leaves` (sorted by path, distinct, all
+    /// sharing bits `..depth`): the tree's one shape for that set.
+    fn build(leaves: &[(Hash, Hash)], depth: usize) -> Node {
+        match leaves {
+            [] => Node::Empty,
+            [(path, hash)] => Node::Leaf(Box::new(LeafNode {
+                path: *path,
+                hash: *hash,
+            })),
+            _ => {
+                let split = leaves.partition_point(|(p, _)| !bit(p, depth));
+                let left = Node::build(&leaves[..split], depth + 1);
+                let right = Node::build(&leaves[split..], depth + 1);
+                Node::inner(left, right)
+            }
+        }
+    }
+
+    /// Applies `changes` (sorted by path, distinct, all sharing bits
+    /// `..depth`) to the subtree at `depth`, in place: each touched node is
+    /// rehashed once, however many changes pass through it. Adds the change
+    /// in the number of leaves to `leaves`.
+    fn apply(&mut self, changes: &[Change], depth: usize, leaves: &mut i64) {
+        if changes.is_empty() {
+            return;
+        }
         match self {
-            Node::Empty => Node::Leaf(Box::new(LeafNode { path, hash })),
-            Node::Leaf(l) if l.path == path => Node::Leaf(Box::new(LeafNode { path, hash })),
+            Node::Empty => {
+                let new: Vec<(Hash, Hash)> = changes
+                    .iter()
+                    .filter_map(|(p, h)| h.map(|h| (*p, h)))
+                    .collect();
+                *leaves += new.len() as i64;
+                *self = Node::build(&new, depth);
+            }
             Node::Leaf(l) => {
-                let new = LeafNode { path, hash };
-                Node::split(*l, new, depth)
-            }
-            Node::Inner(i) => {
-                let Inner { left, right, .. } = *i;
-                if bit(&path, depth) {
-                    Node::inner(left, right.insert(path, hash, depth + 1))
-                } else {
-                    Node::inner(left.insert(path, hash, depth + 1), right)
+                let kept = changes.binary_search_by(|(p, _)| p.cmp(&l.path)).is_err();
+                let mut all: Vec<(Hash, Hash)> = changes
+                    .iter()
+                    .filter_map(|(p, h)| h.map(|h| (*p, h)))
+                    .collect();
+                if kept {
+                    let at = all.partition_point(|(p, _)| *p < l.path);
+                    all.insert(at, (l.path, l.hash));
                 }
+                *leaves += all.len() as i64 - 1;
+                *self = Node::build(&all, depth);
             }
-        }
-    }
-
-    /// Two leaves with different paths that share bits `..depth`.
-    fn split(a: LeafNode, b: LeafNode, depth: usize) -> Node {
-        let (ba, bb) = (bit(&a.path, depth), bit(&b.path, depth));
-        if ba == bb {
-            let deeper = Node::split(a, b, depth + 1);
-            if ba {
-                Node::inner(Node::Empty, deeper)
-            } else {
-                Node::inner(deeper, Node::Empty)
-            }
-        } else {
-            let (l, r) = if ba { (b, a) } else { (a, b) };
-            Node::inner(Node::Leaf(Box::new(l)), Node::Leaf(Box::new(r)))
-        }
-    }
-
-    /// Takes the leaf at `path` out of the subtree at `depth`; a lone leaf
-    /// left beside an empty side rises to take its parent's place.
-    fn remove(self, path: &Hash, depth: usize) -> Node {
-        match self {
-            Node::Empty => Node::Empty,
-            Node::Leaf(l) if l.path == *path => Node::Empty,
-            leaf @ Node::Leaf(_) => leaf,
             Node::Inner(i) => {
-                let Inner { left, right, .. } = *i;
-                let (left, right) = if bit(path, depth) {
-                    (left, right.remove(path, depth + 1))
-                } else {
-                    (left.remove(path, depth + 1), right)
-                };
-                match (left, right) {
-                    (Node::Empty, Node::Empty) => Node::Empty,
-                    (Node::Empty, leaf @ Node::Leaf(_)) | (leaf @ Node::Leaf(_), Node::Empty) => {
-                        leaf
-                    }
-                    (left, right) => Node::inner(left, right),
+                let split = changes.partition_point(|(p, _)| !bit(p, depth));
+                i.left.apply(&changes[..split], depth + 1, leaves);
+                i.right.apply(&changes[split..], depth + 1, leaves);
+                match (&i.left, &i.right) {
+                    (Node::Empty, Node::Empty) => *self = Node::Empty,
+                    (Node::Empty, Node::Leaf(_)) => *self = std::mem::take(&mut i.right),
+                    (Node::Leaf(_), Node::Empty) => *self = std::mem::take(&mut i.left),
+                    (left, right) => i.hash = inner_hash(&left.hash(), &right.hash()),
                 }
             }
         }
@@ -366,35 +370,44 @@ impl StateTree {
     /// Sets the record `(kind, key)` to a value hashing to `value_hash`, or
     /// removes it (`None`).
     pub fn set(&mut self, kind: &str, key: &[u8], value_hash: Option<Hash>) {
-        let path = path_of(kind, key);
-        let existed = self.leaf_at(&path).is_some();
-        let root = std::mem::take(&mut self.root);
-        self.root = match value_hash {
-            Some(v) => {
-                self.leaves += u64::from(!existed);
-                root.insert(path, leaf_hash(kind, key, &v), 0)
-            }
-            None => {
-                self.leaves -= u64::from(existed);
-                root.remove(&path, 0)
-            }
-        };
+        self.set_many([(kind, key, value_hash)]);
     }
 
-    /// The leaf hash stored at `path`, if a record is there.
-    fn leaf_at(&self, path: &Hash) -> Option<Hash> {
-        let mut node = &self.root;
-        let mut depth = 0;
-        loop {
-            match node {
-                Node::Empty => return None,
-                Node::Leaf(l) => return (l.path == *path).then_some(l.hash),
-                Node::Inner(i) => {
-                    node = if bit(path, depth) { &i.right } else { &i.left };
-                    depth += 1;
-                }
-            }
-        }
+    /// Sets (or removes, `None`) many records at once: each node on their
+    /// paths is rehashed once, and nothing is reallocated that stays. Where
+    /// a record is named twice, the last write counts.
+    pub fn set_many<'a>(
+        &mut self,
+        writes: impl IntoIterator<Item = (&'a str, &'a [u8], Option<Hash>)>,
+    ) {
+        let mut changes: Vec<(usize, Change)> = writes
+            .into_iter()
+            .enumerate()
+            .map(|(n, (kind, key, value))| {
+                let leaf = value.map(|v| leaf_hash(kind, key, &v));
+                (n, (path_of(kind, key), leaf))
+            })
+            .collect();
+        // By path, the last write of each path kept.
+        changes.sort_unstable_by(|(n, (p, _)), (m, (q, _))| p.cmp(q).then(m.cmp(n)));
+        changes.dedup_by(|(_, (p, _)), (_, (q, _))| p == q);
+        let changes: Vec<Change> = changes.into_iter().map(|(_, c)| c).collect();
+        self.apply_sorted(&changes);
+    }
+
+    /// Applies a block's record writes (values hashed here) in one pass.
+    pub fn apply_writes(&mut self, writes: &[RecordWrite]) {
+        self.set_many(writes.iter().map(|w| {
+            let value = w.value.as_deref().map(Hash::of);
+            (w.kind, w.key.as_slice(), value)
+        }));
+    }
+
+    /// Applies changes sorted by path, each path once.
+    fn apply_sorted(&mut self, changes: &[Change]) {
+        let mut leaves = 0i64;
+        self.root.apply(changes, 0, &mut leaves);
+        self.leaves = self.leaves.saturating_add_signed(leaves);
     }
 
     /// A proof about `(kind, key)`. `other` names the record a path may end
@@ -446,6 +459,47 @@ impl StateTree {
             siblings,
             terminal,
         })
+    }
+}
+
+/// Builds a tree from many records (a store being opened or verified) in
+/// batches: memory beyond the tree stays bounded by [`TreeLoader::BATCH`].
+/// Each record must be added once.
+#[derive(Debug, Default)]
+pub struct TreeLoader {
+    tree: StateTree,
+    pending: Vec<Change>,
+}
+
+impl TreeLoader {
+    /// Records sorted and applied at a time.
+    pub const BATCH: usize = 1 << 16;
+
+    /// An empty tree to load.
+    pub fn new() -> TreeLoader {
+        TreeLoader::default()
+    }
+
+    /// Adds the record `(kind, key)` with a value hashing to `value_hash`.
+    pub fn add(&mut self, kind: &str, key: &[u8], value_hash: &Hash) {
+        self.pending
+            .push((path_of(kind, key), Some(leaf_hash(kind, key, value_hash))));
+        if self.pending.len() >= Self::BATCH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        self.pending.sort_unstable_by_key(|c| c.0);
+        self.pending.dedup_by(|a, b| a.0 == b.0);
+        self.tree.apply_sorted(&self.pending);
+        self.pending.clear();
+    }
+
+    /// The tree over every record added.
+    pub fn finish(mut self) -> StateTree {
+        self.flush();
+        self.tree
     }
 }
 
@@ -549,6 +603,42 @@ mod tests {
             }
             prop_assert_eq!(tree.root(), reference(&records));
             prop_assert_eq!(tree.len(), records.len() as u64);
+        }
+
+        /// Writes applied in batches (a block's write set; a record may be
+        /// named twice, the last write counting) give the same root and
+        /// size as the same writes one by one and as the final records
+        /// from scratch.
+        #[test]
+        fn batches_of_writes_give_the_root_of_the_final_records(
+            ops in prop::collection::vec(op(), 0..300),
+            cuts in prop::collection::vec(0usize..300, 0..12),
+        ) {
+            let mut one_by_one = StateTree::new();
+            let mut batched = StateTree::new();
+            let mut records = Records::new();
+            let writes: Vec<(&str, Vec<u8>, Option<Hash>)> = ops
+                .iter()
+                .map(|(k, key, v)| (KINDS[*k], key.to_be_bytes().to_vec(), v.map(|v| Hash::of(&[v]))))
+                .collect();
+            for ((kind, key, value), (_, _, v)) in writes.iter().zip(&ops) {
+                one_by_one.set(kind, key, *value);
+                match v {
+                    Some(v) => records.insert((kind.to_string(), key.clone()), vec![*v]),
+                    None => records.remove(&(kind.to_string(), key.clone())),
+                };
+            }
+            let mut cuts: Vec<usize> = cuts.into_iter().filter(|c| *c <= writes.len()).collect();
+            cuts.push(0);
+            cuts.push(writes.len());
+            cuts.sort_unstable();
+            for w in cuts.windows(2) {
+                batched.set_many(writes[w[0]..w[1]].iter().map(|(k, key, v)| (*k, key.as_slice(), *v)));
+            }
+            prop_assert_eq!(batched.root(), reference(&records));
+            prop_assert_eq!(batched.root(), one_by_one.root());
+            prop_assert_eq!(batched.len(), records.len() as u64);
+            prop_assert_eq!(one_by_one.len(), records.len() as u64);
         }
 
         /// Every present record proves its value, every absent one proves

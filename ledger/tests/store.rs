@@ -448,9 +448,30 @@ fn a_store_in_the_earlier_state_format_is_refused_at_open() {
     );
     let text = err.to_string();
     assert!(
-        text.contains("earlier build") && text.contains("format 2"),
+        text.contains("earlier build")
+            && text.contains(&format!("format {}", smart_ledger::store::STATE_FORMAT)),
         "{text}"
     );
     let err = RedbStore::open_or_create(&path, &n.genesis).expect_err("refused");
     assert!(matches!(err, StoreError::OldFormat { .. }), "{err}");
+    {
+        // What the build before this one left: format 2.
+        let db = redb::Database::open(&path).expect("redb");
+        let txn = db.begin_write().expect("write");
+        {
+            let mut meta = txn
+                .open_table(redb::TableDefinition::<&str, &[u8]>::new("meta"))
+                .expect("meta");
+            let mut sealed = smart_ledger::Hash::of(&2u32.to_be_bytes()).0.to_vec();
+            sealed.extend_from_slice(&2u32.to_be_bytes());
+            meta.insert("state_format", sealed.as_slice())
+                .expect("insert");
+        }
+        txn.commit().expect("commit");
+    }
+    let err = RedbStore::open(&path).expect_err("refused");
+    assert!(
+        matches!(err, StoreError::OldFormat { found: 2, .. }),
+        "{err}"
+    );
 }

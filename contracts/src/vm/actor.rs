@@ -86,23 +86,25 @@ pub(super) fn require_token(
     scope: &str,
 ) -> Result<(), Refusal> {
     let label = format!("{}:{scope}", kind.name());
+    // Latest expiry first: the first token not revoked decides between
+    // live and expired; revoked ones matter only when every token is.
     let mut expired: Option<Timestamp> = None;
-    let mut revoked: Option<(Timestamp, String)> = None;
-    for token_id in state.holder_tokens.get(&actor.id).into_iter().flatten() {
-        let Some(t) = state.tokens.get(token_id) else {
-            continue;
-        };
-        if t.kind != kind || t.scope != scope {
-            continue;
-        }
+    let mut revoked: Option<(&str, &(Timestamp, String))> = None;
+    for (id, t) in state.tokens_for(&actor.id, kind, scope) {
         match &t.revoked {
-            Some(r) => revoked = Some(r.clone()),
+            Some(r) => {
+                if revoked.is_none_or(|(last, _)| id > last) {
+                    revoked = Some((id, r));
+                }
+            }
             None if t.expires <= state.time => {
-                expired = Some(expired.map_or(t.expires, |e| e.max(t.expires)))
+                expired = Some(t.expires);
+                break;
             }
             None => return Ok(()),
         }
     }
+    let revoked = revoked.map(|(_, r)| r.clone());
     if let Some(at) = expired {
         return Err(Refusal::new(
             Code::TokenExpired,

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use smart_ledger::{Role, SmartId, Timestamp};
 
 use super::actor::{Actor, check_id, role_list};
-use super::identity::{insert_token, justified_by};
+use super::identity::justified_by;
 use super::tx::Fired;
 use crate::education::{self, EducationRecord};
 use crate::model::Effect;
@@ -224,17 +224,11 @@ fn framework_token(
     scope: &str,
 ) -> Option<String> {
     state
-        .holder_tokens
-        .get(holder)?
-        .iter()
-        .find(|id| {
-            education::is_framework_token(id)
-                && state
-                    .tokens
-                    .get(*id)
-                    .is_some_and(|t| t.kind == kind && t.scope == scope)
-        })
-        .cloned()
+        .tokens_for(holder, kind, scope)
+        .map(|(id, _)| id)
+        .filter(|id| education::is_framework_token(id))
+        .min()
+        .map(str::to_string)
 }
 
 /// Issues the framework's `kind:scope` token to `holder` until `until`, or
@@ -255,16 +249,18 @@ fn grant(
     let id = existing
         .clone()
         .unwrap_or_else(|| education::token_id(scope, &holder));
-    match existing.and_then(|id| state.tokens.get_mut(&id)) {
+    match existing.and_then(|id| state.tokens.get(&id)) {
         Some(t)
             if t.revoked
                 .as_ref()
                 .is_some_and(|(_, why)| !why.starts_with(education::FRAMEWORK_REVOCATION)) => {}
         Some(t) if t.revoked.is_none() && t.expires == until => {}
-        Some(t) => {
-            t.revoked = None;
-            t.issued = now;
-            t.expires = until;
+        Some(_) => {
+            state.change_token(&id, |t| {
+                t.revoked = None;
+                t.issued = now;
+                t.expires = until;
+            });
             fired.push(Fired {
                 job: None,
                 cause: "CertifiedPeople".into(),
@@ -275,8 +271,7 @@ fn grant(
             });
         }
         None => {
-            insert_token(
-                state,
+            state.add_token(
                 id.clone(),
                 Token {
                     holder,

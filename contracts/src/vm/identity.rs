@@ -121,17 +121,15 @@ fn revoke_unjustified(
     why: impl Fn() -> String,
 ) {
     let time = state.time;
-    let Some(ids) = state.holder_tokens.get(holder) else {
-        return;
-    };
-    for id in ids {
-        if let Some(t) = state.tokens.get_mut(id)
-            && t.revoked.is_none()
-            && t.expires > time
-            && !keep(t.kind)
-        {
-            t.revoked = Some((time, why()));
-        }
+    let mut live: Vec<String> = state
+        .tokens_of(holder)
+        .filter(|(_, t)| t.revoked.is_none() && t.expires > time && !keep(t.kind))
+        .map(|(id, _)| id.to_string())
+        .collect();
+    // In token id order, as revocations have always been made.
+    live.sort_unstable();
+    for id in live {
+        state.change_token(&id, |t| t.revoked = Some((time, why())));
     }
 }
 
@@ -206,13 +204,12 @@ pub(super) fn rotate_key(
     old.name = format!("{} (rotated)", old.name);
     moved.rotated_to = None;
     state.identities.insert(new_id, moved);
-    if let Some(tokens) = state.holder_tokens.remove(&actor.id) {
-        for t in &tokens {
-            if let Some(token) = state.tokens.get_mut(t) {
-                token.holder = new_id;
-            }
-        }
-        state.holder_tokens.insert(new_id, tokens);
+    let held: Vec<String> = state
+        .tokens_of(&actor.id)
+        .map(|(id, _)| id.to_string())
+        .collect();
+    for id in held {
+        state.change_token(&id, |t| t.holder = new_id);
     }
     state
         .jobs
@@ -277,8 +274,7 @@ pub(super) fn issue_token(
         ));
     }
     let issued = state.time;
-    insert_token(
-        state,
+    state.add_token(
         token,
         Token {
             holder,
@@ -290,16 +286,6 @@ pub(super) fn issue_token(
         },
     );
     Ok(())
-}
-
-/// Adds a token and its holder's index entry.
-pub(super) fn insert_token(state: &mut State, id: String, token: Token) {
-    state
-        .holder_tokens
-        .entry(token.holder)
-        .or_default()
-        .insert(id.clone());
-    state.tokens.insert(id, token);
 }
 
 /// Revokes a token (Admin or Compliance) at ledger time, with the reason.

@@ -376,15 +376,18 @@ pub fn relied_on(
         let Some((kind, scope)) = parse_token_requirement(t) else {
             continue;
         };
-        let held = state.holder_tokens.get(actor).into_iter().flatten();
-        let live = held.filter(|id| {
-            state
-                .tokens
-                .get(*id)
-                .is_some_and(|t| t.kind == kind && t.scope == scope && t.revoked.is_none())
-        });
-        if let Some(id) = live.max_by_key(|id| state.tokens.get(*id).map(|t| t.expires)) {
-            out.push(("tokens", enc(id)));
+        // The token not revoked with the latest expiry (of those, the
+        // last by id).
+        let mut live = state
+            .tokens_for(actor, kind, scope)
+            .filter(|(_, t)| t.revoked.is_none());
+        if let Some((first, t)) = live.next() {
+            let until = t.expires;
+            let id = live
+                .take_while(|(_, t)| t.expires == until)
+                .last()
+                .map_or(first, |(id, _)| id);
+            out.push(("tokens", enc(&id.to_string())));
         }
     }
     for d in &step.requires.documents {

@@ -17,8 +17,10 @@ const STATE_PREFIX: &str = "state/";
 /// as records, one redb table per kind (`state/KIND`, key → sealed value),
 /// and a block's `state_root` the root of the state tree over them
 /// (`docs/state-tree.md`). Format 1 (earlier builds) kept the whole state as
-/// one record and hashed its encoding; a store in it is refused at open.
-pub const STATE_FORMAT: u32 = 2;
+/// one record and hashed its encoding; format 2 kept each holder's token ids
+/// as one record that grew with every token issued. A store in either is
+/// refused at open.
+pub const STATE_FORMAT: u32 = 3;
 
 /// The names of the state's tables among `tables`, in order.
 pub(super) fn state_tables(tables: impl Iterator<Item = redb::UntypedTableHandle>) -> Vec<String> {

@@ -143,6 +143,11 @@ pub enum BenchCommand {
         /// Jobs in the ledger, one size or several (e.g. 1000,100000,1000000).
         #[arg(long, value_delimiter = ',', default_value = "1000,20000")]
         jobs: Vec<u64>,
+        /// Measure a copy of this `smart init` folder instead of generating
+        /// (its hub made by `smart ledger generate --jobs N`, N the one
+        /// size given to --jobs): a million jobs take an hour to generate.
+        #[arg(long)]
+        ledger: Option<std::path::PathBuf>,
         /// Print JSON only.
         #[arg(long)]
         json: bool,
@@ -163,7 +168,9 @@ pub(crate) fn run(cmd: BenchCommand) -> anyhow::Result<std::process::ExitCode> {
     match cmd {
         BenchCommand::Ledger { json, txs, runs } => crate::lab::bench::ledger(json, txs, runs),
         BenchCommand::Vm { jobs, runs } => crate::lab::bench::vm(jobs, runs),
-        BenchCommand::State { jobs, json } => crate::lab::bench::state::state(&jobs, json),
+        BenchCommand::State { jobs, ledger, json } => {
+            crate::lab::bench::state::state(&jobs, ledger.as_deref(), json)
+        }
         BenchCommand::Station { jobs, runs } => crate::lab::bench::station(jobs, runs),
         BenchCommand::Audit { txs, runs } => crate::lab::bench::audit(txs, runs),
         BenchCommand::All {

@@ -505,9 +505,9 @@ fn prove_records(
         .map(|(id, _)| *id)
         .context("no tech-7 in the state")?;
     let token = state
-        .holder_tokens
-        .get(&tech)
-        .and_then(|t| t.iter().next().cloned())
+        .tokens_of(&tech)
+        .next()
+        .map(|(id, _)| id.to_string())
         .context("tech-7 holds no token")?;
     for (kind, id, file) in [
         ("jobs", job.to_string(), "job-proof.json"),

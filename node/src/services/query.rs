@@ -286,11 +286,7 @@ fn renewals(state: &State, now: Timestamp, days: u64) -> String {
 fn tokens_of(state: &State, now: Timestamp, person: &str) -> Result<String, String> {
     let (id, identity) = person_named(state, person)?;
     let lines: Vec<String> = state
-        .holder_tokens
-        .get(&id)
-        .into_iter()
-        .flatten()
-        .filter_map(|t| state.tokens.get(t).map(|tok| (t, tok)))
+        .tokens_of(&id)
         .map(|(t, tok)| {
             let status = match &tok.revoked {
                 Some((at, why)) => format!("revoked {}: {why}", format_time(*at)),

@@ -11,6 +11,7 @@
 //! records, built from the kept tree and verified: the path alone, and the
 //! whole file (hub signatures included).
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -36,7 +37,8 @@ struct SizeReport {
     records: u64,
     blocks: u64,
     txs: u64,
-    generate_s: f64,
+    /// Generating the ledger (none: measured on a copy of `--ledger`).
+    generate_s: Option<f64>,
     /// Reopening: records loaded, tree built, root checked.
     open_s: f64,
     block_txs: usize,
@@ -62,8 +64,12 @@ struct SizeReport {
 struct Report {
     bench: &'static str,
     sizes: Vec<serde_json::Value>,
-    /// Median per-block cost at the largest size over the smallest.
+    /// Median per-block cost at the largest size over the smallest (with an
+    /// fsync per block, as a station applies a block from gossip).
     per_block_ratio: Option<f64>,
+    /// The same without the fsync per block (as hubs apply, and stations
+    /// catching up).
+    hub_per_block_ratio: Option<f64>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -83,12 +89,20 @@ fn max_rss_mb() -> f64 {
 }
 
 /// Runs each size in its own process and prints the figures.
-pub(crate) fn state(sizes: &[u64], json: bool) -> Result<ExitCode> {
+pub(crate) fn state(sizes: &[u64], ledger: Option<&Path>, json: bool) -> Result<ExitCode> {
     if sizes.is_empty() {
         bail!("--jobs needs at least one size");
     }
+    if let Some(from) = ledger {
+        let [one] = sizes else {
+            bail!("--ledger measures one ledger: give its size as one --jobs value");
+        };
+        let report = one_size(*one, Some(from))?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     if let [one] = sizes {
-        let report = one_size(*one)?;
+        let report = one_size(*one, None)?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -109,15 +123,18 @@ pub(crate) fn state(sizes: &[u64], json: bool) -> Result<ExitCode> {
         }
         out.push(serde_json::from_slice::<serde_json::Value>(&run.stdout)?);
     }
-    let cost = |v: &serde_json::Value| v["per_block_ms"]["median"].as_f64();
-    let per_block_ratio = match (out.first().and_then(cost), out.last().and_then(cost)) {
-        (Some(a), Some(b)) if a > 0.0 => Some(b / a),
-        _ => None,
+    let ratio = |field: &str| {
+        let cost = |v: &serde_json::Value| v[field]["median"].as_f64();
+        match (out.first().and_then(cost), out.last().and_then(cost)) {
+            (Some(a), Some(b)) if a > 0.0 => Some(b / a),
+            _ => None,
+        }
     };
     let report = Report {
         bench: "state",
+        per_block_ratio: ratio("per_block_ms"),
+        hub_per_block_ratio: ratio("hub_per_block_ms"),
         sizes: out,
-        per_block_ratio,
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(ExitCode::SUCCESS)
@@ -125,7 +142,7 @@ pub(crate) fn state(sizes: &[u64], json: bool) -> Result<ExitCode> {
 
 /// Applies [`MEASURE_JOBS`] / 2 more jobs in blocks of [`MEASURE_BLOCK_TXS`]
 /// real actions; each whole block's timing. `deferred`: as a hub writes.
-fn timed_blocks(hub: &std::path::Path, deferred: bool) -> Result<Vec<BlockTiming>> {
+fn timed_blocks(hub: &Path, deferred: bool) -> Result<Vec<BlockTiming>> {
     let run = history::run(
         hub,
         None,
@@ -143,29 +160,60 @@ fn timed_blocks(hub: &std::path::Path, deferred: bool) -> Result<Vec<BlockTiming
         .collect())
 }
 
-fn one_size(jobs: u64) -> Result<SizeReport> {
+fn one_size(jobs: u64, from: Option<&Path>) -> Result<SizeReport> {
     let tmp = super::tempdir()?;
-    let report = measure(&tmp, jobs);
+    let report = measure(&tmp, jobs, from);
     let _ = std::fs::remove_dir_all(&tmp);
     report
 }
 
-fn measure(tmp: &std::path::Path, jobs: u64) -> Result<SizeReport> {
+/// Copies the folder tree `from` into `to` (a generated ledger, measured on
+/// a copy so that it can be measured again).
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn measure(tmp: &Path, jobs: u64, from: Option<&Path>) -> Result<SizeReport> {
     let net = tmp.join("net");
-    crate::peer::init::create(&net, 3, 1, "state-bench")?;
     let hub = net.join("vault-hub");
-    let t = Instant::now();
-    history::run(
-        &hub,
-        None,
-        HistoryOptions {
-            jobs,
-            block_size: 256,
-            print_durable: false,
-            deferred: true,
-        },
-    )?;
-    let generate_s = t.elapsed().as_secs_f64();
+    let generate_s = match from {
+        Some(from) => {
+            copy_tree(from, &net)?;
+            if !hub.is_dir() {
+                bail!(
+                    "{} holds no vault-hub folder (made by `smart init`)",
+                    from.display()
+                );
+            }
+            None
+        }
+        None => {
+            crate::peer::init::create(&net, 3, 1, "state-bench")?;
+            let t = Instant::now();
+            history::run(
+                &hub,
+                None,
+                HistoryOptions {
+                    jobs,
+                    block_size: 256,
+                    print_durable: false,
+                    deferred: true,
+                },
+            )?;
+            Some(t.elapsed().as_secs_f64())
+        }
+    };
 
     let t = Instant::now();
     let records = {
@@ -268,12 +316,42 @@ mod tests {
     /// The bench runs end to end on a small history and reports every part.
     #[test]
     fn a_small_history_reports_block_costs_and_proof_rates() {
-        let report = super::one_size(30).expect("bench");
+        let report = super::one_size(30, None).expect("bench");
         assert_eq!(report.jobs, 30);
         assert!(report.records > 30 * 3, "{} records", report.records);
         assert!(report.per_block_ms.median > 0.0);
         assert!(report.actions_per_s > 0.0);
         assert!(report.proofs_built_per_s > 0.0 && report.proofs_verified_per_s > 0.0);
         assert!(report.proof_files_verified_per_s > 0.0);
+    }
+
+    /// A ledger generated beforehand is measured on a copy, left as it was.
+    #[test]
+    fn a_generated_ledger_is_measured_on_a_copy() {
+        use smart_ledger::store::BlockStore;
+        let dir = tempfile::tempdir().expect("tmp");
+        let net = dir.path().join("net");
+        crate::peer::init::create(&net, 3, 1, "state-bench").expect("init");
+        let hub = net.join("vault-hub");
+        let options = super::HistoryOptions {
+            jobs: 20,
+            block_size: 256,
+            print_durable: false,
+            deferred: false,
+        };
+        super::history::run(&hub, None, options).expect("generate");
+        let height = || {
+            crate::peer::folders::PeerFolder::new(&hub)
+                .open_existing_store()
+                .expect("store")
+                .tip()
+                .height
+        };
+        let before = height();
+        let report = super::one_size(20, Some(&net)).expect("bench");
+        assert!(report.generate_s.is_none());
+        assert!(report.blocks > before, "the copy grew");
+        assert!(report.per_block_ms.median > 0.0);
+        assert_eq!(height(), before, "the ledger measured is left as it was");
     }
 }

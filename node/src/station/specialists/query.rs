@@ -219,10 +219,8 @@ pub(super) fn who_may_run(state: &State, eq: &str, at: Timestamp) -> String {
         let Some((kind, scope)) = req.split_once(':') else {
             return false;
         };
-        state.holder_tokens.get(id).is_some_and(|ts| {
-            ts.iter().filter_map(|t| state.tokens.get(t)).any(|t| {
-                t.kind.name() == kind && t.scope == scope && t.revoked.is_none() && t.expires > at
-            })
+        state.tokens_of(id).any(|(_, t)| {
+            t.kind.name() == kind && t.scope == scope && t.revoked.is_none() && t.expires > at
         })
     };
     let mut may = Vec::new();

@@ -23,7 +23,7 @@ fn badge_in_reminds_the_operator_of_tokens_expiring_within_30_days() {
     let day = 86_400_000;
     let now = Timestamp(1_000 * day);
     for (id, scope, days) in [("t-soon", "furnace-3", 10), ("t-later", "receiving", 90)] {
-        state.tokens.insert(
+        state.add_token(
             id.into(),
             Token {
                 holder: tech,
@@ -34,11 +34,6 @@ fn badge_in_reminds_the_operator_of_tokens_expiring_within_30_days() {
                 revoked: None,
             },
         );
-        state
-            .holder_tokens
-            .entry(tech)
-            .or_default()
-            .insert(id.into());
     }
     let d = badge(&state, &tech, now);
     assert!(!d.refused());
