@@ -383,9 +383,18 @@ fn state_records_are_stored_with_their_block_and_verified_against_the_root() {
     let (mut block2, _) = n.block_after(store.tip(), n.txs(1, 1));
     block2.header.state_root = tree.root();
     let cert2 = certify(&block2);
+    let t = std::time::Instant::now();
     store
         .append_with(&block2, Some(&cert2), &[], &second)
         .expect("append");
+    let whole = t.elapsed();
+    // The write's parts were timed inside it: together, no longer than it.
+    let parts = store.last_append_parts();
+    let sum = parts.begin + parts.tx_index + parts.block + parts.state + parts.commit;
+    assert!(
+        !parts.commit.is_zero() && sum <= whole,
+        "{parts:?} in {whole:?}"
+    );
     drop(store);
 
     let store = RedbStore::open(&path).expect("reopen");

@@ -206,6 +206,25 @@ pub struct RedbStore {
     /// [`RedbStore::flush`] makes them durable (hubs: the Raft log is the
     /// write-ahead log). When false (the default), every write is durable on return.
     deferred: bool,
+    /// How long the parts of the last [`RedbStore::append_with`] took.
+    last_append: AppendParts,
+}
+
+/// The parts of one block's write transaction, timed (`smart bench state`
+/// reports them; reading the clock costs nanoseconds against a write's
+/// milliseconds).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AppendParts {
+    /// Opening the write transaction.
+    pub begin: std::time::Duration,
+    /// Indexing the block's txs by hash (one random key each).
+    pub tx_index: std::time::Duration,
+    /// The block, its certificate, its Merkle nodes and the upper layer's records.
+    pub block: std::time::Duration,
+    /// The contract state's changed records.
+    pub state: std::time::Duration,
+    /// The tip and the commit (with its fsync unless deferred).
+    pub commit: std::time::Duration,
 }
 
 fn seal(bytes: &[u8]) -> Vec<u8> {
@@ -327,6 +346,7 @@ impl RedbStore {
             genesis,
             tip,
             deferred: false,
+            last_append: AppendParts::default(),
         })
     }
 
@@ -512,7 +532,16 @@ impl RedbStore {
         block.check_structure().map_err(StoreError::Block)?;
         let (tip, completed) = self.tip.check_next(block)?;
         let height = block.header.height;
+        let mut parts = AppendParts::default();
+        let mut lap = std::time::Instant::now();
+        let mut next_lap = || {
+            let now = std::time::Instant::now();
+            let d = now - lap;
+            lap = now;
+            d
+        };
         let txn = self.begin_append()?;
+        parts.begin = next_lap();
         {
             let mut index = txn.open_table(TX_INDEX).map_err(|e| self.err(e))?;
             let first_leaf = self.tip.acc.size();
@@ -533,6 +562,7 @@ impl RedbStore {
                     });
                 }
             }
+            parts.tx_index = next_lap();
             let mut nodes = txn.open_table(MERKLE).map_err(|e| self.err(e))?;
             for (level, idx, hash) in completed {
                 nodes
@@ -556,15 +586,24 @@ impl RedbStore {
                         .map_err(|e| self.err(e))?;
                 }
             }
+            parts.block = next_lap();
             self.write_state(&txn, state)?;
+            parts.state = next_lap();
             let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
             meta.insert(META_TIP, seal(&codec::encode_versioned(&tip)).as_slice())
                 .map_err(|e| self.err(e))?;
         }
         // Durability::Immediate is redb's default: commit returns after fsync.
         txn.commit().map_err(|e| self.err(e))?;
+        parts.commit = next_lap();
+        self.last_append = parts;
         self.tip = tip;
         Ok(())
+    }
+
+    /// How long the parts of the last appended block's write took.
+    pub fn last_append_parts(&self) -> AppendParts {
+        self.last_append
     }
 
     /// Where each of `hashes` is, in one read transaction.

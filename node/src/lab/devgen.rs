@@ -119,6 +119,8 @@ pub(crate) struct BlockTiming {
     pub vm: std::time::Duration,
     pub root: std::time::Duration,
     pub write: std::time::Duration,
+    /// The write's parts, as the store timed them.
+    pub write_parts: smart_ledger::store::AppendParts,
     pub txs: usize,
 }
 
@@ -153,6 +155,7 @@ pub(crate) fn append_block_timed(
             vm,
             root: root_time,
             write,
+            write_parts: store.last_append_parts(),
             txs: count,
         },
     ))
